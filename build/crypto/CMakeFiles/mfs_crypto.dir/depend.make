@@ -1,0 +1,2 @@
+# Empty dependencies file for mfs_crypto.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,29 @@
+// Reading the secret that unlocks a vault: --passphrase-file F, --key-file F, or a prompt
+// on the controlling terminal with echo off. The secret goes straight into secure memory;
+// it never passes through a std::string. Shared by matterctl and matterfs.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "fs/vault/vault_config.h"
+#include "util/result.h"
+
+namespace matterfs::vault {
+
+struct UnlockOptions {
+  std::optional<std::string> passphrase_file;
+  std::optional<std::string> key_file;
+};
+
+// Reads the credential the options name, or prompts ("Passphrase for VAULT: ").
+// `confirm` prompts twice and requires both to match (for init and new keyslots).
+// kInvalidArgument when both files are given, the prompt is impossible (no terminal),
+// or the passphrase is empty; kNotFound/kIo for an unreadable file.
+Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
+                                  bool confirm);
+
+// Reads a passphrase from a file descriptor until newline/EOF (for the prompt and tests).
+Result<crypto::SecureBuffer> ReadSecretLine(int fd);
+
+}  // namespace matterfs::vault

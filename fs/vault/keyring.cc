@@ -1,0 +1,214 @@
+#include "fs/vault/keyring.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "crypto/aead.h"
+#include "crypto/kdf.h"
+#include "util/file_io.h"
+
+namespace matterfs::vault {
+
+namespace {
+constexpr std::string_view kMagic = "MFSKEYRG";
+constexpr size_t kWrapped = 32 + crypto::kWrapOverhead;  // 72
+constexpr size_t kOffVersion = 8, kOffStatus = 10, kOffCount = 11, kOffVault = 12,
+                 kOffMatter = 28, kOffSeq = 44, kOffCurrent = 52, kOffReserved = 56,
+                 kOffNameKey = 60, kOffEntries = 132, kEntrySize = 4 + kWrapped,
+                 kOffMac = kKeyringCopySize - 32;
+static_assert(kOffEntries + kMaxKeyVersions * kEntrySize <= kOffMac);
+
+Bytes NameKeyAd(const VaultId& v, const MatterId& m) {
+  Bytes ad(8 + 32);
+  std::memcpy(ad.data(), "MFS1mnk\0", 8);
+  std::memcpy(ad.data() + 8, v.data(), 16);
+  std::memcpy(ad.data() + 24, m.data(), 16);
+  return ad;
+}
+
+Bytes WrapKeyAd(const VaultId& v, const MatterId& m, uint32_t version) {
+  Bytes ad(8 + 32 + 4);
+  std::memcpy(ad.data(), "MFS1mwk\0", 8);
+  std::memcpy(ad.data() + 8, v.data(), 16);
+  std::memcpy(ad.data() + 24, m.data(), 16);
+  PutU32(ad.data() + 40, version);
+  return ad;
+}
+
+Error Corrupt(const std::string& what) {
+  return Error(Code::kCorruption, "matter keyring is corrupt: " + what);
+}
+}  // namespace
+
+const char* MatterStatusName(MatterStatus s) {
+  switch (s) {
+    case MatterStatus::kOpen: return "open";
+    case MatterStatus::kClosed: return "closed";
+    case MatterStatus::kHold: return "hold";
+  }
+  return "unknown";
+}
+
+Keyring Keyring::Create(const VaultId& vault, const MatterId& matter) {
+  Keyring r;
+  r.vault_id = vault;
+  r.matter_id = matter;
+  r.sequence = 1;
+  r.current_version = 1;
+  r.name_key = std::make_unique<NameKey>(NameKey::Random());
+  r.wrap_keys.emplace(1, std::make_unique<MatterWrapKey>(MatterWrapKey::Random()));
+  return r;
+}
+
+Bytes Keyring::SerializeCopy(const KeyringKeys& keys) const {
+  Bytes out(kKeyringCopySize, 0);
+  uint8_t* p = out.data();
+  std::memcpy(p, kMagic.data(), 8);
+  PutU16(p + kOffVersion, kFormatVersion);
+  p[kOffStatus] = static_cast<uint8_t>(status);
+  p[kOffCount] = static_cast<uint8_t>(wrap_keys.size());
+  std::memcpy(p + kOffVault, vault_id.data(), 16);
+  std::memcpy(p + kOffMatter, matter_id.data(), 16);
+  PutU64(p + kOffSeq, sequence);
+  PutU32(p + kOffCurrent, current_version);
+  Bytes nk = crypto::Wrap(keys.wrap, name_key->bytes(), NameKeyAd(vault_id, matter_id));
+  std::memcpy(p + kOffNameKey, nk.data(), kWrapped);
+  size_t i = 0;
+  for (const auto& [version, key] : wrap_keys) {
+    uint8_t* e = p + kOffEntries + i * kEntrySize;
+    PutU32(e, version);
+    Bytes w = crypto::Wrap(keys.wrap, key->bytes(), WrapKeyAd(vault_id, matter_id, version));
+    std::memcpy(e + 4, w.data(), kWrapped);
+    ++i;
+  }
+  crypto::Blake2bInto({p + kOffMac, 32}, {p, kOffMac}, keys.mac.bytes());
+  return out;
+}
+
+Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const VaultId& vault,
+                                   const MatterId& matter) {
+  if (copy.size() != kKeyringCopySize) return Corrupt("wrong size");
+  const uint8_t* p = copy.data();
+  if (std::memcmp(p, kMagic.data(), 8) != 0) return Corrupt("bad magic (destroyed or not a keyring)");
+  uint8_t mac[32];
+  crypto::Blake2bInto(mac, copy.first(kOffMac), keys.mac.bytes());
+  if (!crypto::ConstantTimeEqual(mac, copy.subspan(kOffMac, 32))) {
+    return Corrupt("authentication failed");
+  }
+  const uint16_t version = GetU16(p + kOffVersion);
+  if (version != kFormatVersion) {
+    return Error(Code::kUnsupported, "keyring format version " + std::to_string(version) +
+                                         " is not supported");
+  }
+  Keyring r;
+  std::memcpy(r.vault_id.data(), p + kOffVault, 16);
+  std::memcpy(r.matter_id.data(), p + kOffMatter, 16);
+  if (r.vault_id != vault || r.matter_id != matter) {
+    return Corrupt("belongs to another vault or matter");
+  }
+  if (p[kOffStatus] > 2) return Corrupt("unknown status");
+  r.status = static_cast<MatterStatus>(p[kOffStatus]);
+  const size_t n = p[kOffCount];
+  if (n < 1 || n > kMaxKeyVersions) return Corrupt("key count out of range");
+  if (GetU32(p + kOffReserved) != 0) return Corrupt("reserved bytes set");
+  r.sequence = GetU64(p + kOffSeq);
+  r.current_version = GetU32(p + kOffCurrent);
+  MFS_ASSIGN(NameKey nk, (crypto::UnwrapKey<crypto::KeyPurpose::kName>(
+                             keys.wrap, copy.subspan(kOffNameKey, kWrapped),
+                             NameKeyAd(vault, matter))));
+  r.name_key = std::make_unique<NameKey>(std::move(nk));
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* e = p + kOffEntries + i * kEntrySize;
+    uint32_t v = GetU32(e);
+    MFS_ASSIGN(MatterWrapKey k, (crypto::UnwrapKey<crypto::KeyPurpose::kMatterWrap>(
+                                    keys.wrap, {e + 4, kWrapped}, WrapKeyAd(vault, matter, v))));
+    if (!r.wrap_keys.emplace(v, std::make_unique<MatterWrapKey>(std::move(k))).second) {
+      return Corrupt("duplicate key version");
+    }
+  }
+  if (r.wrap_keys.count(r.current_version) == 0) return Corrupt("current key version missing");
+  return r;
+}
+
+std::string KeyringFileName(const MatterId& id) { return ToHex(id) + ".keyring"; }
+
+Status CreateKeyringFile(int keystore_fd, const Keyring& ring, const KeyringKeys& keys) {
+  Bytes copy = ring.SerializeCopy(keys);
+  Bytes file(kKeyringFileSize);
+  std::memcpy(file.data(), copy.data(), kKeyringCopySize);
+  std::memcpy(file.data() + kKeyringCopySize, copy.data(), kKeyringCopySize);
+  return WriteFileExclusive(keystore_fd, KeyringFileName(ring.matter_id), file, 0600);
+}
+
+Result<UniqueFd> LockKeyringFile(int keystore_fd, const MatterId& matter) {
+  std::string name = KeyringFileName(matter);
+  UniqueFd fd(::openat(keystore_fd, name.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT) return Error(Code::kNotFound, "matter keyring " + name + " is missing", err);
+    return IoError("open keyring " + name, err);
+  }
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  while (::fcntl(fd.get(), F_SETLKW, &fl) != 0) {
+    if (errno != EINTR) return IoError("lock keyring " + name);
+  }
+  return fd;
+}
+
+Result<Keyring> ReadKeyringFd(int fd, const VaultId& vault, const MatterId& matter,
+                              const KeyringKeys& keys) {
+  Bytes file(kKeyringFileSize);
+  MFS_ASSIGN(size_t n, PreadFull(fd, file.data(), file.size(), 0));
+  if (n != kKeyringFileSize) return Corrupt("truncated");
+  auto a = Keyring::ParseCopy({file.data(), kKeyringCopySize}, keys, vault, matter);
+  auto b = Keyring::ParseCopy({file.data() + kKeyringCopySize, kKeyringCopySize}, keys, vault,
+                              matter);
+  if (a.ok() && b.ok()) return b->sequence > a->sequence ? std::move(b).value() : std::move(a).value();
+  if (a.ok()) return std::move(a).value();
+  if (b.ok()) return std::move(b).value();
+  return a.error();
+}
+
+Status WriteKeyringCopy(int fd, const Keyring& ring, const KeyringKeys& keys) {
+  // Overwrite the copy that does not hold the newest valid state: read both sequences.
+  Bytes file(kKeyringFileSize);
+  MFS_ASSIGN(size_t n, PreadFull(fd, file.data(), file.size(), 0));
+  if (n != kKeyringFileSize) return Corrupt("truncated");
+  auto a = Keyring::ParseCopy({file.data(), kKeyringCopySize}, keys, ring.vault_id,
+                              ring.matter_id);
+  auto b = Keyring::ParseCopy({file.data() + kKeyringCopySize, kKeyringCopySize}, keys,
+                              ring.vault_id, ring.matter_id);
+  size_t target = 0;
+  if (!a.ok()) {
+    target = 0;
+  } else if (!b.ok()) {
+    target = 1;
+  } else {
+    target = a->sequence <= b->sequence ? 0 : 1;
+  }
+  Bytes copy = ring.SerializeCopy(keys);
+  MFS_TRY(PwriteFull(fd, copy.data(), copy.size(), static_cast<off_t>(target * kKeyringCopySize)));
+  if (::fdatasync(fd) != 0) return IoError("fdatasync keyring");
+  return {};
+}
+
+Result<Keyring> ReadKeyringFile(int keystore_fd, const VaultId& vault, const MatterId& matter,
+                                const KeyringKeys& keys) {
+  std::string name = KeyringFileName(matter);
+  UniqueFd fd(::openat(keystore_fd, name.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT) {
+      return Error(Code::kNotFound, "matter keyring " + name + " is missing (wiped, or wrong --keystore?)", err);
+    }
+    return IoError("open keyring " + name, err);
+  }
+  return ReadKeyringFd(fd.get(), vault, matter, keys);
+}
+
+}  // namespace matterfs::vault

@@ -1,0 +1,93 @@
+// A matter's keyring: versioned wrapping keys MWK_v, the matter's name key, and the
+// matter's status, in one 4096-byte file `<matter-id-hex>.keyring` in the keystore
+// (docs/FORMAT.md "Matter keyring").
+//
+// The file holds two 2048-byte copies. An update writes the older copy in place with a
+// higher sequence number and fdatasyncs it; a reader takes the valid copy with the higher
+// sequence. So a crash mid-update leaves the previous state readable, and the file never
+// moves: a wipe overwrites these same bytes, and restoring deleted matter files can never
+// bring the keys back. Updates hold an fcntl write lock on the file (safe between servers).
+//
+// Keyring (the value) is move-only and holds keys in secure memory. Thread-safety: const
+// methods are safe from any thread; the file functions serialise through the lock.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "crypto/secure_memory.h"
+#include "fs/vault/format.h"
+#include "fs/vault/vault_config.h"
+#include "util/result.h"
+#include "util/unique_fd.h"
+
+namespace matterfs::vault {
+
+enum class MatterStatus : uint8_t { kOpen = 0, kClosed = 1, kHold = 2 };
+const char* MatterStatusName(MatterStatus s);
+
+using MatterId = std::array<uint8_t, kIdSize>;
+using VaultId = std::array<uint8_t, kIdSize>;
+using MatterWrapKey = crypto::SecretKey<crypto::KeyPurpose::kMatterWrap>;
+using NameKey = crypto::SecretKey<crypto::KeyPurpose::kName>;
+using VaultSubkey = crypto::SecretKey<crypto::KeyPurpose::kVaultSub>;
+
+inline constexpr size_t kKeyringFileSize = 4096;
+inline constexpr size_t kKeyringCopySize = 2048;
+inline constexpr size_t kMaxKeyVersions = 16;
+
+// The two VMK subkeys a keyring needs.
+struct KeyringKeys {
+  const VaultSubkey& wrap;  // kSubkeyKeyringWrap
+  const VaultSubkey& mac;   // kSubkeyKeyringMac
+};
+
+struct Keyring {
+  VaultId vault_id{};
+  MatterId matter_id{};
+  MatterStatus status = MatterStatus::kOpen;
+  uint64_t sequence = 0;
+  uint32_t current_version = 1;
+  std::unique_ptr<NameKey> name_key;
+  std::map<uint32_t, std::unique_ptr<MatterWrapKey>> wrap_keys;  // by version
+
+  // A new keyring with MWK_1 and a fresh name key.
+  static Keyring Create(const VaultId& vault, const MatterId& matter);
+
+  // One 2048-byte copy, wrapped and MAC'ed. `nonce_source` fixed only in tests.
+  Bytes SerializeCopy(const KeyringKeys& keys) const;
+  // Parses and authenticates one copy. kCorruption if the MAC or ids do not match.
+  static Result<Keyring> ParseCopy(ByteSpan copy, const KeyringKeys& keys, const VaultId& vault,
+                                   const MatterId& matter);
+};
+
+std::string KeyringFileName(const MatterId& id);
+
+// Creates the keyring file with O_EXCL (kExists if it is there).
+Status CreateKeyringFile(int keystore_fd, const Keyring& ring, const KeyringKeys& keys);
+// Reads both copies and returns the newest valid one.
+Result<Keyring> ReadKeyringFile(int keystore_fd, const VaultId& vault, const MatterId& matter,
+                                const KeyringKeys& keys);
+// Read-modify-write under the file lock: `mutate` changes the keyring; the new state is
+// written over the older copy with sequence + 1.
+template <typename Mutate>
+Status UpdateKeyringFile(int keystore_fd, const VaultId& vault, const MatterId& matter,
+                         const KeyringKeys& keys, Mutate&& mutate);
+Result<UniqueFd> LockKeyringFile(int keystore_fd, const MatterId& matter);
+Status WriteKeyringCopy(int fd, const Keyring& ring, const KeyringKeys& keys);
+Result<Keyring> ReadKeyringFd(int fd, const VaultId& vault, const MatterId& matter,
+                              const KeyringKeys& keys);
+
+template <typename Mutate>
+Status UpdateKeyringFile(int keystore_fd, const VaultId& vault, const MatterId& matter,
+                         const KeyringKeys& keys, Mutate&& mutate) {
+  MFS_ASSIGN(UniqueFd fd, LockKeyringFile(keystore_fd, matter));
+  MFS_ASSIGN(Keyring ring, ReadKeyringFd(fd.get(), vault, matter, keys));
+  MFS_TRY(mutate(ring));
+  ring.sequence += 1;
+  return WriteKeyringCopy(fd.get(), ring, keys);
+}
+
+}  // namespace matterfs::vault

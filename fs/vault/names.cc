@@ -1,0 +1,153 @@
+#include "fs/vault/names.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "crypto/kdf.h"
+#include "util/file_io.h"
+
+namespace matterfs::vault {
+
+namespace {
+constexpr std::string_view kSymlinkAd = "MFS1link";
+// The fixed IV of xattr names: they belong to a file, not a directory.
+constexpr DirIv kXattrIv = {'M', 'F', 'S', '1', 'x', 'a', 't', 't', 'r', 'n', 'a', 'm', 'e', 0, 0, 0};
+}  // namespace
+
+std::string Base64UrlEncode(ByteSpan bytes) {
+  const int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+  std::string out(sodium_base64_encoded_len(bytes.size(), variant), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), variant);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+std::optional<Bytes> Base64UrlDecode(std::string_view text) {
+  Bytes out(text.size() * 3 / 4 + 3);
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(out.data(), out.size(), text.data(), text.size(), nullptr, &len, &end,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  out.resize(len);
+  return out;
+}
+
+Result<StoredName> NameCodec::Encode(const DirIv& iv, std::string_view name) const {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
+      name.find('\0') != std::string_view::npos) {
+    return Error(Code::kInvalidArgument, "invalid file name", EINVAL);
+  }
+  if (name.size() > kMaxPlainName) {
+    return Error(Code::kInvalidArgument, "file name too long", ENAMETOOLONG);
+  }
+  std::string encoded = Base64UrlEncode(cipher_.Encrypt(iv, name));
+  if (encoded.size() <= kMaxBackingName) return StoredName{std::move(encoded), std::nullopt};
+  Bytes hash = crypto::Blake2b(32, AsBytes(encoded));
+  return StoredName{std::string(kLongNamePrefix) + Base64UrlEncode(hash), std::move(encoded)};
+}
+
+Result<std::string> NameCodec::Decode(const DirIv& iv, std::string_view encoded) const {
+  auto raw = Base64UrlDecode(encoded);
+  if (!raw) return Error(Code::kCorruption, "stored name is not base64url");
+  return cipher_.Decrypt(iv, *raw);
+}
+
+EntryKind NameCodec::Classify(std::string_view entry) {
+  if (entry.empty() || entry[0] != '.') return EntryKind::kShort;
+  if (entry.size() == kLongNamePrefix.size() + 43 && entry.substr(0, 2) == kLongNamePrefix) {
+    return EntryKind::kLong;
+  }
+  return EntryKind::kMeta;
+}
+
+Result<std::string> NameCodec::EncryptSymlink(std::string_view target) const {
+  if (target.empty()) return Error(Code::kInvalidArgument, "empty symlink target", ENOENT);
+  std::string out = Base64UrlEncode(cipher_.SealValue(crypto::NameCipher::ValueKind::kSymlink,
+                                                      AsBytes(target), AsBytes(kSymlinkAd)));
+  if (out.size() >= 4096) return Error(Code::kInvalidArgument, "symlink target too long", ENAMETOOLONG);
+  return out;
+}
+
+Result<std::string> NameCodec::DecryptSymlink(std::string_view stored) const {
+  auto raw = Base64UrlDecode(stored);
+  if (!raw) return Error(Code::kCorruption, "stored symlink target is not base64url");
+  MFS_ASSIGN(Bytes plain, cipher_.OpenValue(crypto::NameCipher::ValueKind::kSymlink, *raw,
+                                            AsBytes(kSymlinkAd)));
+  return std::string(plain.begin(), plain.end());
+}
+
+std::string NameCodec::EncryptXattrName(std::string_view name) const {
+  return Base64UrlEncode(cipher_.Encrypt(kXattrIv, name));
+}
+
+Result<std::string> NameCodec::DecryptXattrName(std::string_view stored) const {
+  return Decode(kXattrIv, stored);
+}
+
+Bytes NameCodec::EncryptXattrValue(std::string_view stored_name, ByteSpan value) const {
+  return cipher_.SealValue(crypto::NameCipher::ValueKind::kXattr, value, AsBytes(stored_name));
+}
+
+Result<Bytes> NameCodec::DecryptXattrValue(std::string_view stored_name, ByteSpan sealed) const {
+  return cipher_.OpenValue(crypto::NameCipher::ValueKind::kXattr, sealed, AsBytes(stored_name));
+}
+
+Result<DirIv> ReadDirIv(int dirfd) {
+  UniqueFd fd(::openat(dirfd, std::string(kDirIvName).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT) return Error(Code::kCorruption, "directory IV (.diriv) is missing", EIO);
+    return IoError("open .diriv", err);
+  }
+  DirIv iv;
+  uint8_t extra;
+  MFS_ASSIGN(size_t n, PreadFull(fd.get(), iv.data(), iv.size(), 0));
+  MFS_ASSIGN(size_t more, PreadFull(fd.get(), &extra, 1, static_cast<off_t>(iv.size())));
+  if (n != iv.size() || more != 0) return Error(Code::kCorruption, "directory IV has the wrong size", EIO);
+  return iv;
+}
+
+Status MakeEncryptedDirImpl(int parentfd, const std::string& name, mode_t mode,
+                            const std::function<Status(int)>& extra) {
+  uint8_t rnd[12];
+  crypto::RandomBytes(rnd);
+  const std::string tmp = ".tmp." + Base64UrlEncode(rnd);
+  // 0700 while under construction; the real mode is set before the rename.
+  if (::mkdirat(parentfd, tmp.c_str(), 0700) != 0) return IoError("mkdir");
+  auto cleanup = [&](Error e) -> Error {
+    UniqueFd d(::openat(parentfd, tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (d.valid()) {
+      ::unlinkat(d.get(), std::string(kDirIvName).c_str(), 0);
+      ::unlinkat(d.get(), std::string(kMatterIdName).c_str(), 0);
+    }
+    ::unlinkat(parentfd, tmp.c_str(), AT_REMOVEDIR);
+    return e;
+  };
+  UniqueFd dir(::openat(parentfd, tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return cleanup(IoError("open new directory"));
+  DirIv iv;
+  crypto::RandomBytes(iv);
+  if (Status st = WriteFileExclusive(dir.get(), std::string(kDirIvName), iv, 0444); !st.ok()) {
+    return cleanup(st.error());
+  }
+  if (extra) {
+    if (Status st = extra(dir.get()); !st.ok()) return cleanup(st.error());
+  }
+  if (::fchmod(dir.get(), mode & 07777) != 0) return cleanup(IoError("chmod new directory"));
+  if (::renameat2(parentfd, tmp.c_str(), parentfd, name.c_str(), RENAME_NOREPLACE) != 0) {
+    int err = errno;
+    if (err == EEXIST) return cleanup(Error(Code::kExists, "already exists", EEXIST));
+    return cleanup(IoError("rename new directory", err));
+  }
+  return FsyncDir(parentfd);
+}
+
+}  // namespace matterfs::vault

@@ -1,0 +1,299 @@
+#include "fs/vault/vault.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "util/file_io.h"
+
+namespace matterfs::vault {
+
+namespace {
+constexpr size_t kMaxConfigSize = 64 * 1024;
+constexpr size_t kBindingSize = kIdSize + 32;
+
+Result<UniqueFd> OpenDir(int at, const std::string& path, const std::string& what) {
+  UniqueFd fd(::openat(at, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT) return Error(Code::kNotFound, what + " " + path + " does not exist", err);
+    if (err == ENOTDIR) return Error(Code::kInvalidArgument, what + " " + path + " is not a directory", err);
+    return IoError(what + " " + path, err);
+  }
+  return fd;
+}
+
+Result<bool> IsEmptyDir(int fd) {
+  UniqueFd dup(::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dup.valid()) return IoError("open directory");
+  DIR* d = ::fdopendir(dup.release());
+  if (d == nullptr) return IoError("read directory");
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+uint64_t Now() { return static_cast<uint64_t>(::time(nullptr)); }
+}  // namespace
+
+Status Vault::Create(const std::string& path, const InitOptions& opts, const Credential& cred) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return IoError("create vault " + path);
+  MFS_ASSIGN(UniqueFd root, OpenDir(AT_FDCWD, path, "vault"));
+  if (::faccessat(root.get(), std::string(kConfigName).c_str(), F_OK, 0) == 0) {
+    return Error(Code::kExists, path + " is already a matterfs vault");
+  }
+  MFS_ASSIGN(bool empty, IsEmptyDir(root.get()));
+  if (!empty) return Error(Code::kExists, path + " is not empty; a vault needs an empty directory");
+  if (opts.cipher == crypto::Cipher::kAes256Gcm && !crypto::AesGcmAvailable()) {
+    return Error(Code::kUnsupported, "this CPU has no AES-NI; use --cipher xchacha20-poly1305");
+  }
+
+  VaultConfig c;
+  c.cipher = opts.cipher;
+  c.features = opts.keystore ? kFeatureExternalKeystore : 0;
+  crypto::RandomBytes(c.vault_id);
+  MasterKey vmk = MasterKey::Random();
+  crypto::SigningKey sign = crypto::SigningKey::Generate();
+  std::memcpy(c.sign_public.data(), sign.public_key().data(), crypto::kSignPublicKeySize);
+  auto sign_wrap = crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(vmk, kSubkeySigningWrap,
+                                                                       kVaultKdfContext);
+  c.wrapped_sign_secret = crypto::Wrap(sign_wrap, sign.secret_key(), c.SigningAd());
+  MFS_ASSIGN(Keyslot slot, c.MakeSlot(vmk, cred, opts.argon, Now()));
+  c.slots.push_back(std::move(slot));
+
+  // Data directory (with the IV for matter names) and keystore first, config last: a
+  // crash before the config is written leaves no vault rather than half of one.
+  MFS_TRY(MakeEncryptedDirImpl(root.get(), std::string(kDataDirName), 0700, {}));
+  if (opts.keystore) {
+    if (::mkdir(opts.keystore->c_str(), 0700) != 0 && errno != EEXIST) {
+      return IoError("create keystore " + *opts.keystore);
+    }
+    MFS_ASSIGN(UniqueFd ks, OpenDir(AT_FDCWD, *opts.keystore, "keystore"));
+  } else if (::mkdirat(root.get(), std::string(kDefaultKeystoreName).c_str(), 0700) != 0) {
+    return IoError("create keystore");
+  }
+  return WriteFileExclusive(root.get(), std::string(kConfigName), c.Serialize(vmk), 0600);
+}
+
+Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
+                                           const std::optional<std::string>& keystore) {
+  std::unique_ptr<Vault> v(new Vault());
+  v->path_ = path;
+  MFS_ASSIGN(v->root_, OpenDir(AT_FDCWD, path, "vault"));
+  auto raw = ReadWholeFile(v->root_.get(), std::string(kConfigName), kMaxConfigSize);
+  if (!raw.ok()) {
+    if (raw.error().code() == Code::kNotFound) {
+      return Error(Code::kNotFound, path + " is not a matterfs vault (no " +
+                                        std::string(kConfigName) + ")");
+    }
+    return raw.error();
+  }
+  v->raw_config_ = std::move(raw).value();
+  MFS_ASSIGN(v->config_, VaultConfig::Parse(v->raw_config_));
+  if ((v->config_.features & kFeatureExternalKeystore) && !keystore) {
+    return Error(Code::kInvalidArgument,
+                 "this vault keeps its keys in an external keystore; give --keystore DIR");
+  }
+  MFS_ASSIGN(v->data_, OpenDir(v->root_.get(), std::string(kDataDirName), "vault data directory"));
+  if (keystore) {
+    MFS_ASSIGN(v->keystore_, OpenDir(AT_FDCWD, *keystore, "keystore"));
+  } else {
+    MFS_ASSIGN(v->keystore_, OpenDir(v->root_.get(), std::string(kDefaultKeystoreName), "keystore"));
+  }
+  MFS_ASSIGN(v->root_iv_, ReadDirIv(v->data_.get()));
+  return v;
+}
+
+Status Vault::Unlock(const Credential& cred) {
+  MFS_ASSIGN(MasterKey vmk, config_.Unlock(raw_config_, cred));
+  auto sub = [&](uint64_t id) {
+    return crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(vmk, id, kVaultKdfContext);
+  };
+  auto sign_wrap = sub(kSubkeySigningWrap);
+  crypto::SecureBuffer secret(crypto::kSignSecretKeySize);
+  MFS_TRY(crypto::Unwrap(sign_wrap, config_.wrapped_sign_secret, config_.SigningAd(),
+                         secret.mutable_span()));
+  MFS_ASSIGN(crypto::SigningKey sign, crypto::SigningKey::FromSecret(std::move(secret)));
+  if (!crypto::ConstantTimeEqual(sign.public_key(), config_.sign_public)) {
+    return Error(Code::kCorruption, "vault signing key does not match its public key");
+  }
+  auto root_name_key =
+      crypto::DeriveSubkey<crypto::KeyPurpose::kName>(vmk, kSubkeyRootNames, kVaultKdfContext);
+  auto keys = std::unique_ptr<Keys>(new Keys{std::move(vmk), sub(kSubkeyKeyringWrap),
+                                             sub(kSubkeyKeyringMac), sub(kSubkeyMatterBinding),
+                                             std::make_unique<NameCodec>(root_name_key),
+                                             std::make_unique<crypto::SigningKey>(std::move(sign))});
+  keys_ = std::move(keys);
+  return {};
+}
+
+Result<UniqueFd> Vault::LockVault() const {
+  UniqueFd fd(::openat(root_.get(), std::string(kLockName).c_str(),
+                       O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return IoError("open vault lock");
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  while (::fcntl(fd.get(), F_SETLKW, &fl) != 0) {
+    if (errno != EINTR) return IoError("lock vault");
+  }
+  return fd;
+}
+
+Bytes Vault::BindingMac(const MatterId& id, std::string_view name) const {
+  Bytes msg(8 + kIdSize + kIdSize);
+  std::memcpy(msg.data(), "MFS1mbnd", 8);
+  std::memcpy(msg.data() + 8, config_.vault_id.data(), kIdSize);
+  std::memcpy(msg.data() + 8 + kIdSize, id.data(), kIdSize);
+  msg.insert(msg.end(), name.begin(), name.end());
+  return crypto::Mac(keys_->binding, msg);
+}
+
+Result<MatterId> Vault::ReadMatterBinding(int matter_dirfd, std::string_view name) const {
+  auto raw = ReadWholeFile(matter_dirfd, std::string(kMatterIdName), 4096);
+  if (!raw.ok()) {
+    if (raw.error().code() == Code::kNotFound) {
+      return Error(Code::kCorruption, "matter '" + std::string(name) + "' has no .matter file", EIO);
+    }
+    return raw.error();
+  }
+  if (raw->size() != kBindingSize) {
+    return Error(Code::kCorruption, "matter '" + std::string(name) + "': .matter has the wrong size", EIO);
+  }
+  MatterId id;
+  std::memcpy(id.data(), raw->data(), kIdSize);
+  Bytes mac = BindingMac(id, name);
+  if (!crypto::ConstantTimeEqual(mac, ByteSpan(*raw).subspan(kIdSize))) {
+    return Error(Code::kCorruption,
+                 "matter '" + std::string(name) + "': .matter does not authenticate", EIO);
+  }
+  return id;
+}
+
+Result<std::string> Vault::DecodeMatterEntry(std::string_view entry) const {
+  switch (NameCodec::Classify(entry)) {
+    case EntryKind::kMeta: return Error(Code::kNotFound, "metadata entry");
+    case EntryKind::kShort: return matter_names().Decode(root_iv_, entry);
+    case EntryKind::kLong: {
+      MFS_ASSIGN(Bytes full, ReadWholeFile(data_.get(), NameCodec::LongNameFile(entry), 4096));
+      return matter_names().Decode(root_iv_, std::string_view(
+                                                 reinterpret_cast<const char*>(full.data()), full.size()));
+    }
+  }
+  return Error(Code::kNotFound, "unknown entry");
+}
+
+Result<std::vector<MatterInfo>> Vault::ListMatters() const {
+  UniqueFd dup(::openat(data_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dup.valid()) return IoError("open data directory");
+  DIR* d = ::fdopendir(dup.release());
+  if (d == nullptr) return IoError("read data directory");
+  std::vector<std::string> entries;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.' && NameCodec::Classify(e->d_name) != EntryKind::kLong) continue;
+    entries.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  std::vector<MatterInfo> out;
+  for (const std::string& entry : entries) {
+    MFS_ASSIGN(std::string name, DecodeMatterEntry(entry));
+    MFS_ASSIGN(UniqueFd mfd, OpenDir(data_.get(), entry, "matter directory"));
+    MFS_ASSIGN(MatterId id, ReadMatterBinding(mfd.get(), name));
+    MFS_ASSIGN(Keyring ring, LoadKeyring(id));
+    out.push_back({std::move(name), id, ring.status, entry});
+  }
+  return out;
+}
+
+Result<MatterInfo> Vault::FindMatter(std::string_view name) const {
+  MFS_ASSIGN(StoredName stored, matter_names().Encode(root_iv_, name));
+  UniqueFd mfd(::openat(data_.get(), stored.entry.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!mfd.valid()) {
+    if (errno == ENOENT) return Error(Code::kNotFound, "no matter named '" + std::string(name) + "'", ENOENT);
+    return IoError("open matter directory");
+  }
+  MFS_ASSIGN(MatterId id, ReadMatterBinding(mfd.get(), name));
+  MFS_ASSIGN(Keyring ring, LoadKeyring(id));
+  return MatterInfo{std::string(name), id, ring.status, stored.entry};
+}
+
+Result<Keyring> Vault::LoadKeyring(const MatterId& id) const {
+  return ReadKeyringFile(keystore_.get(), config_.vault_id, id, keyring_keys());
+}
+
+Result<MatterInfo> Vault::CreateMatter(std::string_view name, mode_t mode) {
+  MFS_ASSIGN(StoredName stored, matter_names().Encode(root_iv_, name));
+  MFS_ASSIGN(UniqueFd lock, LockVault());
+  MatterId id;
+  crypto::RandomBytes(id);
+  Keyring ring = Keyring::Create(config_.vault_id, id);
+  MFS_TRY(CreateKeyringFile(keystore_.get(), ring, keyring_keys()));
+  auto undo_keyring = [&](Error e) -> Error {
+    ::unlinkat(keystore_.get(), KeyringFileName(id).c_str(), 0);
+    return e;
+  };
+  if (stored.full) {
+    Status st = WriteFileAtomic(data_.get(), NameCodec::LongNameFile(stored.entry),
+                                AsBytes(*stored.full), 0600);
+    if (!st.ok()) return undo_keyring(st.error());
+  }
+  Bytes binding(id.begin(), id.end());
+  Bytes mac = BindingMac(id, name);
+  binding.insert(binding.end(), mac.begin(), mac.end());
+  Status st = MakeEncryptedDirImpl(data_.get(), stored.entry, mode, [&](int dirfd) {
+    return WriteFileExclusive(dirfd, std::string(kMatterIdName), binding, 0444);
+  });
+  if (!st.ok()) {
+    if (st.error().code() == Code::kExists) {
+      return undo_keyring(Error(Code::kExists, "matter '" + std::string(name) + "' already exists", EEXIST));
+    }
+    return undo_keyring(st.error());
+  }
+  return MatterInfo{std::string(name), id, MatterStatus::kOpen, stored.entry};
+}
+
+Status Vault::WriteConfig(const VaultConfig& c) const {
+  return WriteFileAtomic(root_.get(), std::string(kConfigName), c.Serialize(keys_->vmk), 0600);
+}
+
+Status Vault::AddKeyslot(const Credential& cred, const crypto::Argon2Params& argon) {
+  MFS_ASSIGN(UniqueFd lock, LockVault());
+  if (config_.slots.size() >= kMaxSlots) {
+    return Error(Code::kInvalidArgument, "the vault already has the maximum of 8 keyslots");
+  }
+  VaultConfig next = config_;
+  MFS_ASSIGN(Keyslot slot, next.MakeSlot(keys_->vmk, cred, argon, Now()));
+  next.slots.push_back(std::move(slot));
+  MFS_TRY(WriteConfig(next));
+  config_ = std::move(next);
+  raw_config_ = config_.Serialize(keys_->vmk);
+  return {};
+}
+
+Status Vault::RemoveKeyslot(size_t index) {
+  MFS_ASSIGN(UniqueFd lock, LockVault());
+  if (index >= config_.slots.size()) {
+    return Error(Code::kNotFound, "no keyslot " + std::to_string(index));
+  }
+  if (config_.slots.size() == 1) {
+    return Error(Code::kInvalidArgument, "refusing to remove the last keyslot (the vault would be lost)");
+  }
+  VaultConfig next = config_;
+  next.slots.erase(next.slots.begin() + static_cast<std::ptrdiff_t>(index));
+  MFS_TRY(WriteConfig(next));
+  config_ = std::move(next);
+  raw_config_ = config_.Serialize(keys_->vmk);
+  return {};
+}
+
+}  // namespace matterfs::vault

@@ -1,0 +1,106 @@
+// Vault: one opened vault directory, its config, and (after Unlock) its keys.
+//
+// Owns fds on the vault root, its data directory and its keystore, the parsed config,
+// and after Unlock the vault master key's subkeys (secure memory), the vault's signing
+// key and the name codec for matter names. Used by matterctl and by the daemon.
+// Thread-safety: after Open+Unlock, const methods are safe from any thread; mutating
+// methods (matters, keyslots) serialise across processes with an fcntl lock on
+// `matterfs.lock`, and must not race with each other inside one process.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/signing.h"
+#include "fs/vault/credentials.h"
+#include "fs/vault/file_codec.h"
+#include "fs/vault/keyring.h"
+#include "fs/vault/names.h"
+#include "fs/vault/vault_config.h"
+#include "util/unique_fd.h"
+
+namespace matterfs::vault {
+
+struct InitOptions {
+  crypto::Cipher cipher = crypto::DefaultCipher();
+  crypto::Argon2Params argon = crypto::DefaultArgon2Params();
+  // A keystore outside the vault (so ciphertext backups never carry keys).
+  std::optional<std::string> keystore;
+};
+
+struct MatterInfo {
+  std::string name;
+  MatterId id{};
+  MatterStatus status = MatterStatus::kOpen;
+  std::string entry;  // the matter directory's entry in the data directory
+};
+
+class Vault {
+ public:
+  // Creates a new vault in `path` (which must be missing or an empty directory).
+  static Status Create(const std::string& path, const InitOptions& opts, const Credential& cred);
+  // Opens a vault and parses its config. `keystore` overrides the default location and
+  // is required when the vault was created with an external keystore.
+  static Result<std::unique_ptr<Vault>> Open(const std::string& path,
+                                             const std::optional<std::string>& keystore);
+
+  // kWrongKey for a credential that opens no slot; kCorruption for an edited config.
+  Status Unlock(const Credential& cred);
+  bool unlocked() const { return keys_ != nullptr; }
+
+  const std::string& path() const { return path_; }
+  const VaultConfig& config() const { return config_; }
+  const VaultId& id() const { return config_.vault_id; }
+  crypto::Cipher cipher() const { return config_.cipher; }
+  int root_fd() const { return root_.get(); }
+  int data_fd() const { return data_.get(); }
+  int keystore_fd() const { return keystore_.get(); }
+  // After Unlock:
+  KeyringKeys keyring_keys() const { return {keys_->keyring_wrap, keys_->keyring_mac}; }
+  const NameCodec& matter_names() const { return *keys_->root_names; }
+  const crypto::SigningKey& signing_key() const { return *keys_->signing; }
+  const DirIv& root_iv() const { return root_iv_; }
+
+  Result<std::vector<MatterInfo>> ListMatters() const;
+  // kExists if a matter of that name exists; kInvalidArgument for a bad name.
+  Result<MatterInfo> CreateMatter(std::string_view name, mode_t mode = 0755);
+  // kNotFound for an unknown matter; kCorruption if its id file does not authenticate.
+  Result<MatterInfo> FindMatter(std::string_view name) const;
+  // Reads and authenticates `.matter` in an open matter directory.
+  Result<MatterId> ReadMatterBinding(int matter_dirfd, std::string_view name) const;
+  Result<Keyring> LoadKeyring(const MatterId& id) const;
+  // Decodes one entry of the data directory to a matter name (kMeta entries: kNotFound).
+  Result<std::string> DecodeMatterEntry(std::string_view entry) const;
+
+  // Keyslots (config rewritten atomically under the vault lock).
+  Status AddKeyslot(const Credential& cred, const crypto::Argon2Params& argon);
+  // kInvalidArgument when it is the last slot.
+  Status RemoveKeyslot(size_t index);
+
+  // Takes the vault-wide lock (fcntl on matterfs.lock); released with the returned fd.
+  Result<UniqueFd> LockVault() const;
+
+ private:
+  struct Keys {
+    MasterKey vmk;
+    VaultSubkey keyring_wrap;
+    VaultSubkey keyring_mac;
+    VaultSubkey binding;
+    std::unique_ptr<NameCodec> root_names;
+    std::unique_ptr<crypto::SigningKey> signing;
+  };
+  Vault() = default;
+  Bytes BindingMac(const MatterId& id, std::string_view name) const;
+  Status WriteConfig(const VaultConfig& c) const;
+
+  std::string path_;
+  UniqueFd root_, data_, keystore_;
+  Bytes raw_config_;
+  VaultConfig config_;
+  DirIv root_iv_{};
+  std::unique_ptr<Keys> keys_;
+};
+
+}  // namespace matterfs::vault

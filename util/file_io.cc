@@ -1,0 +1,104 @@
+#include "util/file_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace matterfs {
+
+Result<Bytes> ReadWholeFile(int dirfd, const std::string& path, size_t max_size) {
+  UniqueFd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOENT) return Error(Code::kNotFound, path + ": no such file", err);
+    return IoError(path, err);
+  }
+  Bytes out;
+  uint8_t buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError(path);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_size) {
+      return Error(Code::kInvalidArgument, path + ": file too large");
+    }
+    out.insert(out.end(), buf, buf + n);
+  }
+  return out;
+}
+
+Result<size_t> PreadFull(int fd, void* buf, size_t len, off_t off) {
+  size_t done = 0;
+  auto* p = static_cast<uint8_t*>(buf);
+  while (done < len) {
+    ssize_t n = ::pread(fd, p + done, len - done, off + static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError("pread");
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+Status PwriteFull(int fd, const void* buf, size_t len, off_t off) {
+  size_t done = 0;
+  const auto* p = static_cast<const uint8_t*>(buf);
+  while (done < len) {
+    ssize_t n = ::pwrite(fd, p + done, len - done, off + static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError("pwrite");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Status FsyncDir(int dirfd) {
+  if (::fsync(dirfd) != 0 && errno != EINVAL) return IoError("fsync directory");
+  return {};
+}
+
+namespace {
+Status WriteAndSync(int fd, ByteSpan data, const std::string& path) {
+  MFS_TRY(PwriteFull(fd, data.data(), data.size(), 0));
+  if (::fsync(fd) != 0) return IoError("fsync " + path);
+  return {};
+}
+}  // namespace
+
+Status WriteFileExclusive(int dirfd, const std::string& path, ByteSpan data, mode_t mode) {
+  UniqueFd fd(::openat(dirfd, path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == EEXIST) return Error(Code::kExists, path + ": already exists", err);
+    return IoError(path, err);
+  }
+  Status st = WriteAndSync(fd.get(), data, path);
+  if (!st.ok()) {
+    ::unlinkat(dirfd, path.c_str(), 0);
+    return st;
+  }
+  return FsyncDir(dirfd);
+}
+
+Status WriteFileAtomic(int dirfd, const std::string& path, ByteSpan data, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  ::unlinkat(dirfd, tmp.c_str(), 0);  // a leftover from a crash is never the live copy
+  MFS_TRY(WriteFileExclusive(dirfd, tmp, data, mode));
+  if (::renameat(dirfd, tmp.c_str(), dirfd, path.c_str()) != 0) {
+    int err = errno;
+    ::unlinkat(dirfd, tmp.c_str(), 0);
+    return IoError("rename " + path, err);
+  }
+  return FsyncDir(dirfd);
+}
+
+}  // namespace matterfs
