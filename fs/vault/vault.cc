@@ -129,8 +129,12 @@ Status Vault::Unlock(const Credential& cred) {
   }
   auto root_name_key =
       crypto::DeriveSubkey<crypto::KeyPurpose::kName>(vmk, kSubkeyRootNames, kVaultKdfContext);
-  auto keys = std::unique_ptr<Keys>(new Keys{std::move(vmk), sub(kSubkeyKeyringWrap),
-                                             sub(kSubkeyKeyringMac), sub(kSubkeyMatterBinding),
+  // Derive before vmk is moved into Keys (braced initialisers run left to right).
+  auto keyring_wrap = sub(kSubkeyKeyringWrap);
+  auto keyring_mac = sub(kSubkeyKeyringMac);
+  auto binding = sub(kSubkeyMatterBinding);
+  auto keys = std::unique_ptr<Keys>(new Keys{std::move(vmk), std::move(keyring_wrap),
+                                             std::move(keyring_mac), std::move(binding),
                                              std::make_unique<NameCodec>(root_name_key),
                                              std::make_unique<crypto::SigningKey>(std::move(sign))});
   keys_ = std::move(keys);

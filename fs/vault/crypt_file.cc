@@ -1,0 +1,150 @@
+#include "fs/vault/crypt_file.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "util/file_io.h"
+
+namespace matterfs::vault {
+
+namespace {
+// Per-thread scratch for ciphertext: sized once for the largest request.
+std::vector<uint8_t>& Scratch(size_t size) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < size) buf.resize(size);
+  return buf;
+}
+
+Error BlockError(uint64_t index) {
+  return Error(Code::kCorruption, "block " + std::to_string(index) + " fails authentication", EIO);
+}
+}  // namespace
+
+Result<uint64_t> PlainSizeOfFd(int fd, const BlockLayout& layout) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return IoError("fstat");
+  return layout.PlainSize(static_cast<uint64_t>(st.st_size));
+}
+
+Result<size_t> CryptFile::Read(int fd, uint64_t plain_size, uint64_t off,
+                               MutableByteSpan out) const {
+  if (off >= plain_size || out.empty()) return size_t{0};
+  const BlockLayout& L = fc_.layout();
+  const uint64_t end = std::min<uint64_t>(plain_size, off + out.size());
+  const uint64_t first = off / kBlockSize;
+  const uint64_t last = (end - 1) / kBlockSize;
+  const uint64_t cbegin = L.BlockOffset(first);
+  const uint64_t cend = L.BackingSize(std::min<uint64_t>(plain_size, (last + 1) * kBlockSize));
+  const size_t clen = static_cast<size_t>(cend - cbegin);
+  std::vector<uint8_t>& cbuf = Scratch(clen + kBlockSize);
+  MFS_ASSIGN(size_t got, PreadFull(fd, cbuf.data(), clen, static_cast<off_t>(cbegin)));
+  if (got != clen) return Error(Code::kCorruption, "file is shorter than its size", EIO);
+  uint8_t* block_plain = cbuf.data() + clen;  // one block of plaintext scratch
+  size_t copied = 0;
+  for (uint64_t b = first; b <= last; ++b) {
+    const uint64_t bstart = b * kBlockSize;
+    const size_t blen = static_cast<size_t>(std::min<uint64_t>(kBlockSize, plain_size - bstart));
+    const uint8_t* stored = cbuf.data() + (L.BlockOffset(b) - cbegin);
+    const uint64_t from = std::max(off, bstart);
+    const uint64_t to = std::min(end, bstart + blen);
+    // Decrypt straight into the caller's buffer when the whole block is wanted.
+    const bool direct = from == bstart && to == bstart + blen;
+    uint8_t* dst = direct ? out.data() + copied : block_plain;
+    if (!fc_.OpenBlock(b, {stored, blen + L.overhead()}, dst)) return BlockError(b);
+    if (!direct) std::memcpy(out.data() + copied, block_plain + (from - bstart), to - from);
+    copied += static_cast<size_t>(to - from);
+  }
+  return copied;
+}
+
+Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off, uint64_t len,
+                                       const uint8_t* data) const {
+  const BlockLayout& L = fc_.layout();
+  const uint64_t end = off + len;
+  const uint64_t new_size = std::max(plain_size, end);
+  const uint64_t first = off / kBlockSize;
+  const uint64_t last = (end - 1) / kBlockSize;
+  const size_t nblocks = static_cast<size_t>(last - first + 1);
+  std::vector<uint8_t>& buf = Scratch(nblocks * L.stored_block_size() + 2 * kBlockSize);
+  uint8_t* out = buf.data();
+  uint8_t* plain = buf.data() + nblocks * L.stored_block_size();
+  size_t out_len = 0;
+  for (uint64_t b = first; b <= last; ++b) {
+    const uint64_t bstart = b * kBlockSize;
+    const size_t new_blen = static_cast<size_t>(std::min<uint64_t>(kBlockSize, new_size - bstart));
+    const uint64_t from = std::max(off, bstart);
+    const uint64_t to = std::min(end, bstart + new_blen);
+    const bool covers = from == bstart && to == bstart + new_blen;
+    if (!covers) {
+      // Keep the existing bytes of this block (zeros past the old end).
+      std::memset(plain, 0, kBlockSize);
+      if (bstart < plain_size) {
+        const size_t old_blen =
+            static_cast<size_t>(std::min<uint64_t>(kBlockSize, plain_size - bstart));
+        uint8_t* stored = plain + kBlockSize;  // second scratch block holds the ciphertext
+        const size_t slen = old_blen + L.overhead();
+        MFS_ASSIGN(size_t got, PreadFull(fd, stored, slen, static_cast<off_t>(L.BlockOffset(b))));
+        if (got != slen || !fc_.OpenBlock(b, {stored, slen}, plain)) return BlockError(b);
+      }
+    }
+    if (data != nullptr) {
+      std::memcpy(plain + (from - bstart), data + (from - off), to - from);
+    } else {
+      std::memset(plain + (from - bstart), 0, to - from);
+    }
+    fc_.SealBlock(b, {plain, new_blen}, out + out_len);
+    out_len += new_blen + L.overhead();
+  }
+  MFS_TRY(PwriteFull(fd, out, out_len, static_cast<off_t>(L.BlockOffset(first))));
+  return new_size;
+}
+
+Result<uint64_t> CryptFile::Write(int fd, uint64_t plain_size, uint64_t off,
+                                  ByteSpan data) const {
+  if (data.empty()) return plain_size;
+  // Fill a gap between the old end and the write with encrypted zeros first.
+  if (off > plain_size) {
+    MFS_ASSIGN(plain_size, Truncate(fd, plain_size, off));
+  }
+  uint64_t done = 0;
+  while (done < data.size()) {
+    const uint64_t chunk = std::min<uint64_t>(data.size() - done, kMaxIo);
+    MFS_ASSIGN(plain_size, WriteRange(fd, plain_size, off + done, chunk, data.data() + done));
+    done += chunk;
+  }
+  return plain_size;
+}
+
+Result<uint64_t> CryptFile::Truncate(int fd, uint64_t plain_size, uint64_t new_size) const {
+  const BlockLayout& L = fc_.layout();
+  if (new_size < plain_size) {
+    // The new last block, if partial, is re-encrypted at its shorter length.
+    const uint64_t rest = new_size % kBlockSize;
+    if (rest != 0) {
+      const uint64_t b = new_size / kBlockSize;
+      uint8_t plain[kBlockSize];
+      MFS_ASSIGN(size_t got, Read(fd, plain_size, b * kBlockSize, {plain, static_cast<size_t>(rest)}));
+      (void)got;
+      std::vector<uint8_t>& buf = Scratch(L.stored_block_size());
+      fc_.SealBlock(b, {plain, static_cast<size_t>(rest)}, buf.data());
+      MFS_TRY(PwriteFull(fd, buf.data(), static_cast<size_t>(rest) + L.overhead(),
+                         static_cast<off_t>(L.BlockOffset(b))));
+    }
+    // An empty file keeps its header (and so its file id and key).
+    const uint64_t backing = new_size == 0 ? kHeaderSize : L.BackingSize(new_size);
+    if (::ftruncate(fd, static_cast<off_t>(backing)) != 0) return IoError("ftruncate");
+    return new_size;
+  }
+  // Growing: encrypted zeros, a chunk at a time.
+  while (plain_size < new_size) {
+    const uint64_t chunk = std::min<uint64_t>(new_size - plain_size, kMaxIo);
+    MFS_ASSIGN(plain_size, WriteRange(fd, plain_size, plain_size, chunk, nullptr));
+  }
+  return plain_size;
+}
+
+}  // namespace matterfs::vault

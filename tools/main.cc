@@ -1,0 +1,3 @@
+#include "tools/matterctl.h"
+
+int main(int argc, char** argv) { return matterfs::tools::RunMatterctl(argc, argv); }
