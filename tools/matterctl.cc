@@ -265,9 +265,26 @@ std::vector<Command> Commands() {
                     p.add("file", 1);
                   },
                   [](const po::variables_map& vm) {
+                    // WriteFileExclusive fsyncs the directory fd it is given, so it needs a
+                    // real directory fd: AT_FDCWD made fsync fail with EBADF after the key
+                    // file had already been written.
+                    const std::string file = vm["file"].as<std::string>();
+                    const size_t slash = file.rfind('/');
+                    const std::string dir = slash == std::string::npos ? "."
+                                            : slash == 0                ? "/"
+                                                                        : file.substr(0, slash);
+                    const std::string base =
+                        slash == std::string::npos ? file : file.substr(slash + 1);
+                    if (base.empty()) throw Failure{kExitUsage, "give a file name, not a directory"};
+                    UniqueFd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+                    if (!dirfd.valid()) Check(Status(IoError("open directory " + dir)));
                     crypto::SecureBuffer key(64);
                     crypto::RandomBytes(key.mutable_span());
-                    Check(WriteFileExclusive(AT_FDCWD, vm["file"].as<std::string>(), key.span(), 0600));
+                    Status st = WriteFileExclusive(dirfd.get(), base, key.span(), 0600);
+                    if (!st.ok() && st.error().code() == Code::kExists) {
+                      throw Failure{kExitExists, file + " already exists; not overwriting a key"};
+                    }
+                    Check(st, "write key file " + file);
                     std::cout << "wrote key file " << vm["file"].as<std::string>() << "\n";
                     return 0;
                   }});
