@@ -62,8 +62,14 @@ Status PwriteFull(int fd, const void* buf, size_t len, off_t off) {
 }
 
 Status FsyncDir(int dirfd) {
-  if (::fsync(dirfd) != 0 && errno != EINVAL) return IoError("fsync directory");
-  return {};
+  if (::fsync(dirfd) == 0) return {};
+  if (errno == EBADF) {
+    // An O_PATH descriptor cannot be fsynced: open the directory itself.
+    UniqueFd dir(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.valid() && ::fsync(dir.get()) == 0) return {};
+  }
+  if (errno == EINVAL) return {};  // the filesystem does not sync directories
+  return IoError("fsync directory");
 }
 
 namespace {

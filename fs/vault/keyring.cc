@@ -41,6 +41,19 @@ Bytes WrapKeyAd(const VaultId& v, const MatterId& m, uint32_t version) {
 Error Corrupt(const std::string& what) {
   return Error(Code::kCorruption, "matter keyring is corrupt: " + what);
 }
+
+// A copy holds at most kMaxKeyVersions entries (more would overrun it) and ParseCopy
+// refuses one without its current version: never write what could not be read back.
+Status CheckWritable(const Keyring& ring) {
+  if (ring.wrap_keys.empty() || ring.wrap_keys.size() > kMaxKeyVersions) {
+    return Error(Code::kInvalidArgument, "a matter keyring holds 1 to " +
+                                             std::to_string(kMaxKeyVersions) + " key versions");
+  }
+  if (ring.wrap_keys.count(ring.current_version) == 0) {
+    return Error(Code::kInvalidArgument, "the current key version is not in the keyring");
+  }
+  return {};
+}
 }  // namespace
 
 const char* MatterStatusName(MatterStatus s) {
@@ -136,6 +149,7 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
 std::string KeyringFileName(const MatterId& id) { return ToHex(id) + ".keyring"; }
 
 Status CreateKeyringFile(int keystore_fd, const Keyring& ring, const KeyringKeys& keys) {
+  MFS_TRY(CheckWritable(ring));
   Bytes copy = ring.SerializeCopy(keys);
   Bytes file(kKeyringFileSize);
   std::memcpy(file.data(), copy.data(), kKeyringCopySize);
@@ -175,6 +189,7 @@ Result<Keyring> ReadKeyringFd(int fd, const VaultId& vault, const MatterId& matt
 }
 
 Status WriteKeyringCopy(int fd, const Keyring& ring, const KeyringKeys& keys) {
+  MFS_TRY(CheckWritable(ring));
   // Overwrite the copy that does not hold the newest valid state: read both sequences.
   Bytes file(kKeyringFileSize);
   MFS_ASSIGN(size_t n, PreadFull(fd, file.data(), file.size(), 0));

@@ -72,6 +72,8 @@ Result<Keyring> ReadKeyringFile(int keystore_fd, const VaultId& vault, const Mat
                                 const KeyringKeys& keys);
 // Read-modify-write under the file lock: `mutate` changes the keyring; the new state is
 // written over the older copy with sequence + 1.
+// kInvalidArgument, writing nothing, if the result would hold no key version, more than
+// kMaxKeyVersions, or not its current version (a copy the reader would refuse).
 template <typename Mutate>
 Status UpdateKeyringFile(int keystore_fd, const VaultId& vault, const MatterId& matter,
                          const KeyringKeys& keys, Mutate&& mutate);

@@ -1,0 +1,167 @@
+#include "fs/daemon.h"
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <syslog.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "crypto/secure_memory.h"
+#include "fs/fuse/matterfs_fs.h"
+#include "fs/vault/credentials.h"
+#include "fs/vault/vault.h"
+
+namespace po = boost::program_options;
+
+namespace matterfs::daemon {
+
+namespace {
+
+int ExitFor(Code code) {
+  switch (code) {
+    case Code::kWrongKey: return 3;
+    case Code::kCorruption: return 4;
+    case Code::kNotFound: return 5;
+    case Code::kUnsupported: return 6;
+    case Code::kInvalidArgument: return 2;
+    default: return 1;
+  }
+}
+
+// No core dumps, no ptrace by other users, room for many open files.
+size_t Harden() {
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct rlimit core = {0, 0};
+  ::setrlimit(RLIMIT_CORE, &core);
+  struct rlimit files;
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  // Half the descriptors for remembered inodes; the rest for open files and the system.
+  size_t limit = static_cast<size_t>(files.rlim_cur / 2);
+  return limit < 64 ? 64 : limit;
+}
+
+void Usage(std::ostream& out, const po::options_description& desc) {
+  out << "usage: matterfs VAULT MOUNTPOINT [-f] [-o opts] [--passphrase-file F | --key-file F]\n"
+         "Mounts the vault; matters appear as folders. Unmount with fusermount3 -u MOUNTPOINT.\n\n"
+      << desc
+      << "\n-o takes libfuse mount options (allow_other, ro, ...) and, for /etc/fstab,\n"
+         "passphrase_file=F, key_file=F, keystore=DIR and nonempty.\n";
+}
+
+}  // namespace
+
+int RunMatterfs(int argc, char** argv) {
+  po::options_description desc("options");
+  desc.add_options()("help,h", "show this help")("version,V", "show the version")(
+      "foreground,f", "stay in the foreground")("debug,d", "log every FUSE request (implies -f)")(
+      "option,o", po::value<std::vector<std::string>>()->composing(), "mount options, comma-separated")(
+      "passphrase-file", po::value<std::string>(), "read the passphrase from this file")(
+      "key-file", po::value<std::string>(), "unlock with this key file")(
+      "keystore", po::value<std::string>(), "directory of the matter keyrings, if outside the vault")(
+      "max-fds", po::value<size_t>(), "at most this many backing fds kept for remembered inodes");
+  po::options_description hidden;
+  hidden.add_options()("vault", po::value<std::string>())("mountpoint", po::value<std::string>());
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::positional_options_description pos;
+  pos.add("vault", 1).add("mountpoint", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "matterfs: " << e.what() << " (see matterfs --help)\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    Usage(std::cout, desc);
+    return 0;
+  }
+  if (vm.count("version")) {
+    std::cout << "matterfs 0.1.0 (vault format " << vault::kFormatVersion << ")\n";
+    return 0;
+  }
+  if (!vm.count("vault") || !vm.count("mountpoint")) {
+    std::cerr << "matterfs: give VAULT and MOUNTPOINT (see matterfs --help)\n";
+    return 2;
+  }
+  vault::UnlockOptions unlock;
+  std::optional<std::string> keystore;
+  fuse::MountOptions mount;
+  mount.mountpoint = vm["mountpoint"].as<std::string>();
+  mount.debug = vm.count("debug") > 0;
+  mount.foreground = vm.count("foreground") > 0 || mount.debug;
+  if (vm.count("passphrase-file")) unlock.passphrase_file = vm["passphrase-file"].as<std::string>();
+  if (vm.count("key-file")) unlock.key_file = vm["key-file"].as<std::string>();
+  if (vm.count("keystore")) keystore = vm["keystore"].as<std::string>();
+  std::string fuse_opts;
+  if (vm.count("option")) {
+    for (const std::string& group : vm["option"].as<std::vector<std::string>>()) {
+      std::istringstream in(group);
+      std::string one;
+      while (std::getline(in, one, ',')) {
+        auto value = [&](const char* key) -> std::optional<std::string> {
+          std::string prefix = std::string(key) + "=";
+          if (one.rfind(prefix, 0) == 0) return one.substr(prefix.size());
+          return std::nullopt;
+        };
+        if (auto v = value("passphrase_file")) {
+          unlock.passphrase_file = *v;
+        } else if (auto k = value("key_file")) {
+          unlock.key_file = *k;
+        } else if (auto s = value("keystore")) {
+          keystore = *s;
+        } else if (one.empty() || one == "defaults" || one == "auto" || one == "noauto" ||
+                   one == "nofail" || one == "_netdev" || one == "user" || one == "users" ||
+                   one.rfind("x-", 0) == 0 || one.rfind("comment=", 0) == 0) {
+          // fstab-only words: meaningless to the filesystem itself.
+        } else {
+          fuse_opts += (fuse_opts.empty() ? "" : ",") + one;
+        }
+      }
+    }
+  }
+  mount.fuse_options = fuse_opts;
+  mount.max_fds = vm.count("max-fds") ? vm["max-fds"].as<size_t>() : 0;
+
+  try {
+    crypto::Init();
+    const size_t max_fds = Harden();
+    if (mount.max_fds == 0) mount.max_fds = max_fds;
+    ::openlog("matterfs", LOG_PID, LOG_DAEMON);
+    const std::string path = vm["vault"].as<std::string>();
+    auto opened = vault::Vault::Open(path, keystore);
+    if (!opened.ok()) {
+      std::cerr << "matterfs: " << opened.error().message() << "\n";
+      return ExitFor(opened.error().code());
+    }
+    auto cred = vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false);
+    if (!cred.ok()) {
+      std::cerr << "matterfs: " << cred.error().message() << "\n";
+      return ExitFor(cred.error().code());
+    }
+    Status unlocked = (*opened)->Unlock(*cred);
+    if (!unlocked.ok()) {
+      std::cerr << "matterfs: " << unlocked.error().message() << "\n";
+      return ExitFor(unlocked.error().code());
+    }
+    cred->secret = crypto::SecureBuffer();  // the passphrase is no longer needed
+    syslog(LOG_NOTICE, "mounting %s on %s", path.c_str(), mount.mountpoint.c_str());
+    int rc = fuse::Serve(std::move(opened).value(), mount);
+    syslog(LOG_NOTICE, "unmounted %s", mount.mountpoint.c_str());
+    return rc;
+  } catch (const std::exception& e) {
+    std::cerr << "matterfs: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace matterfs::daemon

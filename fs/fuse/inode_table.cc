@@ -1,0 +1,200 @@
+#include "fs/fuse/inode_table.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace matterfs::fuse {
+
+InodeTable::InodeTable(UniqueFd root_fd, size_t max_fds)
+    : root_(0, 0, S_IFDIR), max_fds_(max_fds) {
+  struct stat st;
+  if (::fstat(root_fd.get(), &st) == 0) {
+    const_cast<dev_t&>(root_.dev) = st.st_dev;
+    const_cast<ino_t&>(root_.ino) = st.st_ino;
+  }
+  root_.fd = std::make_shared<UniqueFd>(std::move(root_fd));
+  root_.pinned = true;
+  root_.nlookup = 1;
+}
+
+Inode* InodeTable::Insert(Inode* parent, const std::string& entry, const std::string& name,
+                          const struct stat& st, UniqueFd fd, std::shared_ptr<MatterCtx> matter) {
+  Inode* inode = nullptr;
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    auto it = map_.find({st.st_dev, st.st_ino});
+    if (it != map_.end()) {
+      inode = it->second.get();
+      inode->nlookup++;
+      if (inode->parent != parent || inode->entry != entry) {
+        // Another hard link, or a name we had not seen: remember the newest.
+        parent->children++;
+        if (inode->parent != nullptr) ReleaseLocked(inode->parent);
+        inode->parent = parent;
+        inode->entry = entry;
+        inode->name = name;
+      }
+    } else {
+      auto owned = std::make_unique<Inode>(st.st_dev, st.st_ino, st.st_mode & S_IFMT);
+      inode = owned.get();
+      inode->parent = parent;
+      parent->children++;
+      inode->entry = entry;
+      inode->name = name;
+      inode->nlookup = 1;
+      inode->matter = std::move(matter);
+      map_.emplace(Key{st.st_dev, st.st_ino}, std::move(owned));
+    }
+    if (fd.valid()) {
+      std::lock_guard<std::mutex> ig(inode->mu);
+      if (!inode->fd) {
+        inode->fd = std::make_shared<UniqueFd>(std::move(fd));
+        open_fds_++;
+      }
+      inode->last_use = ++clock_;
+    }
+  }
+  Trim();
+  return inode;
+}
+
+Inode* InodeTable::Find(dev_t dev, ino_t ino) {
+  std::lock_guard<std::mutex> g(mutex_);
+  auto it = map_.find({dev, ino});
+  return it == map_.end() ? nullptr : it->second.get();
+}
+
+void InodeTable::ReleaseLocked(Inode* inode) {
+  // Drops one child reference; frees inodes nobody remembers any more, up the tree.
+  while (inode != nullptr && inode != &root_) {
+    inode->children--;
+    if (inode->nlookup != 0 || inode->children != 0) return;
+    Inode* parent = inode->parent;
+    {
+      std::lock_guard<std::mutex> ig(inode->mu);
+      if (inode->fd) open_fds_--;
+    }
+    map_.erase({inode->dev, inode->ino});
+    inode = parent;
+  }
+  if (inode == &root_) root_.children--;
+}
+
+void InodeTable::Forget(Inode* inode, uint64_t n) {
+  if (inode == &root_) return;
+  std::lock_guard<std::mutex> g(mutex_);
+  inode->nlookup -= std::min(n, inode->nlookup);
+  if (inode->nlookup != 0 || inode->children != 0) return;
+  Inode* parent = inode->parent;
+  {
+    std::lock_guard<std::mutex> ig(inode->mu);
+    if (inode->fd) open_fds_--;
+  }
+  map_.erase({inode->dev, inode->ino});
+  if (parent != nullptr) ReleaseLocked(parent);
+}
+
+Result<SharedFd> InodeTable::Fd(Inode* inode) {
+  {
+    std::lock_guard<std::mutex> ig(inode->mu);
+    if (inode->fd) {
+      inode->last_use = ++clock_;
+      return inode->fd;
+    }
+  }
+  Inode* parent;
+  std::string entry;
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    parent = inode->parent;
+    entry = inode->entry;
+    if (parent == nullptr) return Error(Code::kIo, "inode has no parent", ESTALE);
+    parent->children++;  // keeps the parent alive while we use it
+  }
+  auto release = [&] {
+    std::lock_guard<std::mutex> g(mutex_);
+    ReleaseLocked(parent);
+  };
+  auto pfd = Fd(parent);
+  if (!pfd.ok()) {
+    release();
+    return pfd.error();
+  }
+  UniqueFd fd(::openat((*pfd)->get(), entry.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    release();
+    return Error(Code::kIo, "reopen inode", err == ENOENT ? ESTALE : err);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0 || st.st_ino != inode->ino || st.st_dev != inode->dev) {
+    release();
+    return Error(Code::kIo, "inode was replaced", ESTALE);
+  }
+  SharedFd out;
+  {
+    std::lock_guard<std::mutex> ig(inode->mu);
+    if (!inode->fd) {
+      inode->fd = std::make_shared<UniqueFd>(std::move(fd));
+      open_fds_++;
+    }
+    inode->last_use = ++clock_;
+    out = inode->fd;
+  }
+  release();
+  Trim();
+  return out;
+}
+
+void InodeTable::Move(Inode* inode, Inode* new_parent, const std::string& entry,
+                      const std::string& name) {
+  std::lock_guard<std::mutex> g(mutex_);
+  new_parent->children++;
+  Inode* old = inode->parent;
+  inode->parent = new_parent;
+  inode->entry = entry;
+  inode->name = name;
+  if (old != nullptr) ReleaseLocked(old);
+}
+
+void InodeTable::Pin(Inode* inode) {
+  std::lock_guard<std::mutex> g(mutex_);
+  inode->pinned = true;
+}
+
+std::string InodeTable::PathOf(Inode* inode) {
+  std::lock_guard<std::mutex> g(mutex_);
+  std::string path;
+  for (Inode* i = inode; i != nullptr && i != &root_; i = i->parent) {
+    path = path.empty() ? i->name : i->name + "/" + path;
+  }
+  return path;
+}
+
+void InodeTable::Trim() {
+  if (open_fds_ <= max_fds_) return;
+  std::unique_lock<std::mutex> g(mutex_, std::try_to_lock);
+  if (!g.owns_lock()) return;  // someone else is trimming
+  std::vector<std::pair<uint64_t, Inode*>> idle;
+  for (auto& [key, inode] : map_) {
+    if (inode->pinned || inode->children != 0) continue;
+    std::unique_lock<std::mutex> ig(inode->mu, std::try_to_lock);
+    if (!ig.owns_lock() || !inode->fd || inode->file) continue;
+    idle.emplace_back(inode->last_use.load(), inode.get());
+  }
+  std::sort(idle.begin(), idle.end());
+  const size_t target = max_fds_ * 3 / 4;
+  for (auto& [use, inode] : idle) {
+    if (open_fds_ <= target) break;
+    std::lock_guard<std::mutex> ig(inode->mu);
+    if (inode->fd && !inode->file) {
+      inode->fd.reset();  // closes once the last user's copy is dropped
+      open_fds_--;
+    }
+  }
+}
+
+}  // namespace matterfs::fuse

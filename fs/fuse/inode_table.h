@@ -1,0 +1,120 @@
+// The inode table of the FUSE adapter: one Inode per backing inode the kernel remembers.
+//
+// Like libfuse's passthrough_hp, an Inode is keyed by the backing (st_dev, st_ino), so
+// hard links share one Inode, and it reports the backing st_ino, so inode numbers survive
+// the kernel forgetting an inode. Unlike it, an Inode does not pin an O_PATH fd for its
+// whole life: fds are opened on demand and closed again by Trim() once more than a limit
+// are open, and reopened later through the parent's fd and the stored entry name (checked
+// against st_ino). Inodes that cannot be reopened by name (unlinked, or whose name was
+// removed while other links remain), open files and directories with live children keep
+// their fds.
+//
+// Lock order: table mutex_ before any Inode::mu; never the other way round; no lock is
+// held across a fuse_reply_*. Parent pointers hold a reference (children) on the parent.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "fs/vault/matter.h"
+#include "util/result.h"
+#include "util/unique_fd.h"
+
+namespace matterfs::fuse {
+
+// One matter as the daemon sees it: keys loaded once at first lookup.
+struct MatterCtx {
+  std::unique_ptr<vault::Matter> matter;
+  std::string name;
+};
+
+// Per regular-file state while the file has open handles (or during a truncate).
+// `lock`: shared for reads, exclusive for writes and truncates.
+struct FileState {
+  std::shared_mutex lock;
+  UniqueFd fd;                                 // backing fd, O_RDWR when writable
+  bool writable = false;
+  std::optional<vault::FileCrypto> crypto;     // absent while the file has no header
+  std::atomic<uint64_t> size{0};               // plaintext size
+  int users = 0;                               // guarded by Inode::mu
+};
+
+using SharedFd = std::shared_ptr<UniqueFd>;
+
+struct Inode {
+  Inode(dev_t d, ino_t i, mode_t t) : dev(d), ino(i), type(t) {}
+  const dev_t dev;
+  const ino_t ino;
+  const mode_t type;  // S_IFMT bits
+
+  // Guarded by the table mutex:
+  Inode* parent = nullptr;
+  std::string entry;  // the backing entry name in parent
+  std::string name;   // plaintext name, for log lines
+  uint64_t nlookup = 0;
+  uint32_t children = 0;
+  bool pinned = false;  // fd must never be closed (root, matters, unnamed inodes)
+
+  std::shared_ptr<MatterCtx> matter;  // set at creation, never changes
+
+  // Guarded by mu:
+  std::mutex mu;
+  SharedFd fd;
+  std::optional<vault::DirIv> iv;
+  std::shared_ptr<FileState> file;
+  std::atomic<uint64_t> last_use{0};
+};
+
+class InodeTable {
+ public:
+  InodeTable(UniqueFd root_fd, size_t max_fds);
+
+  Inode* root() { return &root_; }
+
+  // Finds or inserts the inode for `st`, reached as parent/entry; takes one lookup
+  // reference (the caller replies with an entry, or calls Forget on failure).
+  Inode* Insert(Inode* parent, const std::string& entry, const std::string& name,
+                const struct stat& st, UniqueFd fd, std::shared_ptr<MatterCtx> matter);
+  // Looks up an inode by backing identity (no reference taken).
+  Inode* Find(dev_t dev, ino_t ino);
+  void Forget(Inode* inode, uint64_t n);
+
+  // The inode's O_PATH fd, reopening it if it was closed.
+  Result<SharedFd> Fd(Inode* inode);
+  // Records a rename: the inode now lives at new_parent/entry.
+  void Move(Inode* inode, Inode* new_parent, const std::string& entry, const std::string& name);
+  // The inode's name is gone (unlink, or replaced by a rename): keep its fd for good.
+  void Pin(Inode* inode);
+  // A path for log lines: "matter/dir/file".
+  std::string PathOf(Inode* inode);
+
+  // Closes fds of idle inodes when more than max_fds are open.
+  void Trim();
+
+ private:
+  void ReleaseLocked(Inode* inode);
+  struct Key {
+    dev_t dev;
+    ino_t ino;
+    bool operator==(const Key& o) const { return dev == o.dev && ino == o.ino; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.ino ^ (uint64_t(k.dev) << 48)); }
+  };
+
+  std::mutex mutex_;
+  Inode root_;
+  std::unordered_map<Key, std::unique_ptr<Inode>, KeyHash> map_;
+  std::atomic<size_t> open_fds_{0};
+  std::atomic<uint64_t> clock_{0};
+  const size_t max_fds_;
+};
+
+}  // namespace matterfs::fuse

@@ -1,0 +1,156 @@
+#define FUSE_USE_VERSION 312
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <vector>
+
+#include "fs/fuse/matterfs_fs.h"
+#include "util/unique_fd.h"
+
+namespace matterfs::fuse {
+
+namespace {
+
+// Decodes the octal escapes of /proc/self/mountinfo ("\040" for a space).
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() + 1 && i + 3 <= s.size()) {
+      out.push_back(static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+bool IsMatterfsMount(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mnt;
+    ls >> id >> parent >> devno >> root >> mnt;
+    std::string field;
+    while (ls >> field && field != "-") {
+    }
+    std::string fstype;
+    ls >> fstype;
+    if (Unescape(mnt) == path && fstype.rfind("fuse.matterfs", 0) == 0) return true;
+  }
+  return false;
+}
+
+// One line for everything that is wrong with the mount point, or "".
+std::string CheckMountpoint(const std::string& mountpoint, bool nonempty_ok) {
+  struct stat st;
+  if (::stat(mountpoint.c_str(), &st) != 0) {
+    if (errno == ENOENT) return "mount point " + mountpoint + " does not exist";
+    if (errno == ENOTCONN) {
+      return "mount point " + mountpoint + " is a dead FUSE mount; run: fusermount3 -u " + mountpoint;
+    }
+    return "mount point " + mountpoint + ": " + std::strerror(errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return "mount point " + mountpoint + " is not a directory";
+  char real[PATH_MAX];
+  if (::realpath(mountpoint.c_str(), real) != nullptr && IsMatterfsMount(real)) {
+    return mountpoint + " is already a matterfs mount";
+  }
+  if (!nonempty_ok) {
+    UniqueFd fd(::open(mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd.valid()) {
+      DIR* d = ::fdopendir(fd.release());
+      bool empty = true;
+      while (struct dirent* e = d ? ::readdir(d) : nullptr) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+          empty = false;
+          break;
+        }
+      }
+      if (d) ::closedir(d);
+      if (!empty) {
+        return "mount point " + mountpoint + " is not empty (use -o nonempty to mount over it)";
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts) {
+  std::string fuse_opts = opts.fuse_options;
+  bool nonempty = false;
+  {
+    // "nonempty" is ours (libfuse 3 dropped it): strip it before libfuse sees it.
+    std::string kept;
+    std::istringstream in(fuse_opts);
+    std::string one;
+    while (std::getline(in, one, ',')) {
+      if (one == "nonempty") {
+        nonempty = true;
+        continue;
+      }
+      if (!one.empty()) kept += (kept.empty() ? "" : ",") + one;
+    }
+    fuse_opts = kept;
+  }
+  const std::string problem = CheckMountpoint(opts.mountpoint, nonempty);
+  if (!problem.empty()) {
+    std::cerr << "matterfs: " << problem << "\n";
+    return 1;
+  }
+  std::string fsname = vault->path();
+  for (char& c : fsname) {
+    if (c == ',') c = '_';
+  }
+  std::vector<std::string> argv_s = {
+      "matterfs", "-o",
+      "default_permissions,fsname=" + fsname + ",subtype=matterfs" +
+          (fuse_opts.empty() ? "" : "," + fuse_opts)};
+  if (opts.debug) argv_s.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+
+  auto fs = std::make_unique<MatterFs>(std::move(vault), opts.max_fds);
+  fuse_session* se = fuse_session_new(&args, &MatterFs::Ops(), sizeof(fuse_lowlevel_ops), fs.get());
+  if (se == nullptr) {
+    std::cerr << "matterfs: invalid mount options: " << fuse_opts << "\n";
+    return 2;
+  }
+  int rc = 1;
+  if (fuse_set_signal_handlers(se) != 0) {
+    std::cerr << "matterfs: cannot install signal handlers\n";
+  } else {
+    if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
+      std::cerr << "matterfs: cannot mount on " << opts.mountpoint
+                << " (is /dev/fuse available and fusermount3 installed?)\n";
+    } else {
+      // Mounted: only now may the parent exit with success.
+      fuse_daemonize(opts.foreground ? 1 : 0);
+      fuse_loop_config* config = fuse_loop_cfg_create();
+      fuse_loop_cfg_set_max_threads(config, 16);
+      fuse_loop_cfg_set_idle_threads(config, 8);
+      rc = fuse_session_loop_mt(se, config) == 0 ? 0 : 1;
+      fuse_loop_cfg_destroy(config);
+      fuse_session_unmount(se);
+    }
+    fuse_remove_signal_handlers(se);
+  }
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return rc;
+}
+
+}  // namespace matterfs::fuse
