@@ -1,0 +1,536 @@
+#!/usr/bin/env bash
+# Command-line tests for matterctl: exit codes, messages and on-disk effects of every
+# command, run against throw-away vaults in a temporary directory.
+#
+#   tests/tools/matterctl_test.sh PATH/TO/matterctl
+#
+# ctest runs it through tests/tools/CMakeLists.txt. Every check prints "ok" or
+# "FAIL: <check>: <why>" with the command's output; the last line is "N passed, M failed"
+# and the exit status is non-zero if any check failed. MATTERCTL_TEST_KEEP=1 keeps the
+# temporary directory for inspection.
+#
+# KDF parameters are the smallest allowed (8 MiB, 1 pass) so the suite runs in seconds;
+# the KDF itself is tested in tests/crypto.
+set -uo pipefail
+
+if [[ $# -ne 1 || ! -x "$1" ]]; then
+  echo "usage: $0 PATH/TO/matterctl" >&2
+  exit 2
+fi
+MATTERCTL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/matterctl-test.XXXXXX")
+cleanup() {
+  if [[ "${MATTERCTL_TEST_KEEP:-0}" == 1 ]]; then
+    echo "kept $T"
+  else
+    rm -rf "$T"
+  fi
+}
+trap cleanup EXIT
+cd "$T" || exit 1
+
+KDF=(--kdf-memory 8 --kdf-ops 1)
+passed=0
+failed=0
+
+# ---- helpers --------------------------------------------------------------------------
+
+# run CMD...: runs matterctl with stdin from /dev/null and without a controlling
+# terminal (setsid), so that a missing credential can never hang on a prompt.
+# Sets RC, OUT and ERR.
+run() {
+  setsid -w "$MATTERCTL" "$@" </dev/null >"$T/.out" 2>"$T/.err"
+  RC=$?
+  OUT=$(cat "$T/.out")
+  ERR=$(cat "$T/.err")
+  LAST="matterctl $*"
+}
+
+pass() {
+  passed=$((passed + 1))
+  echo "ok   $1"
+}
+
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL: $1: $2"
+  echo "      last command: ${LAST:-}"
+  echo "      exit ${RC:-?}; stdout: ${OUT:-}"
+  echo "      stderr: ${ERR:-}"
+}
+
+# check NAME CONDITION...: passes if the command CONDITION succeeds.
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name" "condition failed: $*"; fi
+}
+
+# expect_rc NAME CODE MATTERCTL-ARGS...: runs matterctl and checks its exit status.
+expect_rc() {
+  local name=$1 code=$2
+  shift 2
+  run "$@"
+  if [[ $RC -eq $code ]]; then pass "$name (exit $code)"; else fail "$name" "expected exit $code, got $RC"; fi
+}
+
+# The error contract: a failing command prints exactly one line, "matterctl...", on
+# stderr and nothing on stdout.
+expect_one_line_error() {
+  local name=$1
+  local lines
+  lines=$(printf '%s\n' "$ERR" | grep -c . || true)
+  if [[ $lines -eq 1 && "$ERR" == matterctl* && -z "$OUT" ]]; then
+    pass "$name: one-line error on stderr, nothing on stdout"
+  else
+    fail "$name" "expected one 'matterctl...' line on stderr and empty stdout"
+  fi
+}
+
+stderr_has() {
+  local name=$1 pattern=$2
+  if grep -qiE -- "$pattern" <<<"$ERR"; then pass "$name: stderr says /$pattern/"; else fail "$name" "stderr lacks /$pattern/"; fi
+}
+
+stdout_has() {
+  local name=$1 pattern=$2
+  if grep -qE -- "$pattern" <<<"$OUT"; then pass "$name: stdout says /$pattern/"; else fail "$name" "stdout lacks /$pattern/"; fi
+}
+
+# snapshot DIR...: one line per file and directory: path, type, mode, size, content hash.
+# Two equal snapshots mean nothing was created, removed, renamed, chmodded or rewritten.
+snapshot() {
+  local d
+  for d in "$@"; do
+    (cd "$d" && find . -printf '%p %y %m %s\n' | LC_ALL=C sort)
+    (cd "$d" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+  done
+}
+
+# unchanged NAME BEFORE DIR...: the snapshot of DIR... still equals BEFORE.
+unchanged() {
+  local name=$1 before=$2
+  shift 2
+  if [[ "$(snapshot "$@")" == "$before" ]]; then
+    pass "$name: vault unchanged"
+  else
+    fail "$name" "the vault changed although the command failed"
+    diff <(printf '%s\n' "$before") <(snapshot "$@") | sed 's/^/      /'
+  fi
+}
+
+file_size() { stat -c %s "$1"; }
+
+# flip_byte FILE OFFSET: inverts the lowest bit of one byte in place.
+flip_byte() {
+  local file=$1 off=$2 byte
+  byte=$(od -An -tu1 -j "$off" -N1 "$file" | tr -d ' ')
+  printf '%b' "\\x$(printf '%02x' $((byte ^ 1)))" | dd of="$file" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# put_bytes FILE OFFSET HEX: overwrites bytes at OFFSET with the given hex string.
+put_bytes() {
+  # shellcheck disable=SC2001  # sed, because bash patterns cannot say "every 2 chars"
+  printf '%b' "$(sed 's/../\\x&/g' <<<"$3")" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# The config ends in MAC (32 bytes) and checksum (32 bytes) = BLAKE2b-256 of everything
+# before it (docs/FORMAT.md). An attacker can recompute the checksum; only the MAC, keyed
+# by the vault master key, can catch such an edit.
+fix_checksum() {
+  local file=$1 size body sum
+  size=$(file_size "$file")
+  body=$((size - 32))
+  sum=$(head -c "$body" "$file" | b2sum -l 256 | cut -d' ' -f1)
+  put_bytes "$file" "$body" "$sum"
+}
+
+section() { echo "== $* =="; }
+
+# tty_run ANSWERS MATTERCTL-ARGS...: runs matterctl on a pseudo-terminal (script(1)) and
+# types each ';'-separated answer only after its prompt has appeared: the prompt turns
+# echo off with TCSAFLUSH, which discards anything typed earlier. Sets RC and OUT (the
+# terminal's whole output, prompts included); bounded by a timeout.
+tty_run() {
+  local answers=$1 answer shown i
+  shift
+  local -a list
+  IFS=';' read -ra list <<<"$answers"
+  rm -f "$T/.fifo" "$T/.tty"
+  mkfifo "$T/.fifo"
+  timeout 60 script -qec "$(printf '%q ' "$MATTERCTL" "$@")" /dev/null <"$T/.fifo" >"$T/.tty" 2>&1 &
+  local pid=$!
+  exec 9>"$T/.fifo"
+  shown=0
+  for answer in "${list[@]}"; do
+    shown=$((shown + 1))
+    for ((i = 0; i < 600; i++)); do
+      (($(grep -o 'assphrase[^:]*: ' "$T/.tty" 2>/dev/null | wc -l) >= shown)) && break
+      sleep 0.05
+    done
+    printf '%s\n' "$answer" >&9 2>/dev/null
+  done
+  wait "$pid"
+  RC=$?
+  exec 9>&-
+  OUT=$(tr -d '\r' <"$T/.tty")
+  ERR=""
+  LAST="(on a terminal) matterctl $*"
+}
+
+# ---- fixtures -------------------------------------------------------------------------
+
+printf 'correct horse battery staple\n' >pw
+printf 'Tr0ub4dor&3\n' >pw2
+printf 'not the passphrase\n' >bad
+V=$T/vault
+M1=acme-v-smith
+M2=estate-of-jones
+
+# ---- help and usage -------------------------------------------------------------------
+section "help and usage"
+expect_rc "--help" 0 --help
+stdout_has "--help" "^usage: matterctl COMMAND"
+stdout_has "--help lists exit codes" "3 wrong key"
+expect_rc "no arguments is a usage error" 2
+expect_rc "--version" 0 --version
+stdout_has "--version" "vault format [0-9]+"
+for cmd in "init" "keyslot add" "keyslot list" "keyslot remove" "matter create" "matter list" \
+  "cat" "genkey"; do
+  # shellcheck disable=SC2086  # split "keyslot add" into two words on purpose
+  expect_rc "$cmd --help" 0 $cmd --help
+  stdout_has "$cmd --help" "^usage: matterctl $cmd "
+done
+expect_rc "unknown command" 2 frobnicate
+stderr_has "unknown command" "unknown command 'frobnicate'"
+expect_one_line_error "unknown command"
+expect_rc "group without subcommand" 2 matter
+stderr_has "group without subcommand" "needs a subcommand: create list"
+expect_rc "missing required argument" 2 matter list
+stderr_has "missing required argument" "vault"
+expect_rc "unknown option" 2 keyslot list "$V" --no-such-option
+expect_rc "too many arguments" 2 keyslot list "$V" extra
+expect_rc "unknown cipher" 2 init "$T/x" --passphrase-file pw --cipher rot13 "${KDF[@]}"
+expect_rc "KDF memory out of range" 2 init "$T/x" --passphrase-file pw --kdf-memory 0
+check "rejected init leaves no vault" test ! -e "$T/x/matterfs.vault"
+
+# ---- init -----------------------------------------------------------------------------
+section "init"
+expect_rc "init" 0 init "$V" --passphrase-file pw "${KDF[@]}"
+stdout_has "init" "^created vault $V \(cipher (aes-256-gcm|xchacha20-poly1305)\)$"
+check "init wrote the config" test -f "$V/matterfs.vault"
+check "init made the data directory" test -d "$V/d"
+check "init made the keystore" test -d "$V/keys"
+check "config is private (0600)" test "$(stat -c %a "$V/matterfs.vault")" = 600
+check "vault directory is private (0700)" test "$(stat -c %a "$V")" = 700
+
+before=$(snapshot "$V")
+expect_rc "init over an existing vault" 7 init "$V" --passphrase-file pw "${KDF[@]}"
+stderr_has "init over an existing vault" "already a matterfs vault"
+expect_one_line_error "init over an existing vault"
+unchanged "init over an existing vault" "$before" "$V"
+
+mkdir full && echo "brief" >full/brief.txt
+expect_rc "init in a non-empty directory" 7 init full --passphrase-file pw "${KDF[@]}"
+check "non-empty directory untouched" test "$(ls -A full)" = brief.txt
+
+expect_rc "init xchacha20-poly1305" 0 init xc --cipher xchacha20-poly1305 --passphrase-file pw "${KDF[@]}"
+stdout_has "init xchacha20-poly1305" "cipher xchacha20-poly1305"
+
+printf '' >empty-pw
+expect_rc "empty passphrase refused" 2 init "$T/e" --passphrase-file empty-pw "${KDF[@]}"
+check "refused init leaves no config" test ! -e "$T/e/matterfs.vault"
+expect_rc "no credential and no terminal" 2 init "$T/e2" "${KDF[@]}"
+stderr_has "no credential and no terminal" "no terminal"
+
+section "passphrase prompt on a terminal"
+tty_run "typed secret 1;typed secret 1" init tv "${KDF[@]}"
+if [[ $RC -eq 0 ]]; then pass "init asks twice on the terminal (exit 0)"; else fail "init on a terminal" "exit $RC"; fi
+check "init prompts for a new passphrase" grep -q "New passphrase for tv: " <<<"$OUT"
+check "init asks to repeat it" grep -q "Repeat the passphrase: " <<<"$OUT"
+check "typed passphrase is not echoed" test "$(grep -c 'typed secret' <<<"$OUT")" -eq 0
+printf 'typed secret 1\n' >typed-pw
+expect_rc "prompted passphrase equals the file's" 0 matter list tv --passphrase-file typed-pw
+tty_run "typed secret 1" matter list tv
+if [[ $RC -eq 0 ]]; then pass "unlock by prompt (exit 0)"; else fail "unlock by prompt" "exit $RC"; fi
+tty_run "wrong one" matter list tv
+if [[ $RC -eq 3 ]]; then pass "wrong passphrase at the prompt (exit 3)"; else fail "wrong passphrase at the prompt" "exit $RC"; fi
+tty_run "one;two" init tv2 "${KDF[@]}"
+if [[ $RC -eq 2 ]]; then pass "mismatched repeat refused (exit 2)"; else fail "mismatched repeat" "exit $RC"; fi
+check "mismatched repeat says so" grep -q "do not match" <<<"$OUT"
+check "mismatched repeat creates no vault" test ! -e tv2/matterfs.vault
+
+# ---- matters --------------------------------------------------------------------------
+section "matter create / list"
+expect_rc "matter list of a new vault" 0 matter list "$V" --passphrase-file pw
+check "a new vault has no matters" test -z "$OUT"
+expect_rc "matter create $M1" 0 matter create "$V" "$M1" --passphrase-file pw
+stdout_has "matter create $M1" "^created matter $M1 \(id [0-9a-f]{32}\)$"
+id1=$(sed -E 's/.*id ([0-9a-f]{32}).*/\1/' <<<"$OUT")
+expect_rc "matter create $M2" 0 matter create "$V" "$M2" --passphrase-file pw
+id2=$(sed -E 's/.*id ([0-9a-f]{32}).*/\1/' <<<"$OUT")
+check "matters get different ids" test "$id1" != "$id2"
+check "one keyring per matter" test "$(find "$V/keys" -type f | wc -l)" -eq 2
+check "keyring named by matter id" test -f "$V/keys/$id1.keyring"
+
+expect_rc "matter list" 0 matter list "$V" --passphrase-file pw
+expected_list=$(printf '%s\topen\t%s\n%s\topen\t%s' "$M1" "$id1" "$M2" "$id2")
+if [[ "$OUT" == "$expected_list" ]]; then
+  pass "matter list prints 'name<TAB>status<TAB>id', sorted by name"
+else
+  fail "matter list output" "expected:"$'\n'"$expected_list"
+fi
+
+before=$(snapshot "$V")
+expect_rc "duplicate matter" 7 matter create "$V" "$M1" --passphrase-file pw
+stderr_has "duplicate matter" "already exists"
+unchanged "duplicate matter" "$before" "$V"
+for bad_name in "a/b" ".." "." ""; do
+  expect_rc "matter name '$bad_name' refused" 2 matter create "$V" "$bad_name" --passphrase-file pw
+done
+expect_rc "matter name over 255 bytes refused" 2 matter create "$V" "$(printf 'x%.0s' {1..300})" --passphrase-file pw
+unchanged "refused matter names" "$before" "$V"
+
+long_name=$(printf 'in-re-%.0s' {1..30})  # 180 bytes: its ciphertext needs a long-name file
+expect_rc "matter with a long name" 0 matter create "$V" "$long_name" --passphrase-file pw
+expect_rc "matter list with a long name" 0 matter list "$V" --passphrase-file pw
+stdout_has "long matter name listed intact" "^$long_name	open	[0-9a-f]{32}$"
+check "three matters listed" test "$(grep -c . <<<"$OUT")" -eq 3
+
+# ---- names are ciphertext -------------------------------------------------------------
+section "no plaintext names or secrets on disk"
+for secret in "$M1" "$M2" "in-re-in-re" "acme" "jones" "correct horse"; do
+  if grep -r -a -q -F -- "$secret" "$V"; then
+    fail "'$secret' not in any vault file" "found by grep -r"
+  else
+    pass "'$secret' not in any vault file"
+  fi
+  if find "$V" | grep -q -F -- "$secret"; then
+    fail "'$secret' not in any vault path" "found in a file or directory name"
+  else
+    pass "'$secret' not in any vault path"
+  fi
+done
+
+# ---- keyslots -------------------------------------------------------------------------
+section "genkey and keyslots"
+expect_rc "genkey" 0 genkey key1
+check "key file has 64 bytes" test "$(file_size key1)" -eq 64
+check "key file is private (0600)" test "$(stat -c %a key1)" = 600
+cp key1 key1.orig
+expect_rc "genkey over an existing file" 7 genkey key1
+check "existing key file not overwritten" cmp -s key1 key1.orig
+mkdir keydir
+expect_rc "genkey into a subdirectory" 0 genkey keydir/key2
+check "genkey into a subdirectory wrote it" test "$(file_size keydir/key2)" -eq 64
+check "two key files differ" test "$(sha256sum <key1)" != "$(sha256sum <keydir/key2)"
+expect_rc "genkey into a missing directory" 1 genkey no/such/dir/key
+
+expect_rc "keyslot list" 0 keyslot list "$V"
+check "one keyslot after init" test "$(grep -c . <<<"$OUT")" -eq 1
+stdout_has "keyslot list" "^0  passphrase  created [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z  argon2id ops=1 memory=8MiB$"
+
+expect_rc "keyslot add key file" 0 keyslot add "$V" --passphrase-file pw --new-key-file key1
+stdout_has "keyslot add key file" "^added keyslot 1 \(key-file\)$"
+expect_rc "keyslot add passphrase" 0 keyslot add "$V" --key-file key1 --new-passphrase-file pw2 "${KDF[@]}"
+stdout_has "keyslot add passphrase" "^added keyslot 2 \(passphrase\)$"
+expect_rc "keyslot list" 0 keyslot list "$V"
+check "three keyslots" test "$(grep -c . <<<"$OUT")" -eq 3
+stdout_has "keyslot list" "^1  key-file  created "
+stdout_has "keyslot list" "^2  passphrase  created .* ops=1 memory=8MiB$"
+
+expect_rc "unlock with the key file" 0 matter list "$V" --key-file key1
+check "key file sees the same matters" test "$(grep -c . <<<"$OUT")" -eq 3
+expect_rc "unlock with the second passphrase" 0 matter list "$V" --passphrase-file pw2
+expect_rc "create a matter with the key file" 0 matter create "$V" closing-binder --key-file key1
+
+expect_rc "keyslot remove 2" 0 keyslot remove "$V" 2 --passphrase-file pw
+stdout_has "keyslot remove 2" "^removed keyslot 2$"
+expect_rc "removed passphrase no longer unlocks" 3 matter list "$V" --passphrase-file pw2
+expect_rc "keyslot list after remove" 0 keyslot list "$V"
+check "two keyslots left" test "$(grep -c . <<<"$OUT")" -eq 2
+before=$(snapshot "$V")
+expect_rc "keyslot remove out of range" 5 keyslot remove "$V" 9 --passphrase-file pw
+stderr_has "keyslot remove out of range" "no keyslot 9"
+unchanged "keyslot remove out of range" "$before" "$V"
+
+# The last keyslot can never be removed (the vault would be lost).
+cp -a "$V" last
+expect_rc "remove the passphrase slot, keep the key file" 0 keyslot remove last 0 --key-file key1
+expect_rc "passphrase gone" 3 matter list last --passphrase-file pw
+expect_rc "key file still unlocks" 0 matter list last --key-file key1
+before=$(snapshot last)
+run keyslot remove last 0 --key-file key1
+if [[ $RC -ne 0 ]]; then pass "last keyslot not removed (exit $RC)"; else fail "last keyslot" "removal succeeded"; fi
+stderr_has "last keyslot" "last keyslot"
+unchanged "remove last keyslot" "$before" last
+
+# ---- wrong keys -----------------------------------------------------------------------
+section "wrong passphrase or key file"
+before=$(snapshot "$V")
+expect_rc "wrong passphrase" 3 matter list "$V" --passphrase-file bad
+stderr_has "wrong passphrase" "wrong passphrase"
+expect_one_line_error "wrong passphrase"
+expect_rc "wrong passphrase for matter create" 3 matter create "$V" new-matter --passphrase-file bad
+expect_rc "wrong passphrase for keyslot add" 3 keyslot add "$V" --passphrase-file bad --new-key-file keydir/key2
+expect_rc "wrong passphrase for keyslot remove" 3 keyslot remove "$V" 1 --passphrase-file bad
+expect_rc "wrong passphrase for cat" 3 cat "$V" "$M1/brief.docx" --passphrase-file bad
+expect_rc "wrong key file" 3 matter list "$V" --key-file keydir/key2
+stderr_has "wrong key file" "key file does not unlock"
+expect_one_line_error "wrong key file"
+unchanged "wrong passphrase and key file" "$before" "$V"
+
+# ---- credentials that cannot be read ---------------------------------------------------
+section "unreadable credentials"
+expect_rc "missing key file" 5 matter list "$V" --key-file no-such-key
+stderr_has "missing key file" "key file no-such-key does not exist"
+expect_one_line_error "missing key file"
+expect_rc "missing passphrase file" 5 matter list "$V" --passphrase-file no-such-pw
+stderr_has "missing passphrase file" "passphrase file no-such-pw does not exist"
+expect_rc "key file is a directory" 1 matter list "$V" --key-file keydir
+stderr_has "key file is a directory" "key file.*is a directory"
+expect_one_line_error "key file is a directory"
+head -c 16 key1 >short-key
+expect_rc "key file too short" 2 matter list "$V" --key-file short-key
+stderr_has "key file too short" "shorter than 32 bytes"
+if [[ $(id -u) -ne 0 ]]; then
+  cp key1 locked-key && chmod 000 locked-key
+  expect_rc "key file without read permission" 1 matter list "$V" --key-file locked-key
+  stderr_has "key file without read permission" "cannot read key file.*permission denied"
+fi
+expect_rc "both passphrase and key file" 2 matter list "$V" --passphrase-file pw --key-file key1
+stderr_has "both passphrase and key file" "not both"
+unchanged "unreadable credentials" "$before" "$V"
+
+# ---- missing vaults and matters -------------------------------------------------------
+section "not found"
+expect_rc "missing vault (matter list)" 5 matter list "$T/no-such-vault" --passphrase-file pw
+stderr_has "missing vault" "does not exist"
+expect_one_line_error "missing vault"
+expect_rc "missing vault (keyslot list)" 5 keyslot list "$T/no-such-vault"
+mkdir not-a-vault
+expect_rc "directory without a config" 5 matter list not-a-vault --passphrase-file pw
+stderr_has "directory without a config" "not a matterfs vault"
+expect_rc "cat from an unknown matter" 5 cat "$V" no-such-matter/brief.docx --passphrase-file pw
+stderr_has "cat from an unknown matter" "no matter named 'no-such-matter'"
+expect_one_line_error "cat from an unknown matter"
+expect_rc "cat of a missing file" 5 cat "$V" "$M1/brief.docx" --passphrase-file pw
+check "cat of a missing file prints nothing" test -z "$OUT"
+expect_rc "cat without a path in the matter" 2 cat "$V" "$M1" --passphrase-file pw
+unchanged "not found" "$before" "$V"
+
+# ---- corrupt and unsupported configs --------------------------------------------------
+section "corrupt config"
+cfg=$V/matterfs.vault
+cp "$cfg" config.orig
+cfg_size=$(file_size config.orig)
+
+head -c $((cfg_size - 10)) config.orig >"$cfg"
+before=$(snapshot "$V")
+expect_rc "truncated config (matter list)" 4 matter list "$V" --passphrase-file pw
+stderr_has "truncated config" "corrupt"
+expect_one_line_error "truncated config"
+expect_rc "truncated config (keyslot list)" 4 keyslot list "$V"
+expect_rc "truncated config (matter create)" 4 matter create "$V" new-matter --passphrase-file pw
+expect_rc "truncated config (keyslot add)" 4 keyslot add "$V" --passphrase-file pw --new-key-file keydir/key2
+unchanged "truncated config" "$before" "$V"
+head -c 100 config.orig >"$cfg"
+expect_rc "config cut to 100 bytes" 4 keyslot list "$V"
+: >"$cfg"
+expect_rc "empty config" 4 keyslot list "$V"
+{ cat config.orig; printf 'x'; } >"$cfg"
+expect_rc "config with a byte appended" 4 keyslot list "$V"
+
+cp config.orig "$cfg"
+flip_byte "$cfg" 200
+before=$(snapshot "$V")
+expect_rc "bit-flipped config (matter list)" 4 matter list "$V" --passphrase-file pw
+stderr_has "bit-flipped config" "corrupt"
+expect_one_line_error "bit-flipped config"
+expect_rc "bit-flipped config (matter create)" 4 matter create "$V" new-matter --passphrase-file pw
+expect_rc "bit-flipped config (keyslot remove)" 4 keyslot remove "$V" 1 --passphrase-file pw
+unchanged "bit-flipped config" "$before" "$V"
+
+# Every byte of the config, one at a time, except the version (bytes 8-9, tested below)
+# and the feature flags (12-15: a set unknown bit means "unsupported", exit 6).
+sweep_fail=""
+for ((off = 0; off < cfg_size; off++)); do
+  if ((off >= 8 && off <= 9)) || ((off >= 12 && off <= 15)); then continue; fi
+  cp config.orig "$cfg"
+  flip_byte "$cfg" "$off"
+  setsid -w "$MATTERCTL" keyslot list "$V" </dev/null >/dev/null 2>&1
+  rc=$?
+  if [[ $rc -ne 4 ]]; then sweep_fail+=" byte $off: exit $rc;"; fi
+done
+cp config.orig "$cfg"
+RC=""; OUT=""; ERR=""; LAST="keyslot list with each config byte flipped"
+if [[ -z "$sweep_fail" ]]; then
+  pass "flipping any one config byte exits 4 ($cfg_size bytes)"
+else
+  fail "flip every config byte" "$sweep_fail"
+fi
+
+# An edit that also recomputes the (unkeyed) checksum is caught by the keyed MAC once the
+# vault is unlocked; keyslot list needs no key and cannot see it.
+cp config.orig "$cfg"
+flip_byte "$cfg" 100  # inside the wrapped signing key
+fix_checksum "$cfg"
+before=$(snapshot "$V")
+expect_rc "edited config with a valid checksum" 4 matter list "$V" --passphrase-file pw
+stderr_has "edited config with a valid checksum" "authentication failed"
+expect_one_line_error "edited config with a valid checksum"
+unchanged "edited config with a valid checksum" "$before" "$V"
+
+section "unsupported version"
+cp config.orig "$cfg"
+put_bytes "$cfg" 8 0200  # version 2, little-endian
+before=$(snapshot "$V")
+expect_rc "config version 2 (matter list)" 6 matter list "$V" --passphrase-file pw
+stderr_has "config version 2" "version 2"
+expect_one_line_error "config version 2"
+expect_rc "config version 2 (keyslot list)" 6 keyslot list "$V"
+stderr_has "config version 2 (keyslot list)" "version 2"
+expect_rc "config version 2 (keyslot add)" 6 keyslot add "$V" --passphrase-file pw --new-key-file keydir/key2
+unchanged "config version 2" "$before" "$V"
+put_bytes "$cfg" 8 0001  # version 256
+expect_rc "config version 256" 6 keyslot list "$V"
+stderr_has "config version 256" "version 256"
+
+cp config.orig "$cfg"
+expect_rc "restored config works again" 0 matter list "$V" --passphrase-file pw
+
+# ---- external keystore ----------------------------------------------------------------
+section "external keystore (--keystore)"
+XV=$T/xvault
+KS=$T/offsite-keys
+expect_rc "init with --keystore" 0 init "$XV" --keystore "$KS" --passphrase-file pw "${KDF[@]}"
+check "no keystore inside the vault" test ! -e "$XV/keys"
+check "keystore directory created" test -d "$KS"
+expect_rc "matter create with --keystore" 0 matter create "$XV" "$M1" --keystore "$KS" --passphrase-file pw
+check "keyring written to the keystore" test "$(find "$KS" -name '*.keyring' | wc -l)" -eq 1
+check "no keyring in the vault" test "$(find "$XV" -name '*.keyring' | wc -l)" -eq 0
+before=$(snapshot "$XV" "$KS")
+run matter list "$XV" --passphrase-file pw
+if [[ $RC -ne 0 ]]; then pass "matter list without --keystore fails (exit $RC)"; else fail "matter list without --keystore" "succeeded"; fi
+stderr_has "matter list without --keystore" "--keystore"
+expect_one_line_error "matter list without --keystore"
+mkdir empty-keystore
+run matter list "$XV" --keystore empty-keystore --passphrase-file pw
+if [[ $RC -ne 0 ]]; then pass "matter list with the wrong keystore fails (exit $RC)"; else fail "wrong keystore" "succeeded"; fi
+stderr_has "matter list with the wrong keystore" "keyring"
+unchanged "keystore missing or wrong" "$before" "$XV" "$KS"
+expect_rc "matter list with --keystore" 0 matter list "$XV" --keystore "$KS" --passphrase-file pw
+stdout_has "matter list with --keystore" "^$M1	open	[0-9a-f]{32}$"
+for secret in "$M1" "acme" "correct horse"; do
+  if grep -r -a -q -F -- "$secret" "$XV" "$KS" || find "$XV" "$KS" | grep -q -F -- "$secret"; then
+    fail "'$secret' not in the vault or keystore" "found"
+  else
+    pass "'$secret' not in the vault or keystore"
+  fi
+done
+
+# ---- summary ----------------------------------------------------------------------------
+echo
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
