@@ -21,6 +21,7 @@ void ComputeTag(const SecretKey<KeyPurpose::kNameSub>& mac_key, ByteSpan dir_iv,
   crypto_generichash_update(&st, dir_iv.data(), dir_iv.size());
   crypto_generichash_update(&st, padded.data(), padded.size());
   crypto_generichash_final(&st, tag, kNameTagSize);
+  sodium_memzero(&st, sizeof st);
 }
 }  // namespace
 
@@ -67,9 +68,7 @@ Result<std::string> NameCipher::Decrypt(ByteSpan dir_iv, ByteSpan sealed) const 
     }
     plain.resize(len);
   }
-  if (plain.empty() || plain.find('/') != std::string::npos) {
-    return Error(Code::kCorruption, "encrypted name decrypts to an impossible name");
-  }
+  if (plain.empty()) return Error(Code::kCorruption, "encrypted name is empty");
   return plain;
 }
 

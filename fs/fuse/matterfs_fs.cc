@@ -16,6 +16,7 @@
 #include <new>
 #include <vector>
 
+#include "crypto/secure_memory.h"
 #include "util/file_io.h"
 
 namespace matterfs::fuse {
@@ -210,11 +211,13 @@ Status LoadCrypto(MatterFs* fs, Inode* inode, FileState& state) {
   uint8_t raw[vault::kHeaderSize];
   MFS_ASSIGN(size_t got, PreadFull(state.fd.get(), raw, sizeof raw, 0));
   MFS_ASSIGN(vault::FileHeader header, vault::FileHeader::Parse({raw, got}));
+  if (header.cipher != fs->vault().cipher()) {
+    return Error(Code::kCorruption, "file header names another cipher than the vault's", EIO);
+  }
   MFS_ASSIGN(vault::FileCrypto fc, vault::FileCrypto::Open(header, inode->matter->matter->keyring()));
   state.crypto.emplace(std::move(fc));
   MFS_ASSIGN(uint64_t size, state.crypto->layout().PlainSize(static_cast<uint64_t>(st.st_size)));
   state.size = size;
-  (void)fs;
   return {};
 }
 
@@ -543,6 +546,9 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (!stored.ok()) return (void)fuse_reply_err(req, Errno(stored.error()));
     UniqueFd dfd(::openat((*pfd)->get(), stored->entry.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dfd.valid()) return (void)fuse_reply_err(req, errno);
+    // Empty means no entry that names a file; metadata (.diriv, stale .n or .tmp
+    // leftovers) does not count.
+    std::vector<std::string> meta;
     {
       UniqueFd scan(::openat(dfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       DIR* d = ::fdopendir(scan.release());
@@ -550,21 +556,38 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
       bool empty = true;
       while (struct dirent* de = ::readdir(d)) {
         std::string_view n = de->d_name;
-        if (n == "." || n == ".." || n == vault::kDirIvName) continue;
-        empty = false;
-        break;
+        if (n == "." || n == "..") continue;
+        if (vault::NameCodec::Classify(n) != vault::EntryKind::kMeta) {
+          empty = false;
+          break;
+        }
+        meta.emplace_back(n);
       }
       ::closedir(d);
       if (!empty) return (void)fuse_reply_err(req, ENOTEMPTY);
     }
-    auto iv = vault::ReadDirIv(dfd.get());
-    ::unlinkat(dfd.get(), std::string(vault::kDirIvName).c_str(), 0);
-    if (::unlinkat((*pfd)->get(), stored->entry.c_str(), AT_REMOVEDIR) != 0) {
-      int err = errno;
-      if (iv.ok()) (void)WriteFileExclusive(dfd.get(), std::string(vault::kDirIvName), *iv, 0444);
-      return (void)fuse_reply_err(req, err);
+    // Move the directory out of sight first, so a crash never leaves a visible
+    // directory without its IV; a crash after this leaves only a hidden .tmp entry.
+    uint8_t rnd[12];
+    crypto::RandomBytes(rnd);
+    const std::string doomed = ".tmp.rm." + vault::Base64UrlEncode(rnd);
+    if (::renameat((*pfd)->get(), stored->entry.c_str(), (*pfd)->get(), doomed.c_str()) != 0) {
+      return (void)fuse_reply_err(req, errno);
     }
     RemoveLongName((*pfd)->get(), *stored);
+    for (const std::string& m : meta) {
+      if (::unlinkat(dfd.get(), m.c_str(), 0) != 0 && errno == EISDIR) {
+        UniqueFd sub(::openat(dfd.get(), m.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (sub.valid()) {
+          ::unlinkat(sub.get(), std::string(vault::kDirIvName).c_str(), 0);
+          ::unlinkat(sub.get(), std::string(vault::kMatterIdName).c_str(), 0);
+        }
+        ::unlinkat(dfd.get(), m.c_str(), AT_REMOVEDIR);
+      }
+    }
+    if (::unlinkat((*pfd)->get(), doomed.c_str(), AT_REMOVEDIR) != 0) {
+      syslog(LOG_WARNING, "rmdir: could not remove %s: %s", doomed.c_str(), std::strerror(errno));
+    }
     fuse_reply_err(req, 0);
   });
 }
@@ -808,7 +831,9 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         name = codec.Decode(*iv, entry);
       } else {
         auto full = ReadWholeFile(dirfd(d), vault::NameCodec::LongNameFile(entry), 4096);
-        name = full.ok() ? codec.Decode(*iv, std::string_view(reinterpret_cast<const char*>(full->data()), full->size()))
+        name = full.ok() ? codec.DecodeLong(*iv, entry,
+                                            std::string_view(reinterpret_cast<const char*>(full->data()),
+                                                             full->size()))
                          : Result<std::string>(full.error());
       }
       if (!name.ok()) {
@@ -925,8 +950,9 @@ int XattrTarget(fuse_req_t req, fuse_ino_t ino, const char* name, std::string* p
     if (n.substr(0, kUserPrefix.size()) != kUserPrefix || n.size() == kUserPrefix.size()) {
       return ENOTSUP;
     }
-    *stored = std::string(kUserPrefix) +
-              inode->matter->matter->names().EncryptXattrName(n.substr(kUserPrefix.size()));
+    auto enc = inode->matter->matter->names().EncryptXattrName(n.substr(kUserPrefix.size()));
+    if (!enc.ok()) return Errno(enc.error());
+    *stored = std::string(kUserPrefix) + *enc;
   }
   auto fd = fs->inodes().Fd(inode);
   if (!fd.ok()) return Errno(fd.error());

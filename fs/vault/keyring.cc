@@ -106,16 +106,17 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
   if (copy.size() != kKeyringCopySize) return Corrupt("wrong size");
   const uint8_t* p = copy.data();
   if (std::memcmp(p, kMagic.data(), 8) != 0) return Corrupt("bad magic (destroyed or not a keyring)");
+  const uint16_t version = GetU16(p + kOffVersion);
+  if (version > kFormatVersion) {
+    return Error(Code::kUnsupported, "keyring format version " + std::to_string(version) +
+                                         " is newer than this matterfs supports");
+  }
   uint8_t mac[32];
   crypto::Blake2bInto(mac, copy.first(kOffMac), keys.mac.bytes());
   if (!crypto::ConstantTimeEqual(mac, copy.subspan(kOffMac, 32))) {
     return Corrupt("authentication failed");
   }
-  const uint16_t version = GetU16(p + kOffVersion);
-  if (version != kFormatVersion) {
-    return Error(Code::kUnsupported, "keyring format version " + std::to_string(version) +
-                                         " is not supported");
-  }
+  if (version != kFormatVersion) return Corrupt("format version 0");
   Keyring r;
   std::memcpy(r.vault_id.data(), p + kOffVault, 16);
   std::memcpy(r.matter_id.data(), p + kOffMatter, 16);
@@ -206,9 +207,15 @@ Status WriteKeyringCopy(int fd, const Keyring& ring, const KeyringKeys& keys) {
   } else {
     target = a->sequence <= b->sequence ? 0 : 1;
   }
+  // The older copy first, then the other: after a crash at any point one copy holds
+  // either the old or the new state intact, and after a completed update both hold the
+  // new one, so a damaged copy never rolls the keyring back silently and a destroyed
+  // key version does not linger in a stale copy.
   Bytes copy = ring.SerializeCopy(keys);
-  MFS_TRY(PwriteFull(fd, copy.data(), copy.size(), static_cast<off_t>(target * kKeyringCopySize)));
-  if (::fdatasync(fd) != 0) return IoError("fdatasync keyring");
+  for (size_t slot : {target, 1 - target}) {
+    MFS_TRY(PwriteFull(fd, copy.data(), copy.size(), static_cast<off_t>(slot * kKeyringCopySize)));
+    if (::fdatasync(fd) != 0) return IoError("fdatasync keyring");
+  }
   return {};
 }
 

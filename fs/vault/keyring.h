@@ -5,8 +5,9 @@
 // The file holds two 2048-byte copies. An update writes the older copy in place with a
 // higher sequence number and fdatasyncs it; a reader takes the valid copy with the higher
 // sequence. So a crash mid-update leaves the previous state readable, and the file never
-// moves: a wipe overwrites these same bytes, and restoring deleted matter files can never
-// bring the keys back. Updates hold an fcntl write lock on the file (safe between servers).
+// moves: a wipe overwrites these same bytes in place. (Restoring an old copy of the
+// keystore itself from a backup would bring keys back: keep the keystore out of
+// ciphertext backups with --keystore.) Updates hold an fcntl write lock on the file (safe between servers).
 //
 // Keyring (the value) is move-only and holds keys in secure memory. Thread-safety: const
 // methods are safe from any thread; the file functions serialise through the lock.

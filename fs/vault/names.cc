@@ -57,7 +57,22 @@ Result<StoredName> NameCodec::Encode(const DirIv& iv, std::string_view name) con
 Result<std::string> NameCodec::Decode(const DirIv& iv, std::string_view encoded) const {
   auto raw = Base64UrlDecode(encoded);
   if (!raw) return Error(Code::kCorruption, "stored name is not base64url");
-  return cipher_.Decrypt(iv, *raw);
+  Result<std::string> name = cipher_.Decrypt(iv, *raw);
+  if (name.ok() && (*name == "." || *name == ".." || name->size() > kMaxPlainName ||
+                    name->find('/') != std::string::npos)) {
+    return Error(Code::kCorruption, "stored name decrypts to an impossible file name");
+  }
+  return name;
+}
+
+Result<std::string> NameCodec::DecodeLong(const DirIv& iv, std::string_view entry,
+                                          std::string_view full) const {
+  // The entry is the hash of the full name: a swapped or edited .n file is caught here.
+  Bytes hash = crypto::Blake2b(32, AsBytes(full));
+  if (entry != std::string(kLongNamePrefix) + Base64UrlEncode(hash)) {
+    return Error(Code::kCorruption, "long-name file does not match its entry");
+  }
+  return Decode(iv, full);
 }
 
 EntryKind NameCodec::Classify(std::string_view entry) {
@@ -84,12 +99,19 @@ Result<std::string> NameCodec::DecryptSymlink(std::string_view stored) const {
   return std::string(plain.begin(), plain.end());
 }
 
-std::string NameCodec::EncryptXattrName(std::string_view name) const {
-  return Base64UrlEncode(cipher_.Encrypt(kXattrIv, name));
+Result<std::string> NameCodec::EncryptXattrName(std::string_view name) const {
+  std::string out = Base64UrlEncode(cipher_.Encrypt(kXattrIv, name));
+  // "user." + this must fit the backing filesystem's 255-byte xattr name limit.
+  if (out.size() > kMaxBackingName - 5) {
+    return Error(Code::kInvalidArgument, "extended attribute name too long", ERANGE);
+  }
+  return out;
 }
 
 Result<std::string> NameCodec::DecryptXattrName(std::string_view stored) const {
-  return Decode(kXattrIv, stored);
+  auto raw = Base64UrlDecode(stored);
+  if (!raw) return Error(Code::kCorruption, "stored xattr name is not base64url");
+  return cipher_.Decrypt(kXattrIv, *raw);
 }
 
 Bytes NameCodec::EncryptXattrValue(std::string_view stored_name, ByteSpan value) const {
@@ -142,7 +164,15 @@ Status MakeEncryptedDirImpl(int parentfd, const std::string& name, mode_t mode,
     if (Status st = extra(dir.get()); !st.ok()) return cleanup(st.error());
   }
   if (::fchmod(dir.get(), mode & 07777) != 0) return cleanup(IoError("chmod new directory"));
-  if (::renameat2(parentfd, tmp.c_str(), parentfd, name.c_str(), RENAME_NOREPLACE) != 0) {
+  int rc = ::renameat2(parentfd, tmp.c_str(), parentfd, name.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && errno == EINVAL) {
+    // NFS and some network filesystems lack RENAME_NOREPLACE. A plain rename is still
+    // safe here: the new directory holds .diriv, so it can replace neither a file
+    // (ENOTDIR) nor a directory (which is never empty: it has its own .diriv).
+    rc = ::renameat(parentfd, tmp.c_str(), parentfd, name.c_str());
+    if (rc != 0 && (errno == ENOTEMPTY || errno == ENOTDIR || errno == EISDIR)) errno = EEXIST;
+  }
+  if (rc != 0) {
     int err = errno;
     if (err == EEXIST) return cleanup(Error(Code::kExists, "already exists", EEXIST));
     return cleanup(IoError("rename new directory", err));

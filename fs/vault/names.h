@@ -38,6 +38,9 @@ class NameCodec {
   Result<StoredName> Encode(const DirIv& iv, std::string_view name) const;
   // Decodes a short entry, or the full name read from a long entry's ".n" file.
   Result<std::string> Decode(const DirIv& iv, std::string_view encoded) const;
+  // Decodes a long entry from the contents of its ".n" file, checking it against the entry.
+  Result<std::string> DecodeLong(const DirIv& iv, std::string_view entry,
+                                 std::string_view full) const;
   static EntryKind Classify(std::string_view entry);
   static std::string LongNameFile(std::string_view entry) {
     return std::string(entry) + std::string(kLongNameSuffix);
@@ -46,7 +49,8 @@ class NameCodec {
   // Symlink targets and xattrs (random nonce; see FORMAT.md).
   Result<std::string> EncryptSymlink(std::string_view target) const;
   Result<std::string> DecryptSymlink(std::string_view stored) const;
-  std::string EncryptXattrName(std::string_view name) const;  // without "user."
+  // Without the "user." prefix; ERANGE (kInvalidArgument) when too long to store.
+  Result<std::string> EncryptXattrName(std::string_view name) const;
   Result<std::string> DecryptXattrName(std::string_view stored) const;
   Bytes EncryptXattrValue(std::string_view stored_name, ByteSpan value) const;
   Result<Bytes> DecryptXattrValue(std::string_view stored_name, ByteSpan sealed) const;

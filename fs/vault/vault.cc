@@ -190,8 +190,8 @@ Result<std::string> Vault::DecodeMatterEntry(std::string_view entry) const {
     case EntryKind::kShort: return matter_names().Decode(root_iv_, entry);
     case EntryKind::kLong: {
       MFS_ASSIGN(Bytes full, ReadWholeFile(data_.get(), NameCodec::LongNameFile(entry), 4096));
-      return matter_names().Decode(root_iv_, std::string_view(
-                                                 reinterpret_cast<const char*>(full.data()), full.size()));
+      return matter_names().DecodeLong(
+          root_iv_, entry, std::string_view(reinterpret_cast<const char*>(full.data()), full.size()));
     }
   }
   return Error(Code::kNotFound, "unknown entry");
@@ -235,6 +235,24 @@ Result<Keyring> Vault::LoadKeyring(const MatterId& id) const {
   return ReadKeyringFile(keystore_.get(), config_.vault_id, id, keyring_keys());
 }
 
+Result<MatterStatus> Vault::SetMatterStatus(std::string_view name, MatterStatus status) {
+  MFS_ASSIGN(MatterInfo info, FindMatter(name));
+  MatterStatus old = info.status;
+  MFS_TRY(UpdateKeyringFile(keystore_.get(), config_.vault_id, info.id, keyring_keys(),
+                            [&](Keyring& ring) -> Status {
+                              old = ring.status;
+                              if (old == MatterStatus::kHold && status != MatterStatus::kOpen &&
+                                  status != MatterStatus::kHold) {
+                                return Error(Code::kInvalidArgument,
+                                             "matter '" + std::string(name) +
+                                                 "' is under legal hold; release it first");
+                              }
+                              ring.status = status;
+                              return {};
+                            }));
+  return old;
+}
+
 Result<MatterInfo> Vault::CreateMatter(std::string_view name, mode_t mode) {
   MFS_ASSIGN(StoredName stored, matter_names().Encode(root_iv_, name));
   MFS_ASSIGN(UniqueFd lock, LockVault());
@@ -270,8 +288,27 @@ Status Vault::WriteConfig(const VaultConfig& c) const {
   return WriteFileAtomic(root_.get(), std::string(kConfigName), c.Serialize(keys_->vmk), 0600);
 }
 
+Status Vault::ReloadConfigLocked() {
+  // Another process may have changed the keyslots since we opened the vault.
+  MFS_ASSIGN(Bytes raw, ReadWholeFile(root_.get(), std::string(kConfigName), 64 * 1024));
+  MFS_ASSIGN(VaultConfig fresh, VaultConfig::Parse(raw));
+  auto mac_key = crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(keys_->vmk, kSubkeyConfigMac,
+                                                                     kVaultKdfContext);
+  const size_t body = kConfigHeaderSize + fresh.slots.size() * kSlotSize;
+  uint8_t mac[32];
+  crypto::Blake2bInto(mac, ByteSpan(raw).first(body), mac_key.bytes());
+  if (!crypto::ConstantTimeEqual(mac, ByteSpan(raw).subspan(body, 32)) ||
+      fresh.vault_id != config_.vault_id) {
+    return Error(Code::kCorruption, "vault config changed under us and does not authenticate");
+  }
+  config_ = std::move(fresh);
+  raw_config_ = std::move(raw);
+  return {};
+}
+
 Status Vault::AddKeyslot(const Credential& cred, const crypto::Argon2Params& argon) {
   MFS_ASSIGN(UniqueFd lock, LockVault());
+  MFS_TRY(ReloadConfigLocked());
   if (config_.slots.size() >= kMaxSlots) {
     return Error(Code::kInvalidArgument, "the vault already has the maximum of 8 keyslots");
   }
@@ -286,6 +323,7 @@ Status Vault::AddKeyslot(const Credential& cred, const crypto::Argon2Params& arg
 
 Status Vault::RemoveKeyslot(size_t index) {
   MFS_ASSIGN(UniqueFd lock, LockVault());
+  MFS_TRY(ReloadConfigLocked());
   if (index >= config_.slots.size()) {
     return Error(Code::kNotFound, "no keyslot " + std::to_string(index));
   }

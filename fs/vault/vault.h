@@ -71,6 +71,10 @@ class Vault {
   // Reads and authenticates `.matter` in an open matter directory.
   Result<MatterId> ReadMatterBinding(int matter_dirfd, std::string_view name) const;
   Result<Keyring> LoadKeyring(const MatterId& id) const;
+  // Changes a matter's status in its keyring (close, reopen, hold, release), so offline
+  // tools and every mount see it. kInvalidArgument for a transition that makes no sense
+  // (closing a matter under hold, releasing one that is not held). Returns the old status.
+  Result<MatterStatus> SetMatterStatus(std::string_view name, MatterStatus status);
   // Decodes one entry of the data directory to a matter name (kMeta entries: kNotFound).
   Result<std::string> DecodeMatterEntry(std::string_view entry) const;
 
@@ -94,6 +98,7 @@ class Vault {
   Vault() = default;
   Bytes BindingMac(const MatterId& id, std::string_view name) const;
   Status WriteConfig(const VaultConfig& c) const;
+  Status ReloadConfigLocked();
 
   std::string path_;
   UniqueFd root_, data_, keystore_;

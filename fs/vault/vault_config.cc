@@ -69,10 +69,6 @@ Result<VaultConfig> VaultConfig::Parse(ByteSpan raw) {
   }
   if (c.version != kFormatVersion) return Corrupt("format version 0");
   if (raw.size() < kConfigHeaderSize) return Corrupt("truncated");
-  c.features = GetU32(raw.data() + kOffFeatures);
-  if ((c.features & ~kKnownFeatures) != 0) {
-    return Error(Code::kUnsupported, "vault requires features this matterfs does not know");
-  }
   const size_t n = raw[kOffSlotCount];
   if (n < 1 || n > kMaxSlots) return Corrupt("keyslot count out of range");
   const size_t body = kConfigHeaderSize + n * kSlotSize;
@@ -80,6 +76,10 @@ Result<VaultConfig> VaultConfig::Parse(ByteSpan raw) {
   uint8_t sum[32];
   crypto::Blake2bInto(sum, raw.first(body + 32), {});
   if (!crypto::ConstantTimeEqual(sum, raw.subspan(body + 32, 32))) return Corrupt("checksum mismatch");
+  c.features = GetU32(raw.data() + kOffFeatures);
+  if ((c.features & ~kKnownFeatures) != 0) {
+    return Error(Code::kUnsupported, "vault requires features this matterfs does not know");
+  }
   if (GetU16(raw.data() + kOffReserved1) != 0 || GetU16(raw.data() + kOffReserved2) != 0) {
     return Corrupt("reserved bytes set");
   }
