@@ -1,6 +1,8 @@
 #include "tools/matterctl.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -237,6 +239,47 @@ std::vector<Command> Commands() {
                     }
                     return 0;
                   }});
+  struct StatusCmd {
+    const char* name;
+    vault::MatterStatus status;
+    const char* summary;
+  };
+  for (const StatusCmd& sc : {
+           StatusCmd{"close", vault::MatterStatus::kClosed,
+                     "close a matter: read-only for everyone, nothing new in it"},
+           StatusCmd{"reopen", vault::MatterStatus::kOpen, "reopen a closed matter"},
+           StatusCmd{"hold", vault::MatterStatus::kHold,
+                     "place a legal hold: nothing in the matter may be deleted, truncated, "
+                     "renamed away or wiped"},
+           StatusCmd{"release", vault::MatterStatus::kOpen, "release a legal hold (the matter is open again)"}}) {
+    const vault::MatterStatus target = sc.status;
+    const std::string verb = sc.name;
+    cmds.push_back({std::string("matter ") + sc.name, "VAULT MATTER", sc.summary,
+                    [](auto& d, auto& p) {
+                      d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
+                          "matter", po::value<std::string>()->required(), "matter name");
+                      AddVaultOptions(d, true);
+                      p.add("vault", 1).add("matter", 1);
+                    },
+                    [target, verb](const po::variables_map& vm) {
+                      auto v = OpenUnlocked(vm);
+                      const std::string name = vm["matter"].as<std::string>();
+                      auto info = Check(v->FindMatter(name));
+                      const bool ok_from =
+                          (verb == "close" && info.status == vault::MatterStatus::kOpen) ||
+                          (verb == "reopen" && info.status == vault::MatterStatus::kClosed) ||
+                          (verb == "hold" && info.status != vault::MatterStatus::kHold) ||
+                          (verb == "release" && info.status == vault::MatterStatus::kHold);
+                      if (!ok_from) {
+                        throw Failure{kExitUsage, "cannot " + verb + " matter '" + name + "': it is " +
+                                                      vault::MatterStatusName(info.status)};
+                      }
+                      auto old = Check(v->SetMatterStatus(name, target));
+                      std::cout << "matter " << name << ": " << vault::MatterStatusName(old) << " -> "
+                                << vault::MatterStatusName(target) << "\n";
+                      return 0;
+                    }});
+  }
   cmds.push_back({"cat", "VAULT MATTER/PATH",
                   "decrypt one file to standard output without mounting (disaster recovery)",
                   [](auto& d, auto& p) {
@@ -352,6 +395,10 @@ int RunMatterctl(int argc, char** argv) {
   desc.add_options()("help,h", "show this help");
   try {
     crypto::Init();
+    // matterctl holds the vault master key: no core dumps, no ptrace by others.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    struct rlimit no_core = {0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
     po::variables_map vm;
     po::store(po::command_line_parser(rest).options(desc).positional(pos).run(), vm);
     if (vm.count("help")) {
