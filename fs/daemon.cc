@@ -1,6 +1,12 @@
 #include "fs/daemon.h"
 
+#include <fcntl.h>
+#include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <sys/resource.h>
 #include <syslog.h>
 
@@ -66,7 +72,11 @@ int RunMatterfs(int argc, char** argv) {
       "passphrase-file", po::value<std::string>(), "read the passphrase from this file")(
       "key-file", po::value<std::string>(), "unlock with this key file")(
       "keystore", po::value<std::string>(), "directory of the matter keyrings, if outside the vault")(
-      "max-fds", po::value<size_t>(), "at most this many backing fds kept for remembered inodes");
+      "max-fds", po::value<size_t>(), "at most this many backing fds kept for remembered inodes")(
+      "policy", po::value<std::string>(), "access policy (INI, docs/POLICY.md); without it only the mounting user has access")(
+      "syslog-socket", po::value<std::string>(), "send audit events to this unix socket (default /dev/log)")(
+      "audit", po::value<std::string>(), "drop|strict: when the audit queue is full, drop events or deny access (overrides the policy)")(
+      "control-socket", po::value<std::string>(), "listen for matterctl here (default /run/matterfs/<id>.sock)");
   po::options_description hidden;
   hidden.add_options()("vault", po::value<std::string>())("mountpoint", po::value<std::string>());
   po::options_description all;
@@ -131,6 +141,62 @@ int RunMatterfs(int argc, char** argv) {
   }
   mount.fuse_options = fuse_opts;
   mount.max_fds = vm.count("max-fds") ? vm["max-fds"].as<size_t>() : 0;
+  if (vm.count("policy")) mount.access.policy_path = vm["policy"].as<std::string>();
+  if (vm.count("syslog-socket")) mount.access.syslog_socket = vm["syslog-socket"].as<std::string>();
+  if (vm.count("audit")) mount.access.audit_mode = vm["audit"].as<std::string>();
+  if (vm.count("control-socket")) mount.control_socket = vm["control-socket"].as<std::string>();
+  mount.access.mountpoint = mount.mountpoint;
+  mount.access.vault = vm["vault"].as<std::string>();
+  {
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    char buf[4096];
+    if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
+      mount.access.owner = found->pw_name;
+    } else {
+      mount.access.owner = std::to_string(::getuid());
+    }
+  }
+  // Detach before any key exists (memory locks are not inherited across fork) but keep
+  // the parent waiting: it exits 0 only once the child reports the mount is up.
+  int report_fd = -1;
+  if (!mount.foreground) {
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+      std::cerr << "matterfs: pipe: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      std::cerr << "matterfs: fork: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    if (pid > 0) {
+      ::close(pipefd[1]);
+      unsigned char code = 1;
+      ssize_t n;
+      do {
+        n = ::read(pipefd[0], &code, 1);
+      } while (n < 0 && errno == EINTR);
+      if (n != 1) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1;
+      }
+      return code;
+    }
+    ::close(pipefd[0]);
+    report_fd = pipefd[1];
+  }
+  auto finish = [&](int code) {
+    if (report_fd >= 0) {
+      unsigned char c = static_cast<unsigned char>(code);
+      (void)!::write(report_fd, &c, 1);
+      ::close(report_fd);
+      report_fd = -1;
+    }
+    return code;
+  };
 
   try {
     crypto::Init();
@@ -141,26 +207,41 @@ int RunMatterfs(int argc, char** argv) {
     auto opened = vault::Vault::Open(path, keystore);
     if (!opened.ok()) {
       std::cerr << "matterfs: " << opened.error().message() << "\n";
-      return ExitFor(opened.error().code());
+      return finish(ExitFor(opened.error().code()));
     }
     auto cred = vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false);
     if (!cred.ok()) {
       std::cerr << "matterfs: " << cred.error().message() << "\n";
-      return ExitFor(cred.error().code());
+      return finish(ExitFor(cred.error().code()));
     }
     Status unlocked = (*opened)->Unlock(*cred);
     if (!unlocked.ok()) {
       std::cerr << "matterfs: " << unlocked.error().message() << "\n";
-      return ExitFor(unlocked.error().code());
+      return finish(ExitFor(unlocked.error().code()));
     }
     cred->secret = crypto::SecureBuffer();  // the passphrase is no longer needed
     syslog(LOG_NOTICE, "mounting %s on %s", path.c_str(), mount.mountpoint.c_str());
-    int rc = fuse::Serve(std::move(opened).value(), mount);
+    const bool foreground = mount.foreground;
+    int rc = fuse::Serve(std::move(opened).value(), mount, [&] {
+      if (foreground) return;
+      finish(0);
+      // Detach: own session, no terminal, no stray cwd.
+      ::setsid();
+      (void)!::chdir("/");
+      int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+      if (null >= 0) {
+        ::dup2(null, STDIN_FILENO);
+        ::dup2(null, STDOUT_FILENO);
+        ::dup2(null, STDERR_FILENO);
+        if (null > STDERR_FILENO) ::close(null);
+      }
+    });
+    if (report_fd >= 0) return finish(rc == 0 ? 1 : rc);
     syslog(LOG_NOTICE, "unmounted %s", mount.mountpoint.c_str());
     return rc;
   } catch (const std::exception& e) {
     std::cerr << "matterfs: " << e.what() << "\n";
-    return 1;
+    return finish(1);
   }
 }
 

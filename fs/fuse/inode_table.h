@@ -33,6 +33,9 @@ namespace matterfs::fuse {
 struct MatterCtx {
   std::unique_ptr<vault::Matter> matter;
   std::string name;
+  // The status in the keyring, refreshed by the daemon's watcher (matterctl may change
+  // it offline or through the control socket).
+  std::atomic<vault::MatterStatus> status{vault::MatterStatus::kOpen};
 };
 
 // Per regular-file state while the file has open handles (or during a truncate).

@@ -55,6 +55,24 @@ void Guard(fuse_req_t req, F&& body) noexcept {
 
 int Errno(const Error& e) { return e.ToErrno(); }
 
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  return {c->uid, c->gid, c->pid};
+}
+
+policy::MatterStatus PolicyStatus(vault::MatterStatus s) {
+  switch (s) {
+    case vault::MatterStatus::kClosed: return policy::MatterStatus::kClosed;
+    case vault::MatterStatus::kHold: return policy::MatterStatus::kHold;
+    default: return policy::MatterStatus::kOpen;
+  }
+}
+
+// The policy decision for an operation inside a matter (0 or the errno), audited.
+// `inode` is the object or the directory the operation works in; `name` a child, if any.
+int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,
+              const char* event, const char* access);
+
 // Open file handle (fi->fh).
 struct Handle {
   Inode* inode;
@@ -72,6 +90,16 @@ struct DirHandle {
 };
 
 bool IsRoot(MatterFs* fs, Inode* i) { return i == fs->inodes().root(); }
+
+int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,
+              const char* event, const char* access) {
+  MatterFs* fs = Fs(req);
+  if (!inode->matter) return 0;  // the root itself: callers decide
+  std::string path = fs->inodes().PathOf(inode);
+  if (name != nullptr) path += "/" + std::string(name);
+  return fs->access().Check(CallerOf(req), inode->matter->name,
+                            PolicyStatus(inode->matter->status.load()), action, event, path, access);
+}
 
 const vault::NameCodec& CodecOf(MatterFs* fs, Inode* dir) {
   if (IsRoot(fs, dir)) return fs->vault().matter_names();
@@ -168,6 +196,13 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
       return Errno(m.error());
     }
     matter = *m;
+    const Caller caller = CallerOf(req);
+    if (!fs->access().Visible(caller, name, PolicyStatus(matter->status.load()))) {
+      fs->access().Notice(policy::audit_events::kLookup, policy::AuditResult::kDeny,
+                          policy::AuditSeverity::kWarning, &caller, name,
+                          "matter hidden from this user by policy");
+      return ENOENT;
+    }
   }
   Inode* inode = fs->inodes().Insert(parent, stored->entry, name, st, std::move(fd), matter);
   auto ifd = fs->inodes().Fd(inode);
@@ -184,7 +219,9 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
   e->ino = Id(fs, inode);
   e->attr = st;
   e->attr_timeout = kTimeout;
-  e->entry_timeout = kTimeout;
+  // Matters at the root are looked up again on every path walk, so that one user's
+  // lookup never serves another whom the policy does not admit.
+  e->entry_timeout = IsRoot(fs, parent) ? 0.0 : kTimeout;
   return 0;
 }
 
@@ -350,6 +387,18 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (!fdr.ok()) return (void)fuse_reply_err(req, Errno(fdr.error()));
     const int fd = (*fdr)->get();
     const std::string proc = ProcPath(fd);
+    if (inode->matter && to_set != 0) {
+      policy::Action action = policy::Action::kWrite;
+      if ((to_set & FUSE_SET_ATTR_SIZE) && S_ISREG(inode->type)) {
+        struct stat now;
+        if (AttrOf(fs, inode, fd, &now).ok() && attr->st_size < now.st_size) {
+          action = policy::Action::kDelete;  // truncating destroys data
+        }
+      }
+      int denied = Authorize(req, inode, nullptr, action, policy::audit_events::kSetattr,
+                             action == policy::Action::kDelete ? "delete" : "write");
+      if (denied != 0) return (void)fuse_reply_err(req, denied);
+    }
     if (to_set & FUSE_SET_ATTR_MODE) {
       if (::chmod(proc.c_str(), attr->st_mode & 07777) != 0) return (void)fuse_reply_err(req, errno);
     }
@@ -439,9 +488,14 @@ struct NewName {
   SharedFd pfd;
   vault::StoredName stored;
 };
-int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out) {
+int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out,
+               const char* event) {
   MatterFs* fs = Fs(req);
   if (IsRoot(fs, parent)) return EPERM;  // only matters (mkdir) live at the root
+  if (event != nullptr) {
+    int denied = Authorize(req, parent, name, policy::Action::kWrite, event, "write");
+    if (denied != 0) return denied;
+  }
   auto pfd = fs->inodes().Fd(parent);
   if (!pfd.ok()) return Errno(pfd.error());
   auto stored = EncodeIn(fs, parent, (*pfd)->get(), name);
@@ -458,7 +512,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
     Inode* p = In(req, parent);
     if (S_ISCHR(mode) || S_ISBLK(mode)) return (void)fuse_reply_err(req, EPERM);
     NewName n;
-    int err = PrepareNew(req, p, name, &n);
+    int err = PrepareNew(req, p, name, &n, policy::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (S_ISREG(mode)) {
       UniqueFd fd(::openat(n.pfd->get(), n.stored.entry.c_str(),
@@ -477,6 +531,11 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
     if (IsRoot(fs, p)) {
+      const Caller caller = CallerOf(req);
+      int denied = fs->access().Check(caller, name, policy::MatterStatus::kOpen,
+                                      policy::Action::kCreateMatter,
+                                      policy::audit_events::kMatterCreate, "", "admin");
+      if (denied != 0) return (void)fuse_reply_err(req, denied);
       auto created = fs->vault().CreateMatter(name, mode & 07777);
       if (!created.ok()) return (void)fuse_reply_err(req, Errno(created.error()));
       ChownNew(req, fs->vault().data_fd(), created->entry);
@@ -484,7 +543,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
       return ReplyEntry(req, p, name);
     }
     NewName n;
-    int err = PrepareNew(req, p, name, &n);
+    int err = PrepareNew(req, p, name, &n, policy::audit_events::kMkdir);
     if (err != 0) return (void)fuse_reply_err(req, err);
     Status s = vault::MakeEncryptedDirImpl(n.pfd->get(), n.stored.entry, mode & 07777, {});
     if (!s.ok()) return (void)fuse_reply_err(req, Errno(s.error()));
@@ -500,7 +559,7 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
     auto target = p->matter->matter->names().EncryptSymlink(link);
     if (!target.ok()) return (void)fuse_reply_err(req, Errno(target.error()));
     NewName n;
-    int err = PrepareNew(req, p, name, &n);
+    int err = PrepareNew(req, p, name, &n, policy::audit_events::kSymlink);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (::symlinkat(target->c_str(), n.pfd->get(), n.stored.entry.c_str()) != 0) {
       return (void)fuse_reply_err(req, errno);
@@ -524,6 +583,9 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
     if (IsRoot(fs, p)) return (void)fuse_reply_err(req, EPERM);
+    int denied = Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kUnlink,
+                           "delete");
+    if (denied != 0) return (void)fuse_reply_err(req, denied);
     auto pfd = fs->inodes().Fd(p);
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
     auto stored = EncodeIn(fs, p, (*pfd)->get(), name);
@@ -540,6 +602,9 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
     if (IsRoot(fs, p)) return (void)fuse_reply_err(req, EPERM);  // matters are wiped, not rmdir'ed
+    int denied = Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kRmdir,
+                           "delete");
+    if (denied != 0) return (void)fuse_reply_err(req, denied);
     auto pfd = fs->inodes().Fd(p);
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
     auto stored = EncodeIn(fs, p, (*pfd)->get(), name);
@@ -607,8 +672,11 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
     auto old_name = EncodeIn(fs, p, (*pfd)->get(), name);
     if (!old_name.ok()) return (void)fuse_reply_err(req, Errno(old_name.error()));
+    int denied = Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kRename,
+                           "delete");
+    if (denied != 0) return (void)fuse_reply_err(req, denied);
     NewName n;
-    int err = PrepareNew(req, np, newname, &n);
+    int err = PrepareNew(req, np, newname, &n, nullptr);
     if (err != 0) return (void)fuse_reply_err(req, err);
     struct stat moved;
     if (::fstatat((*pfd)->get(), old_name->entry.c_str(), &moved, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -647,7 +715,7 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
     auto fd = fs->inodes().Fd(inode);
     if (!fd.ok()) return (void)fuse_reply_err(req, Errno(fd.error()));
     NewName n;
-    int err = PrepareNew(req, np, newname, &n);
+    int err = PrepareNew(req, np, newname, &n, policy::audit_events::kLink);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (::linkat(AT_FDCWD, ProcPath((*fd)->get()).c_str(), n.pfd->get(), n.stored.entry.c_str(),
                  AT_SYMLINK_FOLLOW) != 0) {
@@ -663,6 +731,16 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Inode* inode = In(req, ino);
     if (!inode->matter || !S_ISREG(inode->type)) return (void)fuse_reply_err(req, EISDIR);
     const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+    const int acc = fi->flags & O_ACCMODE;
+    int denied = Authorize(req, inode, nullptr, write ? policy::Action::kWrite : policy::Action::kRead,
+                           policy::audit_events::kOpen,
+                           acc == O_RDWR ? "read-write" : acc == O_WRONLY ? "write" : "read");
+    if (denied == 0 && (fi->flags & O_TRUNC)) {
+      denied = Authorize(req, inode, nullptr, policy::Action::kDelete, policy::audit_events::kOpen,
+                         "truncate");
+    }
+    if (denied != 0) return (void)fuse_reply_err(req, denied);
+    fs->access().CountOpen(CallerOf(req), inode->matter->name);
     auto state = AcquireFile(fs, inode, write);
     if (!state.ok()) {
       if (state.error().code() == Code::kCorruption) fs->ReportTamper(inode, state.error());
@@ -690,8 +768,9 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
     NewName n;
-    int err = PrepareNew(req, p, name, &n);
+    int err = PrepareNew(req, p, name, &n, policy::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
+    if (!IsRoot(fs, p)) fs->access().CountOpen(CallerOf(req), p->matter->name);
     UniqueFd fd(::openat(n.pfd->get(), n.stored.entry.c_str(),
                          O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777));
     bool created = fd.valid();
@@ -806,6 +885,12 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
     MatterFs* fs = Fs(req);
     Inode* dir = In(req, ino);
+    const bool root = IsRoot(fs, dir);
+    if (!root) {
+      int denied = Authorize(req, dir, nullptr, policy::Action::kRead, policy::audit_events::kReaddir,
+                             "read");
+      if (denied != 0) return (void)fuse_reply_err(req, denied);
+    }
     auto pfd = fs->inodes().Fd(dir);
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
     UniqueFd dfd(::openat((*pfd)->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -840,6 +925,11 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         syslog(LOG_WARNING, "tamper: undecodable name in %s: %s", fs->inodes().PathOf(dir).c_str(),
                name.error().message().c_str());
         continue;
+      }
+      if (root) {
+        // Matters the caller may not see are left out of the listing.
+        auto m = fs->MatterStatusByName(*name);
+        if (!fs->access().Visible(CallerOf(req), *name, PolicyStatus(m))) continue;
       }
       handle->entries.push_back({std::move(*name), de->d_ino, de->d_type});
     }
@@ -971,6 +1061,8 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
     Inode* inode = nullptr;
     int err = XattrTarget(req, ino, name, &proc, &stored, &inode);
     if (err != 0) return (void)fuse_reply_err(req, err);
+    err = Authorize(req, inode, nullptr, policy::Action::kWrite, policy::audit_events::kSetxattr, "write");
+    if (err != 0) return (void)fuse_reply_err(req, err);
     Bytes sealed = inode->matter->matter->names().EncryptXattrValue(
         stored.substr(kUserPrefix.size()), {reinterpret_cast<const uint8_t*>(value), size});
     if (::setxattr(proc.c_str(), stored.c_str(), sealed.data(), sealed.size(), flags) != 0) {
@@ -1035,6 +1127,9 @@ void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     Inode* inode = nullptr;
     int err = XattrTarget(req, ino, name, &proc, &stored, &inode);
     if (err != 0) return (void)fuse_reply_err(req, err == ENOTSUP ? ENODATA : err);
+    err = Authorize(req, inode, nullptr, policy::Action::kWrite, policy::audit_events::kRemovexattr,
+                    "write");
+    if (err != 0) return (void)fuse_reply_err(req, err);
     fuse_reply_err(req, ::removexattr(proc.c_str(), stored.c_str()) == 0 ? 0 : errno);
   });
 }
@@ -1079,8 +1174,10 @@ fuse_lowlevel_ops MakeOps() {
 
 }  // namespace
 
-MatterFs::MatterFs(std::unique_ptr<vault::Vault> vault, size_t max_fds)
+MatterFs::MatterFs(std::unique_ptr<vault::Vault> vault, std::unique_ptr<AccessControl> access,
+                   size_t max_fds)
     : vault_(std::move(vault)),
+      access_(std::move(access)),
       inodes_(UniqueFd(::openat(vault_->data_fd(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC)), max_fds) {}
 
 MatterFs::~MatterFs() = default;
@@ -1101,6 +1198,7 @@ Result<std::shared_ptr<MatterCtx>> MatterFs::LoadMatter(int matter_fd, const std
   (void)id;
   MFS_ASSIGN(auto matter, vault::Matter::Load(*vault_, name));
   auto ctx = std::make_shared<MatterCtx>();
+  ctx->status = matter->keyring().status;
   ctx->matter = std::move(matter);
   ctx->name = name;
   std::lock_guard<std::mutex> g(matters_mu_);
@@ -1110,8 +1208,141 @@ Result<std::shared_ptr<MatterCtx>> MatterFs::LoadMatter(int matter_fd, const std
 
 void MatterFs::ReportTamper(Inode* inode, const Error& error) {
   const std::string path = inodes_.PathOf(inode);
-  syslog(LOG_ALERT, "tamper: %s: %s", path.c_str(), error.message().c_str());
   std::cerr << "matterfs: tamper: " << path << ": " << error.message() << std::endl;
+  access_->Notice(policy::audit_events::kTamper, policy::AuditResult::kError,
+                  policy::AuditSeverity::kAlert, nullptr,
+                  inode->matter ? inode->matter->name : "", error.message(), path);
+}
+
+vault::MatterStatus MatterFs::MatterStatusByName(const std::string& name) {
+  std::lock_guard<std::mutex> g(matters_mu_);
+  for (auto& [entry, ctx] : matters_) {
+    if (ctx->name == name) return ctx->status.load();
+  }
+  auto info = vault_->FindMatter(name);
+  return info.ok() ? info->status : vault::MatterStatus::kOpen;
+}
+
+void MatterFs::RefreshStatus() {
+  std::vector<std::shared_ptr<MatterCtx>> loaded;
+  {
+    std::lock_guard<std::mutex> g(matters_mu_);
+    for (auto& [entry, ctx] : matters_) loaded.push_back(ctx);
+  }
+  for (auto& ctx : loaded) {
+    auto ring = vault_->LoadKeyring(ctx->matter->info().id);
+    if (ring.ok()) ctx->status = ring->status;
+  }
+}
+
+control::Response MatterFs::HandleControl(const control::Request& req, const control::Peer& peer) {
+  control::Response r;
+  auto fail = [&](const char* code, const std::string& msg) {
+    r.ok = false;
+    r.code = code;
+    r.message = msg;
+    return r;
+  };
+  const Caller caller{peer.uid, peer.gid, peer.pid};
+  auto arg = [&](const char* key) -> std::string {
+    auto it = req.args.find(key);
+    return it == req.args.end() ? "" : it->second;
+  };
+  if (req.command == "status") {
+    auto pol = access_->policy();
+    auto stats = access_->audit_stats();
+    r.rows.push_back({{"kind", "mount"},
+                      {"vault", vault_->path()},
+                      {"policy", pol->source.empty() ? "(owner only)" : pol->source},
+                      {"audit_queued", std::to_string(stats.queued)},
+                      {"audit_dropped", std::to_string(stats.dropped)},
+                      {"audit_refused", std::to_string(stats.refused)}});
+    auto list = vault_->ListMatters();
+    if (list.ok()) {
+      for (const auto& m : *list) {
+        auto status = MatterStatusByName(m.name);
+        if (!access_->Visible(caller, m.name, PolicyStatus(status))) continue;
+        r.rows.push_back({{"kind", "matter"}, {"name", m.name}, {"status", vault::MatterStatusName(status)}});
+      }
+    }
+    for (const auto& g : access_->ActiveGrants()) {
+      r.rows.push_back({{"kind", "break-glass"},
+                        {"user", g.user},
+                        {"matter", g.matter},
+                        {"until", policy::FormatTime(g.until)},
+                        {"reason", g.reason}});
+    }
+    return r;
+  }
+  if (req.command == "break-glass") {
+    const std::string matter = arg("matter");
+    const std::string reason = arg("reason");
+    if (matter.empty() || reason.empty()) return fail("EINVAL", "break-glass needs a matter and a reason");
+    auto duration = policy::ParseDuration(arg("duration"));
+    if (!duration.ok()) return fail("EINVAL", duration.error().message());
+    auto info = vault_->FindMatter(matter);
+    if (!info.ok()) return fail("ENOENT", "no matter named '" + matter + "'");
+    auto grant = access_->BreakGlass(caller, matter, *duration, reason);
+    if (!grant.ok()) return fail("EACCES", grant.error().message());
+    r.rows.push_back({{"user", grant->user}, {"matter", grant->matter},
+                      {"until", policy::FormatTime(grant->until)}});
+    return r;
+  }
+  if (req.command == "matter-status") {
+    const std::string matter = arg("matter");
+    const std::string verb = arg("verb");
+    vault::MatterStatus target;
+    const char* event;
+    if (verb == "close") {
+      target = vault::MatterStatus::kClosed;
+      event = policy::audit_events::kMatterClose;
+    } else if (verb == "reopen") {
+      target = vault::MatterStatus::kOpen;
+      event = policy::audit_events::kMatterReopen;
+    } else if (verb == "hold") {
+      target = vault::MatterStatus::kHold;
+      event = policy::audit_events::kMatterHold;
+    } else if (verb == "release") {
+      target = vault::MatterStatus::kOpen;
+      event = policy::audit_events::kMatterRelease;
+    } else {
+      return fail("EINVAL", "verb must be close, reopen, hold or release");
+    }
+    auto info = vault_->FindMatter(matter);
+    if (!info.ok()) return fail("ENOENT", "no matter named '" + matter + "'");
+    const bool ok_from = (verb == "close" && info->status == vault::MatterStatus::kOpen) ||
+                         (verb == "reopen" && info->status == vault::MatterStatus::kClosed) ||
+                         (verb == "hold" && info->status != vault::MatterStatus::kHold) ||
+                         (verb == "release" && info->status == vault::MatterStatus::kHold);
+    if (!ok_from) {
+      return fail("EINVAL", "cannot " + verb + " matter '" + matter + "': it is " +
+                                vault::MatterStatusName(info->status));
+    }
+    int denied = access_->Check(caller, matter, PolicyStatus(info->status), policy::Action::kAdmin,
+                                event, "", "admin");
+    if (denied != 0) return fail("EACCES", "the policy does not let you administer matter '" + matter + "'");
+    auto old = vault_->SetMatterStatus(matter, target);
+    if (!old.ok()) return fail("EIO", old.error().message());
+    {
+      std::lock_guard<std::mutex> g(matters_mu_);
+      for (auto& [entry, ctx] : matters_) {
+        if (ctx->name == matter) ctx->status = target;
+      }
+    }
+    access_->Notice(event, policy::AuditResult::kOk, policy::AuditSeverity::kNotice, &caller, matter,
+                    std::string("matter ") + vault::MatterStatusName(*old) + " -> " +
+                        vault::MatterStatusName(target));
+    r.rows.push_back({{"matter", matter}, {"from", vault::MatterStatusName(*old)},
+                      {"to", vault::MatterStatusName(target)}});
+    return r;
+  }
+  if (req.command == "reload") {
+    if (peer.uid != 0 && peer.uid != ::geteuid()) return fail("EACCES", "only root may reload the policy");
+    Status s = access_->Reload();
+    if (!s.ok()) return fail("EINVAL", s.error().message());
+    return r;
+  }
+  return fail("EINVAL", "unknown command '" + req.command + "'");
 }
 
 }  // namespace matterfs::fuse

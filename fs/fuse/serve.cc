@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <climits>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -88,7 +90,15 @@ std::string CheckMountpoint(const std::string& mountpoint, bool nonempty_ok) {
 
 }  // namespace
 
-int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts) {
+std::atomic<AccessControl*> g_reload_target{nullptr};
+
+void OnSighup(int) {
+  // Async-signal-safe: a lock-free atomic flag; the watcher thread does the reload.
+  if (AccessControl* a = g_reload_target.load()) a->RequestReload();
+}
+
+int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
+          const std::function<void()>& ready) {
   std::string fuse_opts = opts.fuse_options;
   bool nonempty = false;
   {
@@ -110,6 +120,14 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts) {
     std::cerr << "matterfs: " << problem << "\n";
     return 1;
   }
+  auto access = AccessControl::Create(opts.access, vault->signing_key(), vault->audit_path_key());
+  if (!access.ok()) {
+    // An invalid policy refuses the mount, with every problem as file:line: reason.
+    std::cerr << access.error().message() << "\n";
+    std::cerr << "matterfs: not mounted: the policy is invalid or the audit trail cannot start\n";
+    return 2;
+  }
+  AccessControl* ac = access->get();
   std::string fsname = vault->path();
   for (char& c : fsname) {
     if (c == ',') c = '_';
@@ -123,7 +141,17 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts) {
   for (auto& s : argv_s) argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
-  auto fs = std::make_unique<MatterFs>(std::move(vault), opts.max_fds);
+  auto fs = std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds);
+  control::ControlServer control;
+  const std::string socket_path =
+      opts.control_socket.empty() ? control::DefaultSocketPath(opts.mountpoint) : opts.control_socket;
+  if (Status st = control.Start(socket_path, [&fs](const control::Request& r, const control::Peer& p) {
+        return fs->HandleControl(r, p);
+      });
+      !st.ok()) {
+    std::cerr << "matterfs: control socket: " << st.error().message() << "\n";
+    return 1;
+  }
   fuse_session* se = fuse_session_new(&args, &MatterFs::Ops(), sizeof(fuse_lowlevel_ops), fs.get());
   if (se == nullptr) {
     std::cerr << "matterfs: invalid mount options: " << fuse_opts << "\n";
@@ -133,19 +161,34 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts) {
   if (fuse_set_signal_handlers(se) != 0) {
     std::cerr << "matterfs: cannot install signal handlers\n";
   } else {
+    // libfuse ends the session on SIGHUP; for us it means "reload the policy".
+    g_reload_target = ac;
+    struct sigaction sa = {};
+    sa.sa_handler = OnSighup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, nullptr);
     if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
       std::cerr << "matterfs: cannot mount on " << opts.mountpoint
                 << " (is /dev/fuse available and fusermount3 installed?)\n";
     } else {
-      // Mounted: only now may the parent exit with success.
-      fuse_daemonize(opts.foreground ? 1 : 0);
+      MatterFs* raw_fs = fs.get();
+      ac->StartWatcher([raw_fs] { raw_fs->RefreshStatus(); });
+      ac->Notice(policy::audit_events::kMount, policy::AuditResult::kOk,
+                 policy::AuditSeverity::kNotice, nullptr, "",
+                 "mounted " + fs->vault().path() + " on " + opts.mountpoint + " (control socket " +
+                     socket_path + ")");
+      // Mounted and serving: only now may the parent exit with success.
+      ready();
       fuse_loop_config* config = fuse_loop_cfg_create();
       fuse_loop_cfg_set_max_threads(config, 16);
       fuse_loop_cfg_set_idle_threads(config, 8);
       rc = fuse_session_loop_mt(se, config) == 0 ? 0 : 1;
       fuse_loop_cfg_destroy(config);
       fuse_session_unmount(se);
+      ac->Notice(policy::audit_events::kUnmount, policy::AuditResult::kOk,
+                 policy::AuditSeverity::kNotice, nullptr, "", "unmounted " + opts.mountpoint);
     }
+    g_reload_target = nullptr;
     fuse_remove_signal_handlers(se);
   }
   fuse_session_destroy(se);

@@ -39,6 +39,7 @@ enum VaultSubkeyId : uint64_t {
   kSubkeySigningWrap = 4,
   kSubkeyRootNames = 5,
   kSubkeyMatterBinding = 6,
+  kSubkeyAuditPath = 7,  // keys the audit trail's path hashes; never touches the disk
 };
 
 // File header and blocks.

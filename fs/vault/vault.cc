@@ -133,8 +133,10 @@ Status Vault::Unlock(const Credential& cred) {
   auto keyring_wrap = sub(kSubkeyKeyringWrap);
   auto keyring_mac = sub(kSubkeyKeyringMac);
   auto binding = sub(kSubkeyMatterBinding);
+  auto audit_path = sub(kSubkeyAuditPath);
   auto keys = std::unique_ptr<Keys>(new Keys{std::move(vmk), std::move(keyring_wrap),
                                              std::move(keyring_mac), std::move(binding),
+                                             std::move(audit_path),
                                              std::make_unique<NameCodec>(root_name_key),
                                              std::make_unique<crypto::SigningKey>(std::move(sign))});
   keys_ = std::move(keys);

@@ -62,6 +62,8 @@ class Vault {
   const NameCodec& matter_names() const { return *keys_->root_names; }
   const crypto::SigningKey& signing_key() const { return *keys_->signing; }
   const DirIv& root_iv() const { return root_iv_; }
+  // Keys the keyed hash of paths in audit events (audit_path = hash).
+  ByteSpan audit_path_key() const { return keys_->audit_path.bytes(); }
 
   Result<std::vector<MatterInfo>> ListMatters() const;
   // kExists if a matter of that name exists; kInvalidArgument for a bad name.
@@ -92,6 +94,7 @@ class Vault {
     VaultSubkey keyring_wrap;
     VaultSubkey keyring_mac;
     VaultSubkey binding;
+    VaultSubkey audit_path;
     std::unique_ptr<NameCodec> root_names;
     std::unique_ptr<crypto::SigningKey> signing;
   };

@@ -1,0 +1,330 @@
+#include "fs/fuse/access.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy/audit_log.h"
+#include "policy/audit_syslog.h"
+#include "policy/nss_resolver.h"
+#include "util/file_io.h"
+
+namespace matterfs::fuse {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+constexpr auto kSubjectTtl = std::chrono::seconds(5);
+constexpr auto kCommTtl = std::chrono::seconds(2);
+
+policy::Time Now() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+int ErrnoFor(const policy::Decision& d) {
+  switch (d.basis) {
+    case policy::Basis::kClosed: return EROFS;
+    case policy::Basis::kHold: return EPERM;
+    default: return EACCES;
+  }
+}
+
+policy::SyslogFacility FacilityOf(const policy::Policy& p) {
+  auto f = policy::ParseFacility(policy::SyslogFacilityName(p.syslog_facility));
+  return f.ok() ? *f : policy::SyslogFacility::kAuthpriv;
+}
+}  // namespace
+
+Result<std::unique_ptr<AccessControl>> AccessControl::Create(AccessOptions opts,
+                                                             const crypto::SigningKey& signing_key,
+                                                             ByteSpan path_hash_key) {
+  std::unique_ptr<AccessControl> ac(new AccessControl());
+  ac->opts_ = std::move(opts);
+  if (ac->opts_.policy_path) {
+    policy::NssResolver resolver;
+    MFS_ASSIGN(policy::Policy p, policy::LoadPolicyFile(*ac->opts_.policy_path, resolver));
+    ac->policy_ = std::make_shared<const policy::Policy>(std::move(p));
+    struct stat st;
+    if (::stat(ac->opts_.policy_path->c_str(), &st) == 0) {
+      ac->policy_file_id_ = {st.st_dev, st.st_ino,
+                             int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, st.st_size};
+    }
+  } else {
+    ac->policy_ = std::make_shared<const policy::Policy>(policy::Policy::OwnerOnly(ac->opts_.owner));
+  }
+  const policy::Policy& pol = *ac->policy_;
+  MFS_ASSIGN(policy::PathRedactor redactor,
+             policy::PathRedactor::Make(static_cast<policy::PathMode>(pol.audit_path), path_hash_key));
+  ac->redactor_ = std::make_unique<policy::PathRedactor>(std::move(redactor));
+
+  std::vector<std::unique_ptr<policy::AuditOutput>> outputs;
+  policy::SyslogOutputOptions so;
+  so.socket_path = ac->opts_.syslog_socket;
+  so.header.facility = FacilityOf(pol);
+  so.header.procid = ::getpid();
+  MFS_ASSIGN(auto syslog_out, policy::SyslogOutput::Make(so));
+  outputs.push_back(std::move(syslog_out));
+  if (!pol.audit_log.empty()) {
+    MFS_ASSIGN(auto log, policy::AuditLog::Open(pol.audit_log, signing_key));
+    outputs.push_back(std::move(log));
+  }
+  policy::AuditSinkOptions sink_opts;
+  sink_opts.full_mode = pol.audit == policy::AuditMode::kStrict ? policy::QueueFullMode::kStrict
+                                                                 : policy::QueueFullMode::kDrop;
+  if (ac->opts_.audit_mode) {
+    MFS_ASSIGN(sink_opts.full_mode, policy::ParseQueueFullMode(*ac->opts_.audit_mode));
+  }
+  ac->sink_ = std::make_unique<policy::AuditSink>(std::move(sink_opts), std::move(outputs));
+  return ac;
+}
+
+AccessControl::~AccessControl() {
+  stop_ = true;
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+  if (sink_) (void)sink_->Close();
+}
+
+Result<policy::Subject> AccessControl::SubjectOf(uint32_t uid) {
+  const auto now = Clock::now();
+  {
+    std::lock_guard<std::mutex> g(subjects_mu_);
+    auto it = subjects_.find(uid);
+    if (it != subjects_.end() && it->second.expires > now) return it->second.subject;
+  }
+  MFS_ASSIGN(policy::Subject s, policy::LookupSubject(uid));
+  std::lock_guard<std::mutex> g(subjects_mu_);
+  if (subjects_.size() > 4096) subjects_.clear();
+  subjects_[uid] = {s, now + kSubjectTtl};
+  return s;
+}
+
+std::string AccessControl::ProcessName(int32_t pid) {
+  if (pid <= 0) return "";
+  const auto now = Clock::now();
+  {
+    std::lock_guard<std::mutex> g(comm_mu_);
+    auto it = comm_.find(pid);
+    if (it != comm_.end() && it->second.second > now) return it->second.first;
+  }
+  std::string name;
+  auto raw = ReadWholeFile(AT_FDCWD, "/proc/" + std::to_string(pid) + "/comm", 64);
+  if (raw.ok()) {
+    name.assign(raw->begin(), raw->end());
+    while (!name.empty() && name.back() == '\n') name.pop_back();
+  }
+  std::lock_guard<std::mutex> g(comm_mu_);
+  if (comm_.size() > 4096) comm_.clear();
+  comm_[pid] = {name, now + kCommTtl};
+  return name;
+}
+
+policy::AuditEvent AccessControl::BaseEvent(const Caller& caller, const std::string& user) {
+  policy::AuditEvent e;
+  e.user = user;
+  e.uid = caller.uid;
+  if (caller.pid > 0) e.pid = caller.pid;
+  e.process = ProcessName(caller.pid);
+  return e;
+}
+
+bool AccessControl::SubmitEvent(policy::AuditEvent e) { return sink_->Submit(std::move(e)); }
+
+int AccessControl::Check(const Caller& caller, const std::string& matter,
+                         policy::MatterStatus status, policy::Action action, const char* event,
+                         const std::string& path, const char* access) {
+  auto pol = policy();
+  auto subject = SubjectOf(caller.uid);
+  policy::Decision d;
+  std::string user;
+  if (!subject.ok()) {
+    d.allowed = false;
+    d.basis = policy::Basis::kNoGrant;
+    d.rule = "uid " + std::to_string(caller.uid) + " unknown to the system (" +
+             subject.error().message() + ")";
+  } else {
+    user = subject->user;
+    std::vector<policy::BreakGlassGrant> grants;
+    {
+      std::lock_guard<std::mutex> g(grants_mu_);
+      grants = grants_;
+    }
+    d = policy::Decide(*pol, *subject, matter, status, action, Now(), grants);
+  }
+  policy::AuditEvent e = BaseEvent(caller, user);
+  e.event = event;
+  e.result = d.allowed ? policy::AuditResult::kAllow : policy::AuditResult::kDeny;
+  e.severity = d.allowed ? policy::AuditSeverity::kInfo : policy::AuditSeverity::kWarning;
+  e.matter = matter;
+  redactor_->Apply(path, e);
+  e.access = access;
+  e.rule = d.rule;
+  const bool recorded = SubmitEvent(std::move(e));
+  if (!d.allowed) return ErrnoFor(d);
+  // audit = strict: an access whose event cannot be recorded does not happen.
+  if (!recorded) return EACCES;
+  return 0;
+}
+
+bool AccessControl::Visible(const Caller& caller, const std::string& matter,
+                            policy::MatterStatus status) {
+  auto pol = policy();
+  auto subject = SubjectOf(caller.uid);
+  if (!subject.ok()) return false;
+  std::vector<policy::BreakGlassGrant> grants;
+  {
+    std::lock_guard<std::mutex> g(grants_mu_);
+    grants = grants_;
+  }
+  policy::Decision d = policy::Decide(*pol, *subject, matter, status, policy::Action::kList, Now(), grants);
+  return d.allowed;
+}
+
+void AccessControl::CountOpen(const Caller& caller, const std::string& matter) {
+  auto pol = policy();
+  if (pol->bulk_threshold == 0) return;
+  const auto now = Clock::now();
+  uint64_t count = 0;
+  {
+    std::lock_guard<std::mutex> g(bulk_mu_);
+    if (bulk_.size() > 65536) bulk_.clear();
+    BulkWindow& w = bulk_[{caller.uid, matter}];
+    if (w.count == 0 || now - w.start > pol->bulk_window) w = {now, 0, false};
+    ++w.count;
+    if (w.count <= pol->bulk_threshold || w.alerted) return;
+    w.alerted = true;
+    count = w.count;
+  }
+  auto subject = SubjectOf(caller.uid);
+  policy::AuditEvent e = BaseEvent(caller, subject.ok() ? subject->user : "");
+  e.event = policy::audit_events::kBulkAccess;
+  e.result = policy::AuditResult::kOk;
+  e.severity = policy::AuditSeverity::kAlert;
+  e.matter = matter;
+  e.count = count;
+  e.rule = "bulk_threshold " + std::to_string(pol->bulk_threshold) + " within " +
+           policy::FormatDuration(pol->bulk_window);
+  e.message = "more than " + std::to_string(pol->bulk_threshold) + " opens in one matter within " +
+              policy::FormatDuration(pol->bulk_window);
+  SubmitEvent(std::move(e));
+}
+
+Result<policy::BreakGlassGrant> AccessControl::BreakGlass(const Caller& caller,
+                                                          const std::string& matter,
+                                                          policy::Duration duration,
+                                                          const std::string& reason) {
+  MFS_ASSIGN(policy::Subject subject, SubjectOf(caller.uid));
+  auto pol = policy();
+  policy::Decision d = policy::MayBreakGlass(*pol, subject, matter, duration, Now());
+  policy::AuditEvent e = BaseEvent(caller, subject.user);
+  e.event = policy::audit_events::kBreakGlass;
+  e.matter = matter;
+  e.access = "read";
+  e.rule = d.rule;
+  e.message = reason;
+  e.severity = policy::AuditSeverity::kAlert;
+  e.result = d.allowed ? policy::AuditResult::kAllow : policy::AuditResult::kDeny;
+  SubmitEvent(std::move(e));
+  if (!d.allowed) return Error(Code::kPermissionDenied, d.rule);
+  policy::BreakGlassGrant grant{subject.user, matter, d.until ? *d.until : Now() + duration, reason};
+  std::lock_guard<std::mutex> g(grants_mu_);
+  grants_.push_back(grant);
+  return grant;
+}
+
+std::vector<policy::BreakGlassGrant> AccessControl::ActiveGrants() {
+  const auto now = Now();
+  std::vector<policy::BreakGlassGrant> expired;
+  std::vector<policy::BreakGlassGrant> out;
+  {
+    std::lock_guard<std::mutex> g(grants_mu_);
+    for (auto it = grants_.begin(); it != grants_.end();) {
+      if (it->until <= now) {
+        expired.push_back(*it);
+        it = grants_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    out = grants_;
+  }
+  for (const auto& g : expired) {
+    policy::AuditEvent e;
+    e.event = policy::audit_events::kBreakGlass;
+    e.user = g.user;
+    e.matter = g.matter;
+    e.result = policy::AuditResult::kOk;
+    e.severity = policy::AuditSeverity::kNotice;
+    e.message = "break-glass access expired";
+    SubmitEvent(std::move(e));
+  }
+  return out;
+}
+
+void AccessControl::Notice(const char* event, policy::AuditResult result,
+                           policy::AuditSeverity severity, const Caller* caller,
+                           const std::string& matter, const std::string& message,
+                           const std::string& path) {
+  policy::AuditEvent e;
+  if (caller != nullptr) {
+    auto subject = SubjectOf(caller->uid);
+    e = BaseEvent(*caller, subject.ok() ? subject->user : "");
+  }
+  e.event = event;
+  e.result = result;
+  e.severity = severity;
+  e.matter = matter;
+  if (!path.empty()) redactor_->Apply(path, e);
+  e.message = message;
+  SubmitEvent(std::move(e));
+}
+
+Status AccessControl::Reload() {
+  if (!opts_.policy_path) return {};
+  policy::NssResolver resolver;
+  auto loaded = policy::LoadPolicyFile(*opts_.policy_path, resolver);
+  if (!loaded.ok()) {
+    Notice(policy::audit_events::kPolicyReload, policy::AuditResult::kError,
+           policy::AuditSeverity::kAlert, nullptr, "",
+           "invalid policy kept out, the previous one stays in force: " + loaded.error().message());
+    return loaded.error();
+  }
+  std::atomic_store(&policy_, std::make_shared<const policy::Policy>(std::move(*loaded)));
+  {
+    std::lock_guard<std::mutex> g(subjects_mu_);
+    subjects_.clear();
+  }
+  Notice(policy::audit_events::kPolicyReload, policy::AuditResult::kOk,
+         policy::AuditSeverity::kNotice, nullptr, "", "policy reloaded from " + *opts_.policy_path);
+  return {};
+}
+
+void AccessControl::StartWatcher(std::function<void()> tick) {
+  tick_ = std::move(tick);
+  watcher_ = std::thread([this] {
+    while (!stop_) {
+      {
+        std::unique_lock<std::mutex> g(watch_mu_);
+        watch_cv_.wait_for(g, std::chrono::seconds(1), [this] { return stop_.load() || reload_requested_.load(); });
+      }
+      if (stop_) break;
+      bool reload = reload_requested_.exchange(false);
+      if (opts_.policy_path) {
+        struct stat st;
+        FileId id;
+        if (::stat(opts_.policy_path->c_str(), &st) == 0) {
+          id = {st.st_dev, st.st_ino, int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                st.st_size};
+        }
+        if (!(id == policy_file_id_)) {
+          policy_file_id_ = id;
+          reload = true;
+        }
+      }
+      if (reload) (void)Reload();
+      (void)ActiveGrants();  // expires grants (and records it)
+      if (tick_) tick_();
+    }
+  });
+}
+
+}  // namespace matterfs::fuse

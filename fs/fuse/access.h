@@ -1,0 +1,140 @@
+// AccessControl: the daemon's policy enforcement and audit trail (docs/POLICY.md,
+// docs/AUDIT.md). It knows no FUSE: the adapter passes the request's uid, gid and pid.
+//
+// Owns the current policy (a shared_ptr swapped atomically on reload), a short-lived
+// cache of subjects resolved through NSS, the active break-glass grants, the bulk-access
+// counters and the audit sink (a bounded queue with its writer thread). Check() is called
+// on every open, create, opendir and write-class operation from libfuse's worker
+// threads; it takes only short internal mutexes, never waits on syslog, and returns 0 or
+// the errno to answer with. Each decision becomes one audit event.
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/signing.h"
+#include "policy/audit_event.h"
+#include "policy/audit_sink.h"
+#include "policy/decision.h"
+#include "policy/policy.h"
+
+namespace matterfs::fuse {
+
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int32_t pid = 0;
+};
+
+struct AccessOptions {
+  std::optional<std::string> policy_path;  // none: only the mounting user (OwnerOnly)
+  std::string owner;                       // the mounting user's name
+  std::string syslog_socket = "/dev/log";
+  std::string mountpoint;
+  std::string vault;
+  std::optional<std::string> audit_mode;   // overrides the policy's `audit =`
+};
+
+class AccessControl {
+ public:
+  // Loads the policy (kInvalidArgument with every problem when it is invalid) and starts
+  // the audit sink. The signing key (the vault's) signs the local log's checkpoints.
+  static Result<std::unique_ptr<AccessControl>> Create(AccessOptions opts,
+                                                       const crypto::SigningKey& signing_key,
+                                                       ByteSpan path_hash_key);
+  ~AccessControl();
+
+  // The decision for an operation on a matter. Returns 0 (allowed) or the errno:
+  // EACCES (wall, no grant), EROFS (closed), EPERM (hold), ENOENT (hidden, for kList).
+  // `event` names the operation for the audit trail; `path` is inside the matter.
+  int Check(const Caller& caller, const std::string& matter, policy::MatterStatus status,
+            policy::Action action, const char* event, const std::string& path,
+            const char* access);
+  // For the root listing and lookups at the root: may the caller see the matter?
+  // Denials are audited; allowed lookups are not (they happen on every path walk).
+  bool Visible(const Caller& caller, const std::string& matter, policy::MatterStatus status);
+  // Counts an open toward the bulk-access alert.
+  void CountOpen(const Caller& caller, const std::string& matter);
+
+  // Break-glass (from the control socket). kPermissionDenied with the rule if refused.
+  Result<policy::BreakGlassGrant> BreakGlass(const Caller& caller, const std::string& matter,
+                                             policy::Duration duration, const std::string& reason);
+  std::vector<policy::BreakGlassGrant> ActiveGrants();
+
+  // The subject behind a uid (cached), or an error if NSS does not know it.
+  Result<policy::Subject> SubjectOf(uint32_t uid);
+
+  // Admin actions and notices (mount, reload, tamper, matter status ...).
+  void Notice(const char* event, policy::AuditResult result, policy::AuditSeverity severity,
+              const Caller* caller, const std::string& matter, const std::string& message,
+              const std::string& path = "");
+
+  // Reloads the policy now (SIGHUP, control socket). An invalid file keeps the old
+  // policy; either way an event records it. Returns the problems, if any.
+  Status Reload();
+  std::shared_ptr<const policy::Policy> policy() const { return std::atomic_load(&policy_); }
+  policy::AuditSinkStats audit_stats() const { return sink_->stats(); }
+
+  // Starts the watcher that reloads when the policy file changes (polls its identity
+  // every second) and calls `tick` on each round (the daemon refreshes matter status).
+  void StartWatcher(std::function<void()> tick);
+  void RequestReload() { reload_requested_ = true; }
+
+ private:
+  AccessControl() = default;
+  policy::AuditEvent BaseEvent(const Caller& caller, const std::string& user);
+  std::string ProcessName(int32_t pid);
+  bool SubmitEvent(policy::AuditEvent e);
+
+  AccessOptions opts_;
+  std::shared_ptr<const policy::Policy> policy_;
+  std::unique_ptr<policy::AuditSink> sink_;
+  std::unique_ptr<policy::PathRedactor> redactor_;
+
+  std::mutex subjects_mu_;
+  struct CachedSubject {
+    policy::Subject subject;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::map<uint32_t, CachedSubject> subjects_;
+
+  std::mutex grants_mu_;
+  std::vector<policy::BreakGlassGrant> grants_;
+
+  std::mutex bulk_mu_;
+  struct BulkWindow {
+    std::chrono::steady_clock::time_point start;
+    uint64_t count = 0;
+    bool alerted = false;
+  };
+  std::map<std::pair<uint32_t, std::string>, BulkWindow> bulk_;
+
+  std::mutex comm_mu_;
+  std::map<int32_t, std::pair<std::string, std::chrono::steady_clock::time_point>> comm_;
+  std::function<void()> tick_;
+
+  std::atomic<bool> reload_requested_{false};
+  std::atomic<bool> stop_{false};
+  std::thread watcher_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  struct FileId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    int64_t mtime_ns = 0;
+    off_t size = -1;
+    bool operator==(const FileId&) const = default;
+  } policy_file_id_;
+};
+
+}  // namespace matterfs::fuse
