@@ -146,6 +146,43 @@ TEST_F(NameCodecTest, DeterministicInOneDirectoryDifferentInAnother) {
   EXPECT_NE(*l1->full, *l2->full);
 }
 
+TEST_F(NameCodecTest, LongNamesAreCheckedAgainstTheirEntry) {
+  auto a = codec_.Encode(iv_, std::string(200, 'a'));
+  auto b = codec_.Encode(iv_, std::string(200, 'b'));
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  auto back = codec_.DecodeLong(iv_, a->entry, *a->full);
+  ASSERT_OK(back);
+  EXPECT_EQ(std::string(200, 'a'), *back);
+  // A ".n" file swapped with another long name's, or edited, does not match its entry.
+  auto swapped = codec_.DecodeLong(iv_, a->entry, *b->full);
+  ASSERT_FALSE(swapped.ok());
+  EXPECT_EQ(Code::kCorruption, swapped.error().code());
+  std::string edited = *a->full;
+  edited.back() = edited.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(codec_.DecodeLong(iv_, a->entry, edited).ok());
+}
+
+TEST_F(NameCodecTest, DecodeRefusesNamesThatEncodeWouldNeverProduce) {
+  // Authentic ciphertexts (made with the right key) of impossible names: a vault edited by
+  // someone holding the key must still not yield ".." or a path.
+  for (const std::string& bad : {std::string("."), std::string(".."), std::string("a/b"),
+                                 std::string("/"), std::string(256, 'x')}) {
+    const std::string entry = Base64UrlEncode(codec_.cipher().Encrypt(iv_, bad));
+    auto r = codec_.Decode(iv_, entry);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(Code::kCorruption, r.error().code()) << bad;
+  }
+}
+
+TEST_F(NameCodecTest, OverlongXattrNamesAreRangeErrors) {
+  ASSERT_OK(codec_.EncryptXattrName(std::string(100, 'x')));
+  auto r = codec_.EncryptXattrName(std::string(200, 'x'));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(Code::kInvalidArgument, r.error().code());
+  EXPECT_EQ(ERANGE, r.error().sys_errno());
+}
+
 TEST_F(NameCodecTest, EncodedNamesNeverStartWithADotOrContainSlash) {
   for (int i = 0; i < 300; ++i) {
     auto stored = codec_.Encode(iv_, "file " + std::to_string(i));
