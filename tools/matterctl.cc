@@ -1,12 +1,14 @@
 #include "tools/matterctl.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -18,6 +20,11 @@
 #include "crypto/secure_memory.h"
 #include "fs/vault/matter.h"
 #include "fs/vault/vault.h"
+#include "fs/control/protocol.h"
+#include "policy/audit_event.h"
+#include "policy/audit_syslog.h"
+#include "tools/audit_cmd.h"
+#include "tools/policy_cmd.h"
 #include "util/file_io.h"
 
 namespace po = boost::program_options;
@@ -73,7 +80,8 @@ struct Command {
 // Options every command that opens a vault takes.
 void AddVaultOptions(po::options_description& d, bool unlock) {
   d.add_options()("keystore", po::value<std::string>(),
-                  "directory holding the matter keyrings, if outside the vault");
+                  "directory holding the matter keyrings, if outside the vault")(
+      "syslog-socket", po::value<std::string>(), "send audit events here (default /dev/log)");
   if (unlock) {
     d.add_options()("passphrase-file", po::value<std::string>(),
                     "read the passphrase from this file (trailing newline ignored)")(
@@ -125,6 +133,66 @@ std::string FormatTime(uint64_t t) {
   char buf[32];
   strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+void AddControlOptions(po::options_description& d) {
+  d.add_options()("control-socket", po::value<std::string>(),
+                  "the daemon's control socket (default: derived from the mount point)");
+}
+
+bool IsVault(const std::string& path) {
+  struct stat st;
+  return ::stat((path + "/" + std::string(vault::kConfigName)).c_str(), &st) == 0;
+}
+
+std::string Field(const control::Fields& row, const char* key) {
+  auto it = row.find(key);
+  return it == row.end() ? "" : it->second;
+}
+
+std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::string& mountpoint,
+                                        const control::Request& req) {
+  const std::string path = vm.count("control-socket") ? vm["control-socket"].as<std::string>()
+                                                      : control::FindSocketPath(mountpoint);
+  auto resp = Check(control::Call(path, req), mountpoint);
+  if (!resp.ok) {
+    const int code = resp.code == "EACCES"   ? kExitDenied
+                     : resp.code == "ENOENT" ? kExitNotFound
+                     : resp.code == "EINVAL" ? kExitUsage
+                                             : kExitError;
+    throw Failure{code, resp.message};
+  }
+  return resp.rows;
+}
+
+// An offline admin action is an audit event too: sent to syslog (best effort).
+void SendOfflineEvent(const po::variables_map& vm, const std::string& event, const std::string& matter,
+                      const std::string& message) {
+  policy::SyslogOutputOptions so;
+  if (vm.count("syslog-socket")) so.socket_path = vm["syslog-socket"].as<std::string>();
+  so.header.procid = ::getpid();
+  auto out = policy::SyslogOutput::Make(so);
+  policy::AuditEvent e;
+  e.time = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  e.host = host;
+  e.event = event;
+  e.result = policy::AuditResult::kOk;
+  e.severity = policy::AuditSeverity::kNotice;
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found) e.user = found->pw_name;
+  e.uid = ::getuid();
+  e.pid = ::getpid();
+  e.process = "matterctl";
+  e.matter = matter;
+  e.access = "admin";
+  e.message = message;
+  if (!out.ok() || !(*out)->Write(e).ok()) {
+    std::cerr << "matterctl: warning: could not send the audit event to syslog\n";
+  }
 }
 
 std::vector<Command> Commands() {
@@ -239,47 +307,151 @@ std::vector<Command> Commands() {
                     }
                     return 0;
                   }});
-  struct StatusCmd {
-    const char* name;
-    vault::MatterStatus status;
-    const char* summary;
-  };
-  for (const StatusCmd& sc : {
-           StatusCmd{"close", vault::MatterStatus::kClosed,
-                     "close a matter: read-only for everyone, nothing new in it"},
-           StatusCmd{"reopen", vault::MatterStatus::kOpen, "reopen a closed matter"},
-           StatusCmd{"hold", vault::MatterStatus::kHold,
-                     "place a legal hold: nothing in the matter may be deleted, truncated, "
-                     "renamed away or wiped"},
-           StatusCmd{"release", vault::MatterStatus::kOpen, "release a legal hold (the matter is open again)"}}) {
-    const vault::MatterStatus target = sc.status;
-    const std::string verb = sc.name;
-    cmds.push_back({std::string("matter ") + sc.name, "VAULT MATTER", sc.summary,
+  for (const auto& [verb, summary] : std::vector<std::pair<std::string, std::string>>{
+           {"close", "close a matter: read-only for everyone, nothing new in it"},
+           {"reopen", "reopen a closed matter"},
+           {"hold", "place a legal hold: nothing in the matter may be deleted, truncated, renamed "
+                    "away or wiped"},
+           {"release", "release a legal hold (the matter is open again)"}}) {
+    cmds.push_back({"matter " + verb, "VAULT|MOUNTPOINT MATTER",
+                    summary + " (offline on a vault, or online through a mount's daemon)",
                     [](auto& d, auto& p) {
-                      d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
+                      d.add_options()("vault", po::value<std::string>()->required(),
+                                      "vault directory, or the mount point of a running daemon")(
                           "matter", po::value<std::string>()->required(), "matter name");
                       AddVaultOptions(d, true);
+                      AddControlOptions(d);
                       p.add("vault", 1).add("matter", 1);
                     },
-                    [target, verb](const po::variables_map& vm) {
-                      auto v = OpenUnlocked(vm);
+                    [verb](const po::variables_map& vm) {
+                      const std::string target = vm["vault"].as<std::string>();
                       const std::string name = vm["matter"].as<std::string>();
-                      auto info = Check(v->FindMatter(name));
-                      const bool ok_from =
-                          (verb == "close" && info.status == vault::MatterStatus::kOpen) ||
-                          (verb == "reopen" && info.status == vault::MatterStatus::kClosed) ||
-                          (verb == "hold" && info.status != vault::MatterStatus::kHold) ||
-                          (verb == "release" && info.status == vault::MatterStatus::kHold);
-                      if (!ok_from) {
-                        throw Failure{kExitUsage, "cannot " + verb + " matter '" + name + "': it is " +
-                                                      vault::MatterStatusName(info.status)};
+                      if (!IsVault(target)) {
+                        // A mount point: the daemon checks the policy (admin) and records it.
+                        auto rows = CallDaemon(vm, target, {"matter-status", {{"matter", name}, {"verb", verb}}});
+                        for (const auto& row : rows) {
+                          std::cout << "matter " << name << ": " << Field(row, "from") << " -> "
+                                    << Field(row, "to") << "\n";
+                        }
+                        return 0;
                       }
-                      auto old = Check(v->SetMatterStatus(name, target));
+                      auto v = OpenUnlocked(vm);
+                      auto info = Check(v->FindMatter(name));
+                      auto next = vault::StatusAfter(verb, info.status);
+                      if (!next.ok()) {
+                        throw Failure{kExitUsage, "matter '" + name + "': " + next.error().message()};
+                      }
+                      auto old = Check(v->SetMatterStatus(name, *next));
+                      SendOfflineEvent(vm, "matter-" + verb, name,
+                                       std::string("matter ") + vault::MatterStatusName(old) + " -> " +
+                                           vault::MatterStatusName(*next) + " (offline, matterctl)");
                       std::cout << "matter " << name << ": " << vault::MatterStatusName(old) << " -> "
-                                << vault::MatterStatusName(target) << "\n";
+                                << vault::MatterStatusName(*next) << "\n";
                       return 0;
                     }});
   }
+  cmds.push_back({"status", "MOUNTPOINT",
+                  "a running mount: its policy, the matters you may see, break-glass grants, audit counters",
+                  [](auto& d, auto& p) {
+                    d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point");
+                    AddControlOptions(d);
+                    p.add("mountpoint", 1);
+                  },
+                  [](const po::variables_map& vm) {
+                    auto rows = CallDaemon(vm, vm["mountpoint"].as<std::string>(), {"status", {}});
+                    for (const auto& row : rows) {
+                      const std::string kind = Field(row, "kind");
+                      if (kind == "mount") {
+                        std::cout << "vault:    " << Field(row, "vault") << "\npolicy:   " << Field(row, "policy")
+                                  << "\naudit:    " << Field(row, "audit_queued") << " queued, "
+                                  << Field(row, "audit_dropped") << " dropped, " << Field(row, "audit_refused")
+                                  << " refused (strict)\n";
+                      } else if (kind == "matter") {
+                        std::cout << "matter:   " << Field(row, "name") << "\t" << Field(row, "status") << "\n";
+                      } else if (kind == "break-glass") {
+                        std::cout << "break-glass: " << Field(row, "user") << " on " << Field(row, "matter")
+                                  << " until " << Field(row, "until") << " (reason: " << Field(row, "reason")
+                                  << ")\n";
+                      }
+                    }
+                    return 0;
+                  }});
+  cmds.push_back({"break-glass", "MOUNTPOINT",
+                  "take time-limited read access to a matter in an emergency (alert event; policy decides)",
+                  [](auto& d, auto& p) {
+                    d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point")(
+                        "matter", po::value<std::string>()->required(), "the matter")(
+                        "reason", po::value<std::string>()->required(), "why (recorded in the audit trail)")(
+                        "duration", po::value<std::string>()->default_value("1h"), "how long, e.g. 30m, 2h");
+                    AddControlOptions(d);
+                    p.add("mountpoint", 1);
+                  },
+                  [](const po::variables_map& vm) {
+                    auto rows = CallDaemon(vm, vm["mountpoint"].as<std::string>(),
+                                           {"break-glass",
+                                            {{"matter", vm["matter"].as<std::string>()},
+                                             {"reason", vm["reason"].as<std::string>()},
+                                             {"duration", vm["duration"].as<std::string>()}}});
+                    for (const auto& row : rows) {
+                      std::cout << "break-glass: " << Field(row, "user") << " may read " << Field(row, "matter")
+                                << " until " << Field(row, "until") << "\n";
+                    }
+                    return 0;
+                  }});
+  cmds.push_back({"policy check", "FILE", "validate a policy file: every problem as file:line: reason",
+                  [](auto& d, auto& p) {
+                    d.add_options()("file", po::value<std::string>()->required(), "policy file");
+                    p.add("file", 1);
+                  },
+                  [](const po::variables_map& vm) { return PolicyCheck(vm["file"].as<std::string>()); }});
+  cmds.push_back({"policy explain", "FILE",
+                  "the decision and the rule for one user, matter and action (exit 0 allow, 10 deny)",
+                  [](auto& d, auto& p) {
+                    d.add_options()("file", po::value<std::string>()->required(), "policy file")(
+                        "user", po::value<std::string>()->required(), "user name")(
+                        "matter", po::value<std::string>()->required(), "matter name")(
+                        "action", po::value<std::string>()->required(),
+                        "read, write, delete, admin, create_matter, list or wipe")(
+                        "status", po::value<std::string>(), "open (default), closed or hold")(
+                        "time", po::value<std::string>(), "decide as of this time (default now)");
+                    p.add("file", 1);
+                  },
+                  [](const po::variables_map& vm) {
+                    return PolicyExplain(vm["file"].as<std::string>(), vm["user"].as<std::string>(),
+                                         vm["matter"].as<std::string>(), vm["action"].as<std::string>(),
+                                         Opt(vm, "status"), Opt(vm, "time"));
+                  }});
+  cmds.push_back({"policy reload", "MOUNTPOINT", "make a running daemon re-read its policy now (root)",
+                  [](auto& d, auto& p) {
+                    d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point");
+                    AddControlOptions(d);
+                    p.add("mountpoint", 1);
+                  },
+                  [](const po::variables_map& vm) {
+                    CallDaemon(vm, vm["mountpoint"].as<std::string>(), {"reload", {}});
+                    std::cout << "policy reloaded\n";
+                    return 0;
+                  }});
+  cmds.push_back({"audit verify", "LOG",
+                  "check a local audit log's hash chain and signed checkpoints",
+                  [](auto& d, auto& p) {
+                    d.add_options()("log", po::value<std::string>()->required(), "the JSON-lines audit log")(
+                        "vault", po::value<std::string>(), "require checkpoints signed by this vault's key")(
+                        "public-key", po::value<std::string>(), "require checkpoints signed by this key (hex)");
+                    p.add("log", 1);
+                  },
+                  [](const po::variables_map& vm) {
+                    std::optional<std::string> key = Opt(vm, "public-key");
+                    if (vm.count("vault")) {
+                      const std::string vault_dir = vm["vault"].as<std::string>();
+                      auto raw = Check(ReadWholeFile(AT_FDCWD, vault_dir + "/" + std::string(vault::kConfigName),
+                                                     64 * 1024),
+                                       vault_dir);
+                      auto config = Check(vault::VaultConfig::Parse(raw), vault_dir);
+                      key = ToHex(config.sign_public);
+                    }
+                    return AuditVerify(vm["log"].as<std::string>(), key);
+                  }});
   cmds.push_back({"cat", "VAULT MATTER/PATH",
                   "decrypt one file to standard output without mounting (disaster recovery)",
                   [](auto& d, auto& p) {

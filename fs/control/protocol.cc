@@ -151,10 +151,22 @@ Result<Response> DecodeResponse(std::string_view text) {
   }
 }
 
-std::string DefaultSocketPath(const std::string& mountpoint) {
+namespace {
+std::string SocketId(const std::string& mountpoint) {
   char real[PATH_MAX];
   std::string path = ::realpath(mountpoint.c_str(), real) != nullptr ? real : mountpoint;
-  std::string id = ToHex(crypto::Blake2b(16, AsBytes(path))).substr(0, 16);
+  return ToHex(crypto::Blake2b(16, AsBytes(path))).substr(0, 16);
+}
+}  // namespace
+
+std::string FindSocketPath(const std::string& mountpoint) {
+  const std::string system = "/run/matterfs/" + SocketId(mountpoint) + ".sock";
+  if (::access(system.c_str(), F_OK) == 0) return system;
+  return DefaultSocketPath(mountpoint);
+}
+
+std::string DefaultSocketPath(const std::string& mountpoint) {
+  const std::string id = SocketId(mountpoint);
   if (::geteuid() == 0) return "/run/matterfs/" + id + ".sock";
   const char* xdg = std::getenv("XDG_RUNTIME_DIR");
   std::string base = xdg != nullptr && *xdg ? xdg : "/tmp/matterfs-" + std::to_string(::geteuid());

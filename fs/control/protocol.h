@@ -52,6 +52,9 @@ Result<Response> DecodeResponse(std::string_view text);
 // (a root-owned directory), $XDG_RUNTIME_DIR/matterfs/<id>.sock otherwise; <id> is a hash
 // of the mount point's real path.
 std::string DefaultSocketPath(const std::string& mountpoint);
+// Where a client looks for the daemon of a mount point: the root daemon's path first
+// (whoever the client is), then the client's own runtime directory.
+std::string FindSocketPath(const std::string& mountpoint);
 
 // Connects, sends, reads the whole response (bounded by timeout).
 Result<Response> Call(const std::string& socket_path, const Request& request,

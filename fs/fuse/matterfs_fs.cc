@@ -536,7 +536,8 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
                                       policy::Action::kCreateMatter,
                                       policy::audit_events::kMatterCreate, "", "admin");
       if (denied != 0) return (void)fuse_reply_err(req, denied);
-      auto created = fs->vault().CreateMatter(name, mode & 07777);
+      (void)mode;  // matters are 0777: the policy decides who enters them
+      auto created = fs->vault().CreateMatter(name);
       if (!created.ok()) return (void)fuse_reply_err(req, Errno(created.error()));
       ChownNew(req, fs->vault().data_fd(), created->entry);
       syslog(LOG_NOTICE, "matter created: %s (uid %u)", name, fuse_req_ctx(req)->uid);
@@ -1291,33 +1292,15 @@ control::Response MatterFs::HandleControl(const control::Request& req, const con
   if (req.command == "matter-status") {
     const std::string matter = arg("matter");
     const std::string verb = arg("verb");
-    vault::MatterStatus target;
-    const char* event;
-    if (verb == "close") {
-      target = vault::MatterStatus::kClosed;
-      event = policy::audit_events::kMatterClose;
-    } else if (verb == "reopen") {
-      target = vault::MatterStatus::kOpen;
-      event = policy::audit_events::kMatterReopen;
-    } else if (verb == "hold") {
-      target = vault::MatterStatus::kHold;
-      event = policy::audit_events::kMatterHold;
-    } else if (verb == "release") {
-      target = vault::MatterStatus::kOpen;
-      event = policy::audit_events::kMatterRelease;
-    } else {
-      return fail("EINVAL", "verb must be close, reopen, hold or release");
-    }
+    const char* event = verb == "close"    ? policy::audit_events::kMatterClose
+                        : verb == "reopen" ? policy::audit_events::kMatterReopen
+                        : verb == "hold"   ? policy::audit_events::kMatterHold
+                                           : policy::audit_events::kMatterRelease;
     auto info = vault_->FindMatter(matter);
     if (!info.ok()) return fail("ENOENT", "no matter named '" + matter + "'");
-    const bool ok_from = (verb == "close" && info->status == vault::MatterStatus::kOpen) ||
-                         (verb == "reopen" && info->status == vault::MatterStatus::kClosed) ||
-                         (verb == "hold" && info->status != vault::MatterStatus::kHold) ||
-                         (verb == "release" && info->status == vault::MatterStatus::kHold);
-    if (!ok_from) {
-      return fail("EINVAL", "cannot " + verb + " matter '" + matter + "': it is " +
-                                vault::MatterStatusName(info->status));
-    }
+    auto next = vault::StatusAfter(verb, info->status);
+    if (!next.ok()) return fail("EINVAL", "matter '" + matter + "': " + next.error().message());
+    const vault::MatterStatus target = *next;
     int denied = access_->Check(caller, matter, PolicyStatus(info->status), policy::Action::kAdmin,
                                 event, "", "admin");
     if (denied != 0) return fail("EACCES", "the policy does not let you administer matter '" + matter + "'");

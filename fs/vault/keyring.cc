@@ -65,6 +65,21 @@ const char* MatterStatusName(MatterStatus s) {
   return "unknown";
 }
 
+Result<MatterStatus> StatusAfter(std::string_view verb, MatterStatus current) {
+  std::optional<MatterStatus> target;
+  if (verb == "close" && current == MatterStatus::kOpen) target = MatterStatus::kClosed;
+  if (verb == "reopen" && current == MatterStatus::kClosed) target = MatterStatus::kOpen;
+  if (verb == "hold" && current != MatterStatus::kHold) target = MatterStatus::kHold;
+  if (verb == "release" && current == MatterStatus::kHold) target = MatterStatus::kOpen;
+  if (target) return *target;
+  if (verb != "close" && verb != "reopen" && verb != "hold" && verb != "release") {
+    return Error(Code::kInvalidArgument, "unknown verb '" + std::string(verb) +
+                                             "' (close, reopen, hold or release)");
+  }
+  return Error(Code::kInvalidArgument, "cannot " + std::string(verb) + " a matter that is " +
+                                           MatterStatusName(current));
+}
+
 Keyring Keyring::Create(const VaultId& vault, const MatterId& matter) {
   Keyring r;
   r.vault_id = vault;

@@ -28,6 +28,10 @@ namespace matterfs::vault {
 
 enum class MatterStatus : uint8_t { kOpen = 0, kClosed = 1, kHold = 2 };
 const char* MatterStatusName(MatterStatus s);
+// The status a verb (close, reopen, hold, release) leads to from `current`;
+// kInvalidArgument naming the current status when the verb does not apply to it
+// (close an open matter, reopen a closed one, hold one not yet held, release a hold).
+Result<MatterStatus> StatusAfter(std::string_view verb, MatterStatus current);
 
 using MatterId = std::array<uint8_t, kIdSize>;
 using VaultId = std::array<uint8_t, kIdSize>;

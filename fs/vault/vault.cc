@@ -73,7 +73,9 @@ Status Vault::Create(const std::string& path, const InitOptions& opts, const Cre
 
   // Data directory (with the IV for matter names) and keystore first, config last: a
   // crash before the config is written leaves no vault rather than half of one.
-  MFS_TRY(MakeEncryptedDirImpl(root.get(), std::string(kDataDirName), 0700, {}));
+  // The data directory is the root of the mount (0755: users list it; the policy hides
+  // the matters they may not see). The vault directory itself stays 0700.
+  MFS_TRY(MakeEncryptedDirImpl(root.get(), std::string(kDataDirName), 0755, {}));
   if (opts.keystore) {
     if (::mkdir(opts.keystore->c_str(), 0700) != 0 && errno != EEXIST) {
       return IoError("create keystore " + *opts.keystore);

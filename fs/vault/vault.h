@@ -67,7 +67,9 @@ class Vault {
 
   Result<std::vector<MatterInfo>> ListMatters() const;
   // kExists if a matter of that name exists; kInvalidArgument for a bad name.
-  Result<MatterInfo> CreateMatter(std::string_view name, mode_t mode = 0755);
+  // A matter folder is rwx for everyone: on a mount, who may enter, read or write a matter
+  // is the policy's decision (file modes inside still apply as usual).
+  Result<MatterInfo> CreateMatter(std::string_view name, mode_t mode = 0777);
   // kNotFound for an unknown matter; kCorruption if its id file does not authenticate.
   Result<MatterInfo> FindMatter(std::string_view name) const;
   // Reads and authenticates `.matter` in an open matter directory.
