@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -90,7 +92,8 @@ Status Vault::Create(const std::string& path, const InitOptions& opts, const Cre
 Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
                                            const std::optional<std::string>& keystore) {
   std::unique_ptr<Vault> v(new Vault());
-  v->path_ = path;
+  char real[PATH_MAX];
+  v->path_ = ::realpath(path.c_str(), real) != nullptr ? std::string(real) : path;
   MFS_ASSIGN(v->root_, OpenDir(AT_FDCWD, path, "vault"));
   auto raw = ReadWholeFile(v->root_.get(), std::string(kConfigName), kMaxConfigSize);
   if (!raw.ok()) {
