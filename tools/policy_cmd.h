@@ -1,0 +1,46 @@
+// `matterctl policy check FILE` and `matterctl policy explain FILE --user U --matter M
+// --action A [--status S] [--time T]`: the command handlers, called by matterctl.cc.
+// Exit codes (docs/POLICY.md "matterctl policy"):
+//   check:    0 valid, 1 invalid (every problem printed as "file:line: reason" on stderr)
+//             or unreadable, 5 no such file.
+//   explain:  0 allowed, 10 denied, 1 invalid policy or lookup failure, 2 bad argument
+//             (action, status, time or matter name), 5 no such file or no such user.
+// Both print to stdout/stderr and never throw for expected failures.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "policy/decision.h"
+#include "policy/policy.h"
+#include "util/result.h"
+
+namespace matterfs::tools {
+
+inline constexpr int kExitDenied = 10;  // `policy explain`: the policy denies it
+
+// Users and groups from NSS (policy/nss_resolver.h).
+int PolicyCheck(const std::string& file);
+
+// Resolves `user` and its groups through NSS; `time` defaults to the current time,
+// `status` to open. The decision has no active break-glass grants (those live in the
+// running daemon).
+int PolicyExplain(const std::string& file, const std::string& user, const std::string& matter,
+                  const std::string& action, const std::optional<std::string>& status = {},
+                  const std::optional<std::string>& time = {});
+
+// The same with the name service, the clock and the streams supplied (for tests).
+using SubjectLookup = std::function<Result<policy::Subject>(const std::string& user)>;
+
+int PolicyCheck(const std::string& file, const policy::Resolver& resolver, std::ostream& out,
+                std::ostream& err);
+
+int PolicyExplain(const std::string& file, const std::string& user, const std::string& matter,
+                  const std::string& action, const std::optional<std::string>& status,
+                  const std::optional<std::string>& time, const policy::Resolver& resolver,
+                  const SubjectLookup& lookup, policy::Time now, std::ostream& out,
+                  std::ostream& err);
+
+}  // namespace matterfs::tools
