@@ -20,6 +20,31 @@ InodeTable::InodeTable(UniqueFd root_fd, size_t max_fds)
   root_.nlookup = 1;
 }
 
+void InodeTable::AttachFdLocked(Inode* inode, UniqueFd fd) {
+  inode->fd = std::make_shared<UniqueFd>(std::move(fd));
+  open_fds_++;
+  if (inode == &root_) return;
+  std::lock_guard<std::mutex> g(fd_list_mu_);
+  inode->fd_prev = nullptr;
+  inode->fd_next = fd_list_;
+  if (fd_list_ != nullptr) fd_list_->fd_prev = inode;
+  fd_list_ = inode;
+  inode->in_fd_list = true;
+}
+
+void InodeTable::DetachFdLocked(Inode* inode) {
+  if (!inode->fd) return;
+  inode->fd.reset();  // closes once the last user's copy is dropped
+  open_fds_--;
+  std::lock_guard<std::mutex> g(fd_list_mu_);
+  if (!inode->in_fd_list) return;
+  if (inode->fd_prev != nullptr) inode->fd_prev->fd_next = inode->fd_next;
+  if (inode->fd_next != nullptr) inode->fd_next->fd_prev = inode->fd_prev;
+  if (fd_list_ == inode) fd_list_ = inode->fd_next;
+  inode->fd_prev = inode->fd_next = nullptr;
+  inode->in_fd_list = false;
+}
+
 Inode* InodeTable::Insert(Inode* parent, const std::string& entry, const std::string& name,
                           const struct stat& st, UniqueFd fd, std::shared_ptr<MatterCtx> matter) {
   Inode* inode = nullptr;
@@ -50,10 +75,7 @@ Inode* InodeTable::Insert(Inode* parent, const std::string& entry, const std::st
     }
     if (fd.valid()) {
       std::lock_guard<std::mutex> ig(inode->mu);
-      if (!inode->fd) {
-        inode->fd = std::make_shared<UniqueFd>(std::move(fd));
-        open_fds_++;
-      }
+      if (!inode->fd) AttachFdLocked(inode, std::move(fd));
       inode->last_use = ++clock_;
     }
   }
@@ -75,7 +97,7 @@ void InodeTable::ReleaseLocked(Inode* inode) {
     Inode* parent = inode->parent;
     {
       std::lock_guard<std::mutex> ig(inode->mu);
-      if (inode->fd) open_fds_--;
+      DetachFdLocked(inode);
     }
     map_.erase({inode->dev, inode->ino});
     inode = parent;
@@ -91,7 +113,7 @@ void InodeTable::Forget(Inode* inode, uint64_t n) {
   Inode* parent = inode->parent;
   {
     std::lock_guard<std::mutex> ig(inode->mu);
-    if (inode->fd) open_fds_--;
+    DetachFdLocked(inode);
   }
   map_.erase({inode->dev, inode->ino});
   if (parent != nullptr) ReleaseLocked(parent);
@@ -137,10 +159,7 @@ Result<SharedFd> InodeTable::Fd(Inode* inode) {
   SharedFd out;
   {
     std::lock_guard<std::mutex> ig(inode->mu);
-    if (!inode->fd) {
-      inode->fd = std::make_shared<UniqueFd>(std::move(fd));
-      open_fds_++;
-    }
+    if (!inode->fd) AttachFdLocked(inode, std::move(fd));
     inode->last_use = ++clock_;
     out = inode->fd;
   }
@@ -178,22 +197,22 @@ void InodeTable::Trim() {
   if (open_fds_ <= max_fds_) return;
   std::unique_lock<std::mutex> g(mutex_, std::try_to_lock);
   if (!g.owns_lock()) return;  // someone else is trimming
+  // Holding the table mutex keeps every listed inode alive (erasure needs it).
   std::vector<std::pair<uint64_t, Inode*>> idle;
-  for (auto& [key, inode] : map_) {
-    if (inode->pinned || inode->children != 0) continue;
-    std::unique_lock<std::mutex> ig(inode->mu, std::try_to_lock);
-    if (!ig.owns_lock() || !inode->fd || inode->file) continue;
-    idle.emplace_back(inode->last_use.load(), inode.get());
+  {
+    std::lock_guard<std::mutex> lg(fd_list_mu_);
+    for (Inode* i = fd_list_; i != nullptr; i = i->fd_next) {
+      if (i->pinned || i->children != 0) continue;
+      idle.emplace_back(i->last_use.load(), i);
+    }
   }
   std::sort(idle.begin(), idle.end());
   const size_t target = max_fds_ * 3 / 4;
   for (auto& [use, inode] : idle) {
     if (open_fds_ <= target) break;
-    std::lock_guard<std::mutex> ig(inode->mu);
-    if (inode->fd && !inode->file) {
-      inode->fd.reset();  // closes once the last user's copy is dropped
-      open_fds_--;
-    }
+    std::unique_lock<std::mutex> ig(inode->mu, std::try_to_lock);
+    if (!ig.owns_lock() || !inode->fd || inode->file) continue;
+    DetachFdLocked(inode);
   }
 }
 

@@ -9,8 +9,8 @@
 // removed while other links remain), open files and directories with live children keep
 // their fds.
 //
-// Lock order: table mutex_ before any Inode::mu; never the other way round; no lock is
-// held across a fuse_reply_*. Parent pointers hold a reference (children) on the parent.
+// Lock order: table mutex_, then an Inode::mu, then fd_list_mu_; never the other way
+// round; no lock is held across a fuse_reply_*. Parent pointers hold a reference (children) on the parent.
 #pragma once
 
 #include <sys/stat.h>
@@ -73,6 +73,12 @@ struct Inode {
   std::optional<vault::DirIv> iv;
   std::shared_ptr<FileState> file;
   std::atomic<uint64_t> last_use{0};
+
+  // Guarded by InodeTable::fd_list_mu_: the list of inodes that hold an fd, so that
+  // Trim looks at those (a few thousand) rather than every remembered inode (millions).
+  Inode* fd_prev = nullptr;
+  Inode* fd_next = nullptr;
+  bool in_fd_list = false;
 };
 
 class InodeTable {
@@ -103,6 +109,9 @@ class InodeTable {
 
  private:
   void ReleaseLocked(Inode* inode);
+  // Sets or drops an inode's fd (caller holds inode->mu) and keeps the fd list in step.
+  void AttachFdLocked(Inode* inode, UniqueFd fd);
+  void DetachFdLocked(Inode* inode);
   struct Key {
     dev_t dev;
     ino_t ino;
@@ -115,6 +124,8 @@ class InodeTable {
   std::mutex mutex_;
   Inode root_;
   std::unordered_map<Key, std::unique_ptr<Inode>, KeyHash> map_;
+  std::mutex fd_list_mu_;
+  Inode* fd_list_ = nullptr;  // head of the list of inodes holding an fd
   std::atomic<size_t> open_fds_{0};
   std::atomic<uint64_t> clock_{0};
   const size_t max_fds_;
