@@ -21,6 +21,7 @@ const char* CodeName(Code code) {
 }
 
 int Error::ToErrno() const {
+  if (errno_ != 0) return errno_;  // a specific errno (ENAMETOOLONG, ERANGE, ...) wins
   switch (code_) {
     case Code::kOk: return 0;
     case Code::kNotFound: return ENOENT;

@@ -275,9 +275,16 @@ Result<std::shared_ptr<FileState>> AcquireFile(MatterFs* fs, Inode* inode, bool 
   } else {
     MFS_ASSIGN(SharedFd pfd, fs->inodes().Fd(inode));
     const std::string proc = ProcPath(pfd->get());
-    fd.reset(::open(proc.c_str(), O_RDWR | O_CLOEXEC));
+    // O_NOATIME: reading our own header must not touch the file's atime (only the
+    // caller's reads should); it needs ownership or CAP_FOWNER, so fall back without.
+    auto open_backing = [&](int flags) {
+      int f = ::open(proc.c_str(), flags | O_CLOEXEC | O_NOATIME);
+      if (f < 0 && errno == EPERM) f = ::open(proc.c_str(), flags | O_CLOEXEC);
+      return f;
+    };
+    fd.reset(open_backing(O_RDWR));
     if (!fd.valid() && !write && (errno == EACCES || errno == EROFS || errno == EPERM)) {
-      fd.reset(::open(proc.c_str(), O_RDONLY | O_CLOEXEC));
+      fd.reset(open_backing(O_RDONLY));
       writable = false;
     }
     if (!fd.valid()) return IoError("open backing file");
@@ -598,6 +605,68 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   });
 }
 
+// A backing directory that is empty in plaintext terms (only .diriv and leftovers),
+// moved out of sight under a temporary name so a crash never leaves a visible directory
+// without its IV.
+struct EmptyDir {
+  std::string aside;  // its temporary name in the parent
+  UniqueFd fd;
+  std::vector<std::string> meta;  // its metadata entries, to remove
+};
+
+// Checks that parent/entry is empty (ENOTEMPTY otherwise) and renames it aside.
+int MoveEmptyDirAside(int parentfd, const std::string& entry, EmptyDir* out) {
+  UniqueFd dfd(::openat(parentfd, entry.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dfd.valid()) return errno;
+  std::vector<std::string> meta;
+  {
+    UniqueFd scan(::openat(dfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DIR* d = ::fdopendir(scan.release());
+    if (d == nullptr) return errno;
+    bool empty = true;
+    while (struct dirent* de = ::readdir(d)) {
+      std::string_view n = de->d_name;
+      if (n == "." || n == "..") continue;
+      if (vault::NameCodec::Classify(n) != vault::EntryKind::kMeta) {
+        empty = false;
+        break;
+      }
+      meta.emplace_back(n);
+    }
+    ::closedir(d);
+    if (!empty) return ENOTEMPTY;
+  }
+  uint8_t rnd[12];
+  crypto::RandomBytes(rnd);
+  const std::string aside = ".tmp.rm." + vault::Base64UrlEncode(rnd);
+  if (::renameat(parentfd, entry.c_str(), parentfd, aside.c_str()) != 0) return errno;
+  out->aside = aside;
+  out->fd = std::move(dfd);
+  out->meta = std::move(meta);
+  return 0;
+}
+
+// Puts a directory moved aside back (the operation that needed it gone failed).
+void RestoreAside(int parentfd, const EmptyDir& dir, const std::string& entry) {
+  ::renameat(parentfd, dir.aside.c_str(), parentfd, entry.c_str());
+}
+
+void DestroyAside(int parentfd, const EmptyDir& dir) {
+  for (const std::string& m : dir.meta) {
+    if (::unlinkat(dir.fd.get(), m.c_str(), 0) != 0 && errno == EISDIR) {
+      UniqueFd sub(::openat(dir.fd.get(), m.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (sub.valid()) {
+        ::unlinkat(sub.get(), std::string(vault::kDirIvName).c_str(), 0);
+        ::unlinkat(sub.get(), std::string(vault::kMatterIdName).c_str(), 0);
+      }
+      ::unlinkat(dir.fd.get(), m.c_str(), AT_REMOVEDIR);
+    }
+  }
+  if (::unlinkat(parentfd, dir.aside.c_str(), AT_REMOVEDIR) != 0) {
+    syslog(LOG_WARNING, "could not remove %s: %s", dir.aside.c_str(), std::strerror(errno));
+  }
+}
+
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Guard(req, [&] {
     MatterFs* fs = Fs(req);
@@ -610,50 +679,11 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
     auto stored = EncodeIn(fs, p, (*pfd)->get(), name);
     if (!stored.ok()) return (void)fuse_reply_err(req, Errno(stored.error()));
-    UniqueFd dfd(::openat((*pfd)->get(), stored->entry.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!dfd.valid()) return (void)fuse_reply_err(req, errno);
-    // Empty means no entry that names a file; metadata (.diriv, stale .n or .tmp
-    // leftovers) does not count.
-    std::vector<std::string> meta;
-    {
-      UniqueFd scan(::openat(dfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      DIR* d = ::fdopendir(scan.release());
-      if (d == nullptr) return (void)fuse_reply_err(req, errno);
-      bool empty = true;
-      while (struct dirent* de = ::readdir(d)) {
-        std::string_view n = de->d_name;
-        if (n == "." || n == "..") continue;
-        if (vault::NameCodec::Classify(n) != vault::EntryKind::kMeta) {
-          empty = false;
-          break;
-        }
-        meta.emplace_back(n);
-      }
-      ::closedir(d);
-      if (!empty) return (void)fuse_reply_err(req, ENOTEMPTY);
-    }
-    // Move the directory out of sight first, so a crash never leaves a visible
-    // directory without its IV; a crash after this leaves only a hidden .tmp entry.
-    uint8_t rnd[12];
-    crypto::RandomBytes(rnd);
-    const std::string doomed = ".tmp.rm." + vault::Base64UrlEncode(rnd);
-    if (::renameat((*pfd)->get(), stored->entry.c_str(), (*pfd)->get(), doomed.c_str()) != 0) {
-      return (void)fuse_reply_err(req, errno);
-    }
+    EmptyDir doomed;
+    int err = MoveEmptyDirAside((*pfd)->get(), stored->entry, &doomed);
+    if (err != 0) return (void)fuse_reply_err(req, err);
     RemoveLongName((*pfd)->get(), *stored);
-    for (const std::string& m : meta) {
-      if (::unlinkat(dfd.get(), m.c_str(), 0) != 0 && errno == EISDIR) {
-        UniqueFd sub(::openat(dfd.get(), m.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (sub.valid()) {
-          ::unlinkat(sub.get(), std::string(vault::kDirIvName).c_str(), 0);
-          ::unlinkat(sub.get(), std::string(vault::kMatterIdName).c_str(), 0);
-        }
-        ::unlinkat(dfd.get(), m.c_str(), AT_REMOVEDIR);
-      }
-    }
-    if (::unlinkat((*pfd)->get(), doomed.c_str(), AT_REMOVEDIR) != 0) {
-      syslog(LOG_WARNING, "rmdir: could not remove %s: %s", doomed.c_str(), std::strerror(errno));
-    }
+    DestroyAside((*pfd)->get(), doomed);
     fuse_reply_err(req, 0);
   });
 }
@@ -686,10 +716,21 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     struct stat other;
     bool had_target = ::fstatat(n.pfd->get(), n.stored.entry.c_str(), &other, AT_SYMLINK_NOFOLLOW) == 0;
     if (had_target && !(flags & RENAME_EXCHANGE)) PinVictim(fs, n.pfd->get(), n.stored.entry);
+    // Replacing an empty directory: the backing one still holds its .diriv, so move it
+    // aside first (and back if the rename fails).
+    EmptyDir replaced;
+    if (had_target && !(flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) && S_ISDIR(moved.st_mode) &&
+        S_ISDIR(other.st_mode) && moved.st_ino != other.st_ino) {
+      int e = MoveEmptyDirAside(n.pfd->get(), n.stored.entry, &replaced);
+      if (e != 0) return (void)fuse_reply_err(req, e);
+    }
     if (::renameat2((*pfd)->get(), old_name->entry.c_str(), n.pfd->get(), n.stored.entry.c_str(),
                     flags) != 0) {
-      return (void)fuse_reply_err(req, errno);
+      int e = errno;
+      if (!replaced.aside.empty()) RestoreAside(n.pfd->get(), replaced, n.stored.entry);
+      return (void)fuse_reply_err(req, e);
     }
+    if (!replaced.aside.empty()) DestroyAside(n.pfd->get(), replaced);
     const bool same = p == np && old_name->entry == n.stored.entry;
     if (!same && !(flags & RENAME_EXCHANGE)) RemoveLongName((*pfd)->get(), *old_name);
     if (!same) {
@@ -903,8 +944,14 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     const vault::NameCodec& codec = CodecOf(fs, dir);
     auto handle = std::make_unique<DirHandle>();
-    handle->entries.push_back({".", 0, DT_DIR});
-    handle->entries.push_back({"..", 0, DT_DIR});
+    // glibc skips entries with d_ino 0, so "." and ".." carry real inode numbers.
+    ino_t parent_ino = fs->inodes().root()->ino;
+    {
+      struct stat up;
+      if (::fstatat(dfd.get(), "..", &up, 0) == 0) parent_ino = up.st_ino;
+    }
+    handle->entries.push_back({".", dir->ino, DT_DIR});
+    handle->entries.push_back({"..", root ? dir->ino : parent_ino, DT_DIR});
     DIR* d = ::fdopendir(dfd.get());
     if (d == nullptr) return (void)fuse_reply_err(req, errno);
     (void)dfd.release();

@@ -182,7 +182,12 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
       fuse_loop_config* config = fuse_loop_cfg_create();
       fuse_loop_cfg_set_max_threads(config, 16);
       fuse_loop_cfg_set_idle_threads(config, 8);
-      rc = fuse_session_loop_mt(se, config) == 0 ? 0 : 1;
+      // The loop ends with 0 on unmount and with the signal number on SIGINT/SIGTERM
+      // (the session then unmounts cleanly): both are a clean exit.
+      const int loop = fuse_session_loop_mt(se, config);
+      rc = (loop == 0 || loop == SIGINT || loop == SIGTERM || loop == -SIGINT || loop == -SIGTERM)
+               ? 0
+               : 1;
       fuse_loop_cfg_destroy(config);
       fuse_session_unmount(se);
       ac->Notice(policy::audit_events::kUnmount, policy::AuditResult::kOk,

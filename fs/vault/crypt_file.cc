@@ -69,7 +69,9 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
   const uint64_t first = off / kBlockSize;
   const uint64_t last = (end - 1) / kBlockSize;
   const size_t nblocks = static_cast<size_t>(last - first + 1);
-  std::vector<uint8_t>& buf = Scratch(nblocks * L.stored_block_size() + 2 * kBlockSize);
+  // Layout: [sealed output: nblocks stored blocks][plain: one block][old stored block].
+  std::vector<uint8_t>& buf = Scratch(nblocks * L.stored_block_size() + kBlockSize +
+                                      L.stored_block_size());
   uint8_t* out = buf.data();
   uint8_t* plain = buf.data() + nblocks * L.stored_block_size();
   size_t out_len = 0;
@@ -85,7 +87,7 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
       if (bstart < plain_size) {
         const size_t old_blen =
             static_cast<size_t>(std::min<uint64_t>(kBlockSize, plain_size - bstart));
-        uint8_t* stored = plain + kBlockSize;  // second scratch block holds the ciphertext
+        uint8_t* stored = plain + kBlockSize;  // the old block's ciphertext, up to stored size
         const size_t slen = old_blen + L.overhead();
         MFS_ASSIGN(size_t got, PreadFull(fd, stored, slen, static_cast<off_t>(L.BlockOffset(b))));
         if (got != slen || !fc_.OpenBlock(b, {stored, slen}, plain)) return BlockError(b);

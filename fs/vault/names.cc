@@ -163,7 +163,11 @@ Status MakeEncryptedDirImpl(int parentfd, const std::string& name, mode_t mode,
   if (extra) {
     if (Status st = extra(dir.get()); !st.ok()) return cleanup(st.error());
   }
-  if (::fchmod(dir.get(), mode & 07777) != 0) return cleanup(IoError("chmod new directory"));
+  // Keep the set-group-ID bit a setgid parent handed down (as mkdir(2) does).
+  struct stat made;
+  mode_t final_mode = mode & 07777;
+  if (::fstat(dir.get(), &made) == 0 && (made.st_mode & S_ISGID)) final_mode |= S_ISGID;
+  if (::fchmod(dir.get(), final_mode) != 0) return cleanup(IoError("chmod new directory"));
   int rc = ::renameat2(parentfd, tmp.c_str(), parentfd, name.c_str(), RENAME_NOREPLACE);
   if (rc != 0 && errno == EINVAL) {
     // NFS and some network filesystems lack RENAME_NOREPLACE. A plain rename is still
