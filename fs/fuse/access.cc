@@ -129,54 +129,63 @@ policy::AuditEvent AccessControl::BaseEvent(const Caller& caller, const std::str
 
 bool AccessControl::SubmitEvent(policy::AuditEvent e) { return sink_->Submit(std::move(e)); }
 
-int AccessControl::Check(const Caller& caller, const std::string& matter,
-                         policy::MatterStatus status, policy::Action action, const char* event,
-                         const std::string& path, const char* access) {
+policy::Decision AccessControl::Decide(const Caller& caller, const std::string& matter,
+                                      policy::MatterStatus status, policy::Action action,
+                                      std::string* user) {
   auto pol = policy();
   auto subject = SubjectOf(caller.uid);
-  policy::Decision d;
-  std::string user;
   if (!subject.ok()) {
+    policy::Decision d;
     d.allowed = false;
     d.basis = policy::Basis::kNoGrant;
     d.rule = "uid " + std::to_string(caller.uid) + " unknown to the system (" +
              subject.error().message() + ")";
-  } else {
-    user = subject->user;
-    std::vector<policy::BreakGlassGrant> grants;
-    {
-      std::lock_guard<std::mutex> g(grants_mu_);
-      grants = grants_;
-    }
-    d = policy::Decide(*pol, *subject, matter, status, action, Now(), grants);
+    return d;
   }
+  *user = subject->user;
+  std::vector<policy::BreakGlassGrant> grants;
+  {
+    std::lock_guard<std::mutex> g(grants_mu_);
+    grants = grants_;
+  }
+  return policy::Decide(*pol, *subject, matter, status, action, Now(), grants);
+}
+
+bool AccessControl::Audit(const Caller& caller, const std::string& user,
+                          const policy::Decision& d, const std::string& matter, const char* event,
+                          const std::string& path, const char* access) {
   policy::AuditEvent e = BaseEvent(caller, user);
   e.event = event;
   e.result = d.allowed ? policy::AuditResult::kAllow : policy::AuditResult::kDeny;
   e.severity = d.allowed ? policy::AuditSeverity::kInfo : policy::AuditSeverity::kWarning;
   e.matter = matter;
-  redactor_->Apply(path, e);
+  if (!path.empty()) redactor_->Apply(path, e);
   e.access = access;
   e.rule = d.rule;
-  const bool recorded = SubmitEvent(std::move(e));
+  return SubmitEvent(std::move(e));
+}
+
+int AccessControl::Check(const Caller& caller, const std::string& matter,
+                         policy::MatterStatus status, policy::Action action, const char* event,
+                         const std::string& path, const char* access) {
+  std::string user;
+  policy::Decision d = Decide(caller, matter, status, action, &user);
+  const bool recorded = Audit(caller, user, d, matter, event, path, access);
   if (!d.allowed) return ErrnoFor(d);
   // audit = strict: an access whose event cannot be recorded does not happen.
   if (!recorded) return EACCES;
   return 0;
 }
 
-bool AccessControl::Visible(const Caller& caller, const std::string& matter,
-                            policy::MatterStatus status) {
-  auto pol = policy();
-  auto subject = SubjectOf(caller.uid);
-  if (!subject.ok()) return false;
-  std::vector<policy::BreakGlassGrant> grants;
-  {
-    std::lock_guard<std::mutex> g(grants_mu_);
-    grants = grants_;
-  }
-  policy::Decision d = policy::Decide(*pol, *subject, matter, status, policy::Action::kList, Now(), grants);
-  return d.allowed;
+int AccessControl::Quiet(const Caller& caller, const std::string& matter,
+                         policy::MatterStatus status, policy::Action action, const char* event,
+                         const std::string& path) {
+  std::string user;
+  policy::Decision d = Decide(caller, matter, status, action, &user);
+  if (d.allowed) return 0;
+  if (event != nullptr) Audit(caller, user, d, matter, event, path, policy::ActionName(action));
+  // A matter hidden from the caller does not exist for them.
+  return action == policy::Action::kList ? ENOENT : ErrnoFor(d);
 }
 
 void AccessControl::CountOpen(const Caller& caller, const std::string& matter) {

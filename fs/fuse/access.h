@@ -60,9 +60,15 @@ class AccessControl {
   int Check(const Caller& caller, const std::string& matter, policy::MatterStatus status,
             policy::Action action, const char* event, const std::string& path,
             const char* access);
-  // For the root listing and lookups at the root: may the caller see the matter?
-  // Denials are audited; allowed lookups are not (they happen on every path walk).
-  bool Visible(const Caller& caller, const std::string& matter, policy::MatterStatus status);
+  // For lookups and metadata reads (getattr, readlink, getxattr, the root listing): the
+  // decision without an event when allowed (these happen on every path walk); a denial
+  // is audited when `event` is given. Returns 0 or the errno.
+  int Quiet(const Caller& caller, const std::string& matter, policy::MatterStatus status,
+            policy::Action action, const char* event, const std::string& path);
+  // May the caller see the matter at the root? (Quiet kList, no event.)
+  bool Visible(const Caller& caller, const std::string& matter, policy::MatterStatus status) {
+    return Quiet(caller, matter, status, policy::Action::kList, nullptr, "") == 0;
+  }
   // Counts an open toward the bulk-access alert.
   void CountOpen(const Caller& caller, const std::string& matter);
 
@@ -93,6 +99,12 @@ class AccessControl {
  private:
   AccessControl() = default;
   policy::AuditEvent BaseEvent(const Caller& caller, const std::string& user);
+  // The decision and the subject's name (empty if unknown).
+  policy::Decision Decide(const Caller& caller, const std::string& matter,
+                          policy::MatterStatus status, policy::Action action, std::string* user);
+  bool Audit(const Caller& caller, const std::string& user, const policy::Decision& d,
+             const std::string& matter, const char* event, const std::string& path,
+             const char* access);
   std::string ProcessName(int32_t pid);
   bool SubmitEvent(policy::AuditEvent e);
 

@@ -172,14 +172,37 @@ Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st) {
     }
   }
   st->st_blocks = (st->st_size + 511) / 512;
+  // The root is open to all: every mkdir, lookup and listing there is the policy's
+  // decision (and files, links and renames at the root are refused outright).
+  if (inode == fs->inodes().root()) st->st_mode = S_IFDIR | 0777;
   return {};
 }
 
+// Metadata reads inside a matter (readlink, getxattr, listxattr) need read access.
+int CheckMetaRead(fuse_req_t req, Inode* inode, const char* event) {
+  if (!inode->matter) return 0;
+  MatterFs* fs = Fs(req);
+  return fs->access().Quiet(CallerOf(req), inode->matter->name,
+                            PolicyStatus(inode->matter->status.load()), policy::Action::kRead,
+                            event, fs->inodes().PathOf(inode));
+}
+
 // Looks up `name` in `parent` and fills e (one lookup reference taken on success).
-int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* e) {
+int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* e,
+             bool check_access = true) {
   MatterFs* fs = Fs(req);
   auto pfd = fs->inodes().Fd(parent);
   if (!pfd.ok()) return Errno(pfd.error());
+  if (check_access && !IsRoot(fs, parent)) {
+    // Inside a matter a lookup tells whether a name exists and what it is, so it needs
+    // read access, checked before the name is even looked for (this matters when
+    // hide_denied = no lists the matter to everyone).
+    int denied = fs->access().Quiet(CallerOf(req), parent->matter->name,
+                                    PolicyStatus(parent->matter->status.load()),
+                                    policy::Action::kRead, policy::audit_events::kLookup,
+                                    fs->inodes().PathOf(parent) + "/" + name);
+    if (denied != 0) return denied;
+  }
   auto stored = EncodeIn(fs, parent, (*pfd)->get(), name);
   if (!stored.ok()) return Errno(stored.error());
   struct stat st;
@@ -196,12 +219,10 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
       return Errno(m.error());
     }
     matter = *m;
-    const Caller caller = CallerOf(req);
-    if (!fs->access().Visible(caller, name, PolicyStatus(matter->status.load()))) {
-      fs->access().Notice(policy::audit_events::kLookup, policy::AuditResult::kDeny,
-                          policy::AuditSeverity::kWarning, &caller, name,
-                          "matter hidden from this user by policy");
-      return ENOENT;
+    if (check_access) {
+      int hidden = fs->access().Quiet(CallerOf(req), name, PolicyStatus(matter->status.load()),
+                                      policy::Action::kList, policy::audit_events::kLookup, name);
+      if (hidden != 0) return hidden;
     }
   }
   Inode* inode = fs->inodes().Insert(parent, stored->entry, name, st, std::move(fd), matter);
@@ -218,16 +239,18 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
   std::memset(e, 0, sizeof *e);
   e->ino = Id(fs, inode);
   e->attr = st;
-  e->attr_timeout = kTimeout;
   // Matters at the root are looked up again on every path walk, so that one user's
-  // lookup never serves another whom the policy does not admit.
-  e->entry_timeout = IsRoot(fs, parent) ? 0.0 : kTimeout;
+  // lookup never serves another whom the policy does not admit. When the policy lists
+  // matters to everyone (hide_denied = no), entries inside matters are not cached either.
+  const double timeout = IsRoot(fs, parent) || !fs->access().policy()->hide_denied ? 0.0 : kTimeout;
+  e->attr_timeout = IsRoot(fs, parent) ? kTimeout : timeout;
+  e->entry_timeout = timeout;
   return 0;
 }
 
-void ReplyEntry(fuse_req_t req, Inode* parent, const char* name) {
+void ReplyEntry(fuse_req_t req, Inode* parent, const char* name, bool check_access = true) {
   fuse_entry_param e;
-  int err = DoLookup(req, parent, name, &e);
+  int err = DoLookup(req, parent, name, &e, check_access);
   if (err != 0) {
     fuse_reply_err(req, err);
   } else {
@@ -382,7 +405,15 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     struct stat st;
     Status s = AttrOf(fs, inode, (*fd)->get(), &st);
     if (!s.ok()) return (void)fuse_reply_err(req, Errno(s.error()));
-    fuse_reply_attr(req, &st, kTimeout);
+    if (inode->matter) {
+      const fuse_ctx* ctx = fuse_req_ctx(req);
+      int denied = fs->access().Quiet({ctx->uid, ctx->gid, ctx->pid}, inode->matter->name,
+                                      PolicyStatus(inode->matter->status.load()),
+                                      policy::Action::kRead, nullptr, "");
+      if (denied != 0) return (void)fuse_reply_err(req, denied);
+    }
+    const double timeout = !inode->matter || fs->access().policy()->hide_denied ? kTimeout : 0.0;
+    fuse_reply_attr(req, &st, timeout);
   });
 }
 
@@ -394,6 +425,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (!fdr.ok()) return (void)fuse_reply_err(req, Errno(fdr.error()));
     const int fd = (*fdr)->get();
     const std::string proc = ProcPath(fd);
+    if (IsRoot(fs, inode)) return (void)fuse_reply_err(req, EPERM);
     if (inode->matter && to_set != 0) {
       policy::Action action = policy::Action::kWrite;
       if ((to_set & FUSE_SET_ATTR_SIZE) && S_ISREG(inode->type)) {
@@ -481,6 +513,9 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
     ssize_t n = ::readlinkat((*fd)->get(), "", buf, sizeof buf);
     if (n < 0) return (void)fuse_reply_err(req, errno);
     if (!inode->matter) return (void)fuse_reply_err(req, EINVAL);
+    if (int denied = CheckMetaRead(req, inode, "readlink"); denied != 0) {
+      return (void)fuse_reply_err(req, denied);
+    }
     auto target = inode->matter->matter->names().DecryptSymlink({buf, static_cast<size_t>(n)});
     if (!target.ok()) {
       fs->ReportTamper(inode, target.error());
@@ -547,8 +582,9 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
       auto created = fs->vault().CreateMatter(name);
       if (!created.ok()) return (void)fuse_reply_err(req, Errno(created.error()));
       ChownNew(req, fs->vault().data_fd(), created->entry);
-      syslog(LOG_NOTICE, "matter created: %s (uid %u)", name, fuse_req_ctx(req)->uid);
-      return ReplyEntry(req, p, name);
+      // The creator may be allowed to create matters without being allowed to read
+      // this one: the reply names the new directory regardless; opening it is checked.
+      return ReplyEntry(req, p, name, false);
     }
     NewName n;
     int err = PrepareNew(req, p, name, &n, policy::audit_events::kMkdir);
@@ -1126,6 +1162,9 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     Inode* inode = nullptr;
     int err = XattrTarget(req, ino, name, &proc, &stored, &inode);
     if (err != 0) return (void)fuse_reply_err(req, err == ENOTSUP ? ENODATA : err);
+    if (int denied = CheckMetaRead(req, inode, "getxattr"); denied != 0) {
+      return (void)fuse_reply_err(req, denied);
+    }
     std::vector<uint8_t> sealed(65536 + 64);
     ssize_t n = ::getxattr(proc.c_str(), stored.c_str(), sealed.data(), sealed.size());
     if (n < 0) return (void)fuse_reply_err(req, errno);
@@ -1150,6 +1189,9 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
       return (void)(size == 0 ? fuse_reply_xattr(req, 0) : fuse_reply_buf(req, nullptr, 0));
     }
     if (err != 0) return (void)fuse_reply_err(req, err);
+    if (int denied = CheckMetaRead(req, inode, "listxattr"); denied != 0) {
+      return (void)fuse_reply_err(req, denied);
+    }
     std::vector<char> raw(65536);
     ssize_t n = ::listxattr(proc.c_str(), raw.data(), raw.size());
     if (n < 0) return (void)fuse_reply_err(req, errno);

@@ -128,6 +128,9 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
     return 2;
   }
   AccessControl* ac = access->get();
+  // The kernel has applied the caller's umask to every mode it sends us; ours must not
+  // strip more (a group-writable file asked for must stay group-writable).
+  ::umask(0);
   std::string fsname = vault->path();
   for (char& c : fsname) {
     if (c == ',') c = '_';
