@@ -98,6 +98,35 @@ std::string Show(const std::string& data, size_t from = 0, size_t len = 160) {
   return out;
 }
 
+// Before the first test: dead mounts that an earlier run of this binary left behind
+// when it crashed (its daemon gone, so every access is ENOTCONN) are lazily unmounted.
+class StaleMountCleanup : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    std::vector<std::string> dead;
+    while (std::getline(in, line)) {
+      std::istringstream ls(line);
+      std::string id, parent, devno, root, mnt;
+      ls >> id >> parent >> devno >> root >> mnt;
+      mnt = Unescape(mnt);
+      struct stat st;
+      if (mnt.rfind("/tmp/matterfs-mount.", 0) == 0 && ::stat(mnt.c_str(), &st) != 0 &&
+          errno == ENOTCONN) {
+        dead.push_back(mnt);
+      }
+    }
+    for (const std::string& m : dead) {
+      std::fprintf(stderr, "note: unmounting %s, left dead by an earlier run\n", m.c_str());
+      RunCommand({"fusermount3", "-u", "-z", m}, 30);
+    }
+  }
+};
+
+[[maybe_unused]] ::testing::Environment* const kStaleMountCleanup =
+    ::testing::AddGlobalTestEnvironment(new StaleMountCleanup);
+
 }  // namespace
 
 // ---- processes -------------------------------------------------------------------
