@@ -152,8 +152,6 @@ TEST_F(MountTest, MtimeSetWithAtimeOmittedSticks) {
 }
 
 TEST_F(MountTest, OpeningAndWritingDoNotChangeAtime) {
-  MATTERFS_KNOWN_BUG(
-      "open() alone changes atime: the daemon reads the backing header without O_NOATIME");
   Trace r = Compare([](const std::string& d, Trace& t) {
     const std::string f = d + "/f";
     t.Sys("seed", WriteFile(f, Pattern(10000, 3)) ? 0 : -1);
@@ -204,8 +202,6 @@ TEST_F(MountTest, UmaskApplies) {
 }
 
 TEST_F(MountTest, SetgidDirectoriesHandDownGroupAndBit) {
-  MATTERFS_KNOWN_BUG(
-      "mkdir in a setgid directory loses S_ISGID on the new directory (040750, expected 042750)");
   const mode_t old_umask = ::umask(027);
   Trace r = Compare([](const std::string& d, Trace& t) {
     // A setgid directory hands its group (and, to directories, the bit) down.
@@ -423,7 +419,6 @@ TEST_F(MountTest, UserXattrsRoundTrip) {
 }
 
 TEST_F(MountTest, FallocateExtends) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   Trace r = Compare([](const std::string& d, Trace& t) {
     const std::string f = d + "/f";
     t.Sys("seed", WriteFile(f, Pattern(1000, 4)) ? 0 : -1);

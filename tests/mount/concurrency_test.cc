@@ -67,7 +67,6 @@ void CheckRound(const std::string& path, int round) {
 }
 
 TEST_F(MountTest, TwoThreadsWritingInterleavedRangesLoseNothing) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   for (int round = 0; round < kRounds; ++round) {
     UniqueFd a(::open(M("shared").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
     UniqueFd b(::open(M("shared").c_str(), O_RDWR | O_CLOEXEC));
@@ -85,7 +84,6 @@ TEST_F(MountTest, TwoThreadsWritingInterleavedRangesLoseNothing) {
 }
 
 TEST_F(MountTest, TwoProcessesWritingInterleavedRangesLoseNothing) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   for (int round = 0; round < kRounds; ++round) {
     if (round == 0) {
       ASSERT_TRUE(WriteFile(M("shared"), ""));
@@ -110,7 +108,6 @@ TEST_F(MountTest, TwoProcessesWritingInterleavedRangesLoseNothing) {
 }
 
 TEST_F(MountTest, ConcurrentAppendsFromTwoProcessesKeepEveryRecord) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   constexpr int kRecords = 400;
   const std::string path = M("journal");
   ASSERT_TRUE(WriteFile(path, ""));
@@ -157,7 +154,6 @@ TEST_F(MountTest, ConcurrentAppendsFromTwoProcessesKeepEveryRecord) {
 }
 
 TEST_F(MountTest, ReadersDuringWritesAndTruncatesSeeNoErrorsOrGarbage) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   // One writer fills random ranges with one letter per operation and truncates now and
   // then; two readers read random ranges meanwhile. Every byte a reader sees must be a
   // letter or a zero (from a gap or a truncate-and-grow): anything else is a block

@@ -36,7 +36,6 @@ TEST_F(MountTest, CreateWriteReadSmallFile) {
 }
 
 TEST_F(MountTest, WritesAtAnyOffsetMatchPlainDir) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   // Partial blocks, writes straddling block boundaries, writes past EOF that leave a gap
   // of several blocks, overwrites inside earlier writes.
   const std::vector<std::pair<off_t, size_t>> writes = {
@@ -113,7 +112,6 @@ TEST_F(MountTest, SizesAroundBlockBoundaries) {
 }
 
 TEST_F(MountTest, OneMebibyteWrites) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   const std::string big = Pattern(1 << 20, 77);
   const std::string big2 = Pattern(1 << 20, 78);
   Trace r = Compare([&](const std::string& d, Trace& t) {
@@ -242,9 +240,6 @@ TEST_F(MountTest, OpenErrors) {
 }
 
 TEST_F(MountTest, NamesOver255BytesFailWithEnametoolong) {
-  MATTERFS_KNOWN_BUG(
-      "a name over 255 bytes fails with EINVAL instead of ENAMETOOLONG (create, mkdir, symlink, "
-      "link, rename, lookup)");
   Trace r = Compare([](const std::string& d, Trace& t) {
     const std::string too_long = d + "/" + std::string(256, 'n');
     t.Sys("seed", WriteFile(d + "/f", "f") ? 0 : -1);

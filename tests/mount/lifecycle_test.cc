@@ -22,7 +22,6 @@ namespace matterfs::mount_test {
 namespace {
 
 TEST_F(MountTest, UnlinkedOpenFileKeepsWorkingUntilLastClose) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   Trace r = Compare([](const std::string& d, Trace& t) {
     const std::string f = d + "/doomed";
     UniqueFd fd(::open(f.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
@@ -259,9 +258,6 @@ TEST_F(MountTest, DataSurvivesUnmountAndRemount) {
 }
 
 TEST_F(MountTest, DaemonUnmountsCleanlyOnSigterm) {
-  MATTERFS_KNOWN_BUG(
-      "after SIGTERM the daemon unmounts but exits 1 (fuse_session_loop_mt returns the signal "
-      "number)");
   ASSERT_TRUE(WriteFile(M("f"), "written before the signal"));
   const pid_t pid = daemon_pid();
   ASSERT_GT(pid, 0);

@@ -95,12 +95,6 @@ bool RunKnownBugs();
     }                                              \
   } while (0)
 
-// Daemon bugs that several tests run into.
-inline constexpr const char* kHeapOverflowBug =
-    "heap buffer overflow in CryptFile::WriteRange (fs/vault/crypt_file.cc): a partial-block write "
-    "into a block holding more than 4096 - overhead bytes overruns the scratch buffer; the daemon "
-    "aborts (malloc: corrupted top size) and the mount returns ECONNABORTED/ENOTCONN";
-
 // ---- comparing a scenario in a plain directory and in the mount -------------------
 
 // One recorded result: a syscall's return value and errno, or a value (data).

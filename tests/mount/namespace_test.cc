@@ -101,9 +101,6 @@ TEST_F(MountTest, RenameDirectories) {
 }
 
 TEST_F(MountTest, RenameOverAnEmptyDirectory) {
-  MATTERFS_KNOWN_BUG(
-      "rename(dir, empty_dir) fails with ENOTEMPTY: the target's backing directory still holds "
-      ".diriv");
   Trace r = Compare([](const std::string& d, Trace& t) {
     t.Sys("mkdir-src", ::mkdir((d + "/src").c_str(), 0755));
     t.Sys("seed", WriteFile(d + "/src/inner", "inner") ? 0 : -1);
@@ -274,8 +271,6 @@ TEST_F(MountTest, ReaddirListsTheSameNamesAndTypes) {
 }
 
 TEST_F(MountTest, ReaddirIncludesDotAndDotDot) {
-  MATTERFS_KNOWN_BUG(
-      "readdir() lists no \".\" and \"..\": the daemon sends them with d_ino 0, which glibc skips");
   Trace r = Compare([](const std::string& d, Trace& t) {
     t.Sys("mkdir", ::mkdir((d + "/sub").c_str(), 0755));
     t.Sys("seed", WriteFile(d + "/sub/f", "f") ? 0 : -1);
@@ -377,7 +372,6 @@ TEST_F(MountTest, HardLinksShareOneInode) {
 }
 
 TEST_F(MountTest, HardLinkWritesAreSharedWhileBothAreOpen) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   ASSERT_TRUE(WriteFile(M("f"), std::string(10000, 'a')));
   ASSERT_EQ(::link(M("f").c_str(), M("g").c_str()), 0);
   UniqueFd f(::open(M("f").c_str(), O_RDWR | O_CLOEXEC));

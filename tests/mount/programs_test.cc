@@ -110,7 +110,6 @@ TEST_F(ProgramsTest, GitInitAddCommitStatus) {
 }
 
 TEST_F(ProgramsTest, Sqlite3WithRollbackJournal) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   const std::string db = M("cases.sqlite");
   const std::string sql =
       "PRAGMA journal_mode=DELETE;\n"
@@ -136,7 +135,6 @@ TEST_F(ProgramsTest, Sqlite3WithRollbackJournal) {
 }
 
 TEST_F(ProgramsTest, Sqlite3WithWriteAheadLog) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   // WAL keeps its index in a MAP_SHARED mapping of the -shm file.
   const std::string db = M("wal.sqlite");
   const std::string sql =

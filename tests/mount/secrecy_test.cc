@@ -236,7 +236,6 @@ TEST_F(TamperTest, AlteredHeaderFailsWithEio) {
 }
 
 TEST_F(TamperTest, WritingNextToATamperedBlockDoesNotLaunderIt) {
-  MATTERFS_KNOWN_BUG(kHeapOverflowBug);
   // A partial write into the tampered block must fail (read-modify-write would otherwise
   // re-encrypt attacker-chosen bytes as genuine); writes to intact blocks still work.
   const std::string data = Pattern(3 * kBlock, 38);
