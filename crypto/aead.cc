@@ -50,8 +50,7 @@ void BlockCipher::Seal(ByteSpan plain, ByteSpan ad, uint8_t* out) const {
   SealWithNonce(plain, ad, {nonce, NonceSize()}, out);
 }
 
-void BlockCipher::SealWithNonce(ByteSpan plain, ByteSpan ad, ByteSpan nonce,
-                                uint8_t* out) const {
+void BlockCipher::SealWithNonce(ByteSpan plain, ByteSpan ad, ByteSpan nonce, uint8_t* out) const {
   const size_t ns = NonceSize();
   std::memmove(out, nonce.data(), ns);
   uint8_t* ct = out + ns;
@@ -62,8 +61,8 @@ void BlockCipher::SealWithNonce(ByteSpan plain, ByteSpan ad, ByteSpan nonce,
         reinterpret_cast<const crypto_aead_aes256gcm_state*>(state_.data()));
   } else {
     crypto_aead_xchacha20poly1305_ietf_encrypt_detached(ct, tag, nullptr, plain.data(),
-                                                        plain.size(), ad.data(), ad.size(),
-                                                        nullptr, out, state_.data());
+                                                        plain.size(), ad.data(), ad.size(), nullptr,
+                                                        out, state_.data());
   }
 }
 
@@ -80,9 +79,8 @@ bool BlockCipher::Open(ByteSpan sealed, ByteSpan ad, uint8_t* out) const {
         out, nullptr, ct, ct_len, tag, ad.data(), ad.size(), nonce,
         reinterpret_cast<const crypto_aead_aes256gcm_state*>(state_.data()));
   } else {
-    rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, nullptr, ct, ct_len, tag,
-                                                             ad.data(), ad.size(), nonce,
-                                                             state_.data());
+    rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+        out, nullptr, ct, ct_len, tag, ad.data(), ad.size(), nonce, state_.data());
   }
   return rc == 0;
 }
@@ -106,9 +104,9 @@ Status UnwrapRaw(ByteSpan kek, ByteSpan wrapped, ByteSpan ad, std::span<uint8_t>
   }
   const uint8_t* ct = wrapped.data() + kWrapNonceSize;
   const uint8_t* tag = ct + out.size();
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out.data(), nullptr, ct, out.size(),
-                                                          tag, ad.data(), ad.size(),
-                                                          wrapped.data(), kek.data()) != 0) {
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out.data(), nullptr, ct, out.size(), tag,
+                                                          ad.data(), ad.size(), wrapped.data(),
+                                                          kek.data()) != 0) {
     sodium_memzero(out.data(), out.size());
     return Error(Code::kWrongKey, "key unwrap failed (wrong key or altered data)");
   }

@@ -20,12 +20,13 @@ Result<SecretKey<KeyPurpose::kSlot>> DeriveFromPassphrase(ByteSpan passphrase, B
                                                           const Argon2Params& params) {
   if (passphrase.empty()) return Error(Code::kInvalidArgument, "empty passphrase");
   if (salt.size() != kSaltSize) return Error(Code::kInvalidArgument, "salt must be 16 bytes");
-  if (!Argon2ParamsSane(params)) return Error(Code::kCorruption, "Argon2id parameters out of range");
+  if (!Argon2ParamsSane(params))
+    return Error(Code::kCorruption, "Argon2id parameters out of range");
   int rc = 0;
   auto key = SecretKey<KeyPurpose::kSlot>::Make([&](uint8_t* out) {
-    rc = crypto_pwhash(out, 32, reinterpret_cast<const char*>(passphrase.data()),
-                       passphrase.size(), salt.data(), params.opslimit,
-                       static_cast<size_t>(params.memlimit), crypto_pwhash_ALG_ARGON2ID13);
+    rc = crypto_pwhash(out, 32, reinterpret_cast<const char*>(passphrase.data()), passphrase.size(),
+                       salt.data(), params.opslimit, static_cast<size_t>(params.memlimit),
+                       crypto_pwhash_ALG_ARGON2ID13);
   });
   if (rc != 0) return Error(Code::kIo, "Argon2id failed (not enough memory?)", ENOMEM);
   return key;
@@ -40,16 +41,14 @@ Result<SecretKey<KeyPurpose::kSlot>> DeriveFromKeyFile(ByteSpan contents, ByteSp
   return SecretKey<KeyPurpose::kSlot>::Make([&](uint8_t* out) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, salt.data(), salt.size(), 32);
-    crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(kLabel.data()),
-                              kLabel.size());
+    crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(kLabel.data()), kLabel.size());
     crypto_generichash_update(&st, contents.data(), contents.size());
     crypto_generichash_final(&st, out, 32);
     sodium_memzero(&st, sizeof st);
   });
 }
 
-void DeriveSubkeyRaw(ByteSpan master, uint64_t subkey_id, std::string_view context,
-                     uint8_t* out) {
+void DeriveSubkeyRaw(ByteSpan master, uint64_t subkey_id, std::string_view context, uint8_t* out) {
   if (context.size() != crypto_kdf_CONTEXTBYTES || master.size() != crypto_kdf_KEYBYTES) {
     throw std::invalid_argument("KDF context must be 8 bytes and the key 32");
   }

@@ -14,8 +14,8 @@ constexpr std::string_view kNameContext = "MFSnames";
 constexpr size_t kNameTagSize = 16;
 constexpr size_t kPad = 16;
 
-void ComputeTag(const SecretKey<KeyPurpose::kNameSub>& mac_key, ByteSpan dir_iv,
-                ByteSpan padded, uint8_t* tag) {
+void ComputeTag(const SecretKey<KeyPurpose::kNameSub>& mac_key, ByteSpan dir_iv, ByteSpan padded,
+                uint8_t* tag) {
   crypto_generichash_state st;
   crypto_generichash_init(&st, mac_key.data(), 32, kNameTagSize);
   crypto_generichash_update(&st, dir_iv.data(), dir_iv.size());
@@ -53,8 +53,7 @@ Result<std::string> NameCipher::Decrypt(ByteSpan dir_iv, ByteSpan sealed) const 
   auto* p = reinterpret_cast<uint8_t*>(plain.data());
   uint8_t nonce[crypto_stream_xchacha20_NONCEBYTES] = {};
   std::memcpy(nonce, sealed.data(), kNameTagSize);
-  crypto_stream_xchacha20_xor(p, sealed.data() + kNameTagSize, padded_len, nonce,
-                              enc_key_.data());
+  crypto_stream_xchacha20_xor(p, sealed.data() + kNameTagSize, padded_len, nonce, enc_key_.data());
   uint8_t tag[kNameTagSize];
   ComputeTag(mac_key_, dir_iv, {p, padded_len}, tag);
   if (crypto_verify_16(tag, sealed.data()) != 0) {

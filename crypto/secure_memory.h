@@ -49,13 +49,13 @@ class SecureBuffer {
 };
 
 enum class KeyPurpose {
-  kSlot,         // derived from a passphrase or key file; wraps the vault master key
-  kMaster,       // vault master key (VMK)
-  kVaultSub,     // a subkey of the VMK (keyring wrapping, config MAC, ...)
-  kMatterWrap,   // matter wrapping key MWK_v: wraps file data keys
-  kName,         // name key (a matter's, or the vault's for matter names)
-  kData,         // a file's data key (DEK)
-  kNameSub,      // a subkey of a name key (SIV MAC / stream / symlink / xattr)
+  kSlot,        // derived from a passphrase or key file; wraps the vault master key
+  kMaster,      // vault master key (VMK)
+  kVaultSub,    // a subkey of the VMK (keyring wrapping, config MAC, ...)
+  kMatterWrap,  // matter wrapping key MWK_v: wraps file data keys
+  kName,        // name key (a matter's, or the vault's for matter names)
+  kData,        // a file's data key (DEK)
+  kNameSub,     // a subkey of a name key (SIV MAC / stream / symlink / xattr)
 };
 
 template <KeyPurpose P>

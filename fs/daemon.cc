@@ -3,14 +3,13 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
-#include <cstring>
-#include <sys/resource.h>
-#include <syslog.h>
-
 #include <boost/program_options.hpp>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -29,12 +28,18 @@ namespace {
 
 int ExitFor(Code code) {
   switch (code) {
-    case Code::kWrongKey: return 3;
-    case Code::kCorruption: return 4;
-    case Code::kNotFound: return 5;
-    case Code::kUnsupported: return 6;
-    case Code::kInvalidArgument: return 2;
-    default: return 1;
+    case Code::kWrongKey:
+      return 3;
+    case Code::kCorruption:
+      return 4;
+    case Code::kNotFound:
+      return 5;
+    case Code::kUnsupported:
+      return 6;
+    case Code::kInvalidArgument:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -68,15 +73,21 @@ int RunMatterfs(int argc, char** argv) {
   po::options_description desc("options");
   desc.add_options()("help,h", "show this help")("version,V", "show the version")(
       "foreground,f", "stay in the foreground")("debug,d", "log every FUSE request (implies -f)")(
-      "option,o", po::value<std::vector<std::string>>()->composing(), "mount options, comma-separated")(
-      "passphrase-file", po::value<std::string>(), "read the passphrase from this file")(
+      "option,o", po::value<std::vector<std::string>>()->composing(),
+      "mount options, comma-separated")("passphrase-file", po::value<std::string>(),
+                                        "read the passphrase from this file")(
       "key-file", po::value<std::string>(), "unlock with this key file")(
-      "keystore", po::value<std::string>(), "directory of the matter keyrings, if outside the vault")(
+      "keystore", po::value<std::string>(),
+      "directory of the matter keyrings, if outside the vault")(
       "max-fds", po::value<size_t>(), "at most this many backing fds kept for remembered inodes")(
-      "policy", po::value<std::string>(), "access policy (INI, docs/POLICY.md); without it only the mounting user has access")(
-      "syslog-socket", po::value<std::string>(), "send audit events to this unix socket (default /dev/log)")(
-      "audit", po::value<std::string>(), "drop|strict: when the audit queue is full, drop events or deny access (overrides the policy)")(
-      "control-socket", po::value<std::string>(), "listen for matterctl here (default /run/matterfs/<id>.sock)");
+      "policy", po::value<std::string>(),
+      "access policy (INI, docs/POLICY.md); without it only the mounting user has access")(
+      "syslog-socket", po::value<std::string>(),
+      "send audit events to this unix socket (default /dev/log)")(
+      "audit", po::value<std::string>(),
+      "drop|strict: when the audit queue is full, drop events or deny access (overrides the "
+      "policy)")("control-socket", po::value<std::string>(),
+                 "listen for matterctl here (default /run/matterfs/<id>.sock)");
   po::options_description hidden;
   hidden.add_options()("vault", po::value<std::string>())("mountpoint", po::value<std::string>());
   po::options_description all;

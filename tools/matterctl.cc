@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "crypto/secure_memory.h"
+#include "fs/control/protocol.h"
 #include "fs/vault/matter.h"
 #include "fs/vault/vault.h"
-#include "fs/control/protocol.h"
 #include "policy/audit_event.h"
 #include "policy/audit_syslog.h"
 #include "tools/audit_cmd.h"
@@ -43,13 +43,20 @@ struct Failure {
 
 int ExitFor(Code code) {
   switch (code) {
-    case Code::kWrongKey: return kExitWrongKey;
-    case Code::kCorruption: return kExitCorrupt;
-    case Code::kNotFound: return kExitNotFound;
-    case Code::kUnsupported: return kExitUnsupported;
-    case Code::kExists: return kExitExists;
-    case Code::kInvalidArgument: return kExitUsage;
-    default: return kExitError;
+    case Code::kWrongKey:
+      return kExitWrongKey;
+    case Code::kCorruption:
+      return kExitCorrupt;
+    case Code::kNotFound:
+      return kExitNotFound;
+    case Code::kUnsupported:
+      return kExitUnsupported;
+    case Code::kExists:
+      return kExitExists;
+    case Code::kInvalidArgument:
+      return kExitUsage;
+    default:
+      return kExitError;
   }
 }
 
@@ -70,8 +77,8 @@ void Check(Status s, const std::string& context = "") {
 }
 
 struct Command {
-  std::string name;       // "init" or "matter create"
-  std::string usage;      // positional arguments
+  std::string name;   // "init" or "matter create"
+  std::string usage;  // positional arguments
   std::string summary;
   std::function<void(po::options_description&, po::positional_options_description&)> options;
   std::function<int(const po::variables_map&)> run;
@@ -120,8 +127,8 @@ std::unique_ptr<vault::Vault> OpenVault(const po::variables_map& vm) {
 
 std::unique_ptr<vault::Vault> OpenUnlocked(const po::variables_map& vm) {
   auto v = OpenVault(vm);
-  auto cred = Check(vault::ReadCredential(UnlockOpts(vm), "Passphrase for " + v->path() + ": ",
-                                          false));
+  auto cred =
+      Check(vault::ReadCredential(UnlockOpts(vm), "Passphrase for " + v->path() + ": ", false));
   Check(v->Unlock(cred));
   return v;
 }
@@ -166,14 +173,15 @@ std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::
 }
 
 // An offline admin action is an audit event too: sent to syslog (best effort).
-void SendOfflineEvent(const po::variables_map& vm, const std::string& event, const std::string& matter,
-                      const std::string& message) {
+void SendOfflineEvent(const po::variables_map& vm, const std::string& event,
+                      const std::string& matter, const std::string& message) {
   policy::SyslogOutputOptions so;
   if (vm.count("syslog-socket")) so.socket_path = vm["syslog-socket"].as<std::string>();
   so.header.procid = ::getpid();
   auto out = policy::SyslogOutput::Make(so);
   policy::AuditEvent e;
-  e.time = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+  e.time =
+      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   e.host = host;
@@ -197,56 +205,62 @@ void SendOfflineEvent(const po::variables_map& vm, const std::string& event, con
 
 std::vector<Command> Commands() {
   std::vector<Command> cmds;
-  cmds.push_back({"init", "VAULT", "create a new, empty vault in VAULT (a missing or empty directory)",
-                  [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
-                        "cipher", po::value<std::string>(),
-                        "aes-256-gcm or xchacha20-poly1305 (default: AES-GCM where the CPU has AES-NI)")(
-                        "keystore", po::value<std::string>(),
-                        "keep matter keyrings in DIR, outside the vault (then every command "
-                        "and the mount need --keystore DIR)")(
-                        "passphrase-file", po::value<std::string>(), "read the passphrase from this file")(
-                        "key-file", po::value<std::string>(), "protect the vault with this key file");
-                    AddKdfOptions(d);
-                    p.add("vault", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    vault::InitOptions o;
-                    if (vm.count("cipher")) {
-                      auto c = crypto::ParseCipher(vm["cipher"].as<std::string>());
-                      if (!c) throw Failure{kExitUsage, "unknown cipher '" + vm["cipher"].as<std::string>() + "'"};
-                      o.cipher = *c;
-                    }
-                    o.argon = KdfParams(vm);
-                    o.keystore = Opt(vm, "keystore");
-                    const std::string path = vm["vault"].as<std::string>();
-                    auto cred = Check(vault::ReadCredential(UnlockOpts(vm), "New passphrase for " + path + ": ", true));
-                    Check(vault::Vault::Create(path, o, cred));
-                    std::cout << "created vault " << path << " (cipher " << crypto::CipherName(o.cipher)
-                              << ")\n";
-                    return 0;
-                  }});
-  cmds.push_back({"keyslot add", "VAULT", "add a passphrase or key-file keyslot (unlock with an existing one)",
-                  [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
-                        "new-passphrase-file", po::value<std::string>(), "the new slot's passphrase, from a file")(
-                        "new-key-file", po::value<std::string>(), "the new slot's key file");
-                    AddVaultOptions(d, true);
-                    AddKdfOptions(d);
-                    p.add("vault", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    auto v = OpenUnlocked(vm);
-                    vault::UnlockOptions n{Opt(vm, "new-passphrase-file"), Opt(vm, "new-key-file")};
-                    auto cred = Check(vault::ReadCredential(n, "New passphrase: ", true));
-                    Check(v->AddKeyslot(cred, KdfParams(vm)));
-                    std::cout << "added keyslot " << v->config().slots.size() - 1 << " ("
-                              << vault::SlotKindName(cred.kind) << ")\n";
-                    return 0;
-                  }});
+  cmds.push_back(
+      {"init", "VAULT", "create a new, empty vault in VAULT (a missing or empty directory)",
+       [](auto& d, auto& p) {
+         d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
+             "cipher", po::value<std::string>(),
+             "aes-256-gcm or xchacha20-poly1305 (default: AES-GCM where the CPU has AES-NI)")(
+             "keystore", po::value<std::string>(),
+             "keep matter keyrings in DIR, outside the vault (then every command "
+             "and the mount need --keystore DIR)")("passphrase-file", po::value<std::string>(),
+                                                   "read the passphrase from this file")(
+             "key-file", po::value<std::string>(), "protect the vault with this key file");
+         AddKdfOptions(d);
+         p.add("vault", 1);
+       },
+       [](const po::variables_map& vm) {
+         vault::InitOptions o;
+         if (vm.count("cipher")) {
+           auto c = crypto::ParseCipher(vm["cipher"].as<std::string>());
+           if (!c)
+             throw Failure{kExitUsage, "unknown cipher '" + vm["cipher"].as<std::string>() + "'"};
+           o.cipher = *c;
+         }
+         o.argon = KdfParams(vm);
+         o.keystore = Opt(vm, "keystore");
+         const std::string path = vm["vault"].as<std::string>();
+         auto cred = Check(
+             vault::ReadCredential(UnlockOpts(vm), "New passphrase for " + path + ": ", true));
+         Check(vault::Vault::Create(path, o, cred));
+         std::cout << "created vault " << path << " (cipher " << crypto::CipherName(o.cipher)
+                   << ")\n";
+         return 0;
+       }});
+  cmds.push_back(
+      {"keyslot add", "VAULT", "add a passphrase or key-file keyslot (unlock with an existing one)",
+       [](auto& d, auto& p) {
+         d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
+             "new-passphrase-file", po::value<std::string>(),
+             "the new slot's passphrase, from a file")("new-key-file", po::value<std::string>(),
+                                                       "the new slot's key file");
+         AddVaultOptions(d, true);
+         AddKdfOptions(d);
+         p.add("vault", 1);
+       },
+       [](const po::variables_map& vm) {
+         auto v = OpenUnlocked(vm);
+         vault::UnlockOptions n{Opt(vm, "new-passphrase-file"), Opt(vm, "new-key-file")};
+         auto cred = Check(vault::ReadCredential(n, "New passphrase: ", true));
+         Check(v->AddKeyslot(cred, KdfParams(vm)));
+         std::cout << "added keyslot " << v->config().slots.size() - 1 << " ("
+                   << vault::SlotKindName(cred.kind) << ")\n";
+         return 0;
+       }});
   cmds.push_back({"keyslot list", "VAULT", "list the vault's keyslots (needs no key)",
                   [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(), "vault directory");
+                    d.add_options()("vault", po::value<std::string>()->required(),
+                                    "vault directory");
                     AddVaultOptions(d, false);
                     p.add("vault", 1);
                   },
@@ -266,8 +280,9 @@ std::vector<Command> Commands() {
                   }});
   cmds.push_back({"keyslot remove", "VAULT INDEX", "remove keyslot INDEX (never the last one)",
                   [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
-                        "index", po::value<size_t>()->required(), "keyslot number from 'keyslot list'");
+                    d.add_options()("vault", po::value<std::string>()->required(),
+                                    "vault directory")("index", po::value<size_t>()->required(),
+                                                       "keyslot number from 'keyslot list'");
                     AddVaultOptions(d, true);
                     p.add("vault", 1).add("index", 1);
                   },
@@ -277,22 +292,24 @@ std::vector<Command> Commands() {
                     std::cout << "removed keyslot " << vm["index"].as<size_t>() << "\n";
                     return 0;
                   }});
-  cmds.push_back({"matter create", "VAULT NAME", "create matter NAME with its own keys",
-                  [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
-                        "name", po::value<std::string>()->required(), "matter name (a directory name)");
-                    AddVaultOptions(d, true);
-                    p.add("vault", 1).add("name", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    auto v = OpenUnlocked(vm);
-                    auto info = Check(v->CreateMatter(vm["name"].as<std::string>()));
-                    std::cout << "created matter " << info.name << " (id " << ToHex(info.id) << ")\n";
-                    return 0;
-                  }});
+  cmds.push_back(
+      {"matter create", "VAULT NAME", "create matter NAME with its own keys",
+       [](auto& d, auto& p) {
+         d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
+             "name", po::value<std::string>()->required(), "matter name (a directory name)");
+         AddVaultOptions(d, true);
+         p.add("vault", 1).add("name", 1);
+       },
+       [](const po::variables_map& vm) {
+         auto v = OpenUnlocked(vm);
+         auto info = Check(v->CreateMatter(vm["name"].as<std::string>()));
+         std::cout << "created matter " << info.name << " (id " << ToHex(info.id) << ")\n";
+         return 0;
+       }});
   cmds.push_back({"matter list", "VAULT", "list matters with their status and id",
                   [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(), "vault directory");
+                    d.add_options()("vault", po::value<std::string>()->required(),
+                                    "vault directory");
                     AddVaultOptions(d, true);
                     p.add("vault", 1);
                   },
@@ -310,153 +327,166 @@ std::vector<Command> Commands() {
   for (const auto& [verb, summary] : std::vector<std::pair<std::string, std::string>>{
            {"close", "close a matter: read-only for everyone, nothing new in it"},
            {"reopen", "reopen a closed matter"},
-           {"hold", "place a legal hold: nothing in the matter may be deleted, truncated, renamed "
-                    "away or wiped"},
+           {"hold",
+            "place a legal hold: nothing in the matter may be deleted, truncated, renamed "
+            "away or wiped"},
            {"release", "release a legal hold (the matter is open again)"}}) {
-    cmds.push_back({"matter " + verb, "VAULT|MOUNTPOINT MATTER",
-                    summary + " (offline on a vault, or online through a mount's daemon)",
-                    [](auto& d, auto& p) {
-                      d.add_options()("vault", po::value<std::string>()->required(),
-                                      "vault directory, or the mount point of a running daemon")(
-                          "matter", po::value<std::string>()->required(), "matter name");
-                      AddVaultOptions(d, true);
-                      AddControlOptions(d);
-                      p.add("vault", 1).add("matter", 1);
-                    },
-                    [verb](const po::variables_map& vm) {
-                      const std::string target = vm["vault"].as<std::string>();
-                      const std::string name = vm["matter"].as<std::string>();
-                      if (!IsVault(target)) {
-                        // A mount point: the daemon checks the policy (admin) and records it.
-                        auto rows = CallDaemon(vm, target, {"matter-status", {{"matter", name}, {"verb", verb}}});
-                        for (const auto& row : rows) {
-                          std::cout << "matter " << name << ": " << Field(row, "from") << " -> "
-                                    << Field(row, "to") << "\n";
-                        }
-                        return 0;
-                      }
-                      auto v = OpenUnlocked(vm);
-                      auto info = Check(v->FindMatter(name));
-                      auto next = vault::StatusAfter(verb, info.status);
-                      if (!next.ok()) {
-                        throw Failure{kExitUsage, "matter '" + name + "': " + next.error().message()};
-                      }
-                      auto old = Check(v->SetMatterStatus(name, *next));
-                      SendOfflineEvent(vm, "matter-" + verb, name,
-                                       std::string("matter ") + vault::MatterStatusName(old) + " -> " +
-                                           vault::MatterStatusName(*next) + " (offline, matterctl)");
-                      std::cout << "matter " << name << ": " << vault::MatterStatusName(old) << " -> "
-                                << vault::MatterStatusName(*next) << "\n";
-                      return 0;
-                    }});
+    cmds.push_back(
+        {"matter " + verb, "VAULT|MOUNTPOINT MATTER",
+         summary + " (offline on a vault, or online through a mount's daemon)",
+         [](auto& d, auto& p) {
+           d.add_options()("vault", po::value<std::string>()->required(),
+                           "vault directory, or the mount point of a running daemon")(
+               "matter", po::value<std::string>()->required(), "matter name");
+           AddVaultOptions(d, true);
+           AddControlOptions(d);
+           p.add("vault", 1).add("matter", 1);
+         },
+         [verb](const po::variables_map& vm) {
+           const std::string target = vm["vault"].as<std::string>();
+           const std::string name = vm["matter"].as<std::string>();
+           if (!IsVault(target)) {
+             // A mount point: the daemon checks the policy (admin) and records it.
+             auto rows =
+                 CallDaemon(vm, target, {"matter-status", {{"matter", name}, {"verb", verb}}});
+             for (const auto& row : rows) {
+               std::cout << "matter " << name << ": " << Field(row, "from") << " -> "
+                         << Field(row, "to") << "\n";
+             }
+             return 0;
+           }
+           auto v = OpenUnlocked(vm);
+           auto info = Check(v->FindMatter(name));
+           auto next = vault::StatusAfter(verb, info.status);
+           if (!next.ok()) {
+             throw Failure{kExitUsage, "matter '" + name + "': " + next.error().message()};
+           }
+           auto old = Check(v->SetMatterStatus(name, *next));
+           SendOfflineEvent(vm, "matter-" + verb, name,
+                            std::string("matter ") + vault::MatterStatusName(old) + " -> " +
+                                vault::MatterStatusName(*next) + " (offline, matterctl)");
+           std::cout << "matter " << name << ": " << vault::MatterStatusName(old) << " -> "
+                     << vault::MatterStatusName(*next) << "\n";
+           return 0;
+         }});
   }
-  cmds.push_back({"status", "MOUNTPOINT",
-                  "a running mount: its policy, the matters you may see, break-glass grants, audit counters",
-                  [](auto& d, auto& p) {
-                    d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point");
-                    AddControlOptions(d);
-                    p.add("mountpoint", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    auto rows = CallDaemon(vm, vm["mountpoint"].as<std::string>(), {"status", {}});
-                    for (const auto& row : rows) {
-                      const std::string kind = Field(row, "kind");
-                      if (kind == "mount") {
-                        std::cout << "vault:    " << Field(row, "vault") << "\npolicy:   " << Field(row, "policy")
-                                  << "\naudit:    " << Field(row, "audit_queued") << " queued, "
-                                  << Field(row, "audit_dropped") << " dropped, " << Field(row, "audit_refused")
-                                  << " refused (strict)\n";
-                      } else if (kind == "matter") {
-                        std::cout << "matter:   " << Field(row, "name") << "\t" << Field(row, "status") << "\n";
-                      } else if (kind == "break-glass") {
-                        std::cout << "break-glass: " << Field(row, "user") << " on " << Field(row, "matter")
-                                  << " until " << Field(row, "until") << " (reason: " << Field(row, "reason")
-                                  << ")\n";
-                      }
-                    }
-                    return 0;
-                  }});
-  cmds.push_back({"break-glass", "MOUNTPOINT",
-                  "take time-limited read access to a matter in an emergency (alert event; policy decides)",
-                  [](auto& d, auto& p) {
-                    d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point")(
-                        "matter", po::value<std::string>()->required(), "the matter")(
-                        "reason", po::value<std::string>()->required(), "why (recorded in the audit trail)")(
-                        "duration", po::value<std::string>()->default_value("1h"), "how long, e.g. 30m, 2h");
-                    AddControlOptions(d);
-                    p.add("mountpoint", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    auto rows = CallDaemon(vm, vm["mountpoint"].as<std::string>(),
-                                           {"break-glass",
-                                            {{"matter", vm["matter"].as<std::string>()},
-                                             {"reason", vm["reason"].as<std::string>()},
-                                             {"duration", vm["duration"].as<std::string>()}}});
-                    for (const auto& row : rows) {
-                      std::cout << "break-glass: " << Field(row, "user") << " may read " << Field(row, "matter")
-                                << " until " << Field(row, "until") << "\n";
-                    }
-                    return 0;
-                  }});
-  cmds.push_back({"policy check", "FILE", "validate a policy file: every problem as file:line: reason",
-                  [](auto& d, auto& p) {
-                    d.add_options()("file", po::value<std::string>()->required(), "policy file");
-                    p.add("file", 1);
-                  },
-                  [](const po::variables_map& vm) { return PolicyCheck(vm["file"].as<std::string>()); }});
-  cmds.push_back({"policy explain", "FILE",
-                  "the decision and the rule for one user, matter and action (exit 0 allow, 10 deny)",
-                  [](auto& d, auto& p) {
-                    d.add_options()("file", po::value<std::string>()->required(), "policy file")(
-                        "user", po::value<std::string>()->required(), "user name")(
-                        "matter", po::value<std::string>()->required(), "matter name")(
-                        "action", po::value<std::string>()->required(),
-                        "read, write, delete, admin, create_matter, list or wipe")(
-                        "status", po::value<std::string>(), "open (default), closed or hold")(
-                        "time", po::value<std::string>(), "decide as of this time (default now)");
-                    p.add("file", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    return PolicyExplain(vm["file"].as<std::string>(), vm["user"].as<std::string>(),
-                                         vm["matter"].as<std::string>(), vm["action"].as<std::string>(),
-                                         Opt(vm, "status"), Opt(vm, "time"));
-                  }});
-  cmds.push_back({"policy reload", "MOUNTPOINT", "make a running daemon re-read its policy now (root)",
-                  [](auto& d, auto& p) {
-                    d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point");
-                    AddControlOptions(d);
-                    p.add("mountpoint", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    CallDaemon(vm, vm["mountpoint"].as<std::string>(), {"reload", {}});
-                    std::cout << "policy reloaded\n";
-                    return 0;
-                  }});
-  cmds.push_back({"audit verify", "LOG",
-                  "check a local audit log's hash chain and signed checkpoints",
-                  [](auto& d, auto& p) {
-                    d.add_options()("log", po::value<std::string>()->required(), "the JSON-lines audit log")(
-                        "vault", po::value<std::string>(), "require checkpoints signed by this vault's key")(
-                        "public-key", po::value<std::string>(), "require checkpoints signed by this key (hex)");
-                    p.add("log", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    std::optional<std::string> key = Opt(vm, "public-key");
-                    if (vm.count("vault")) {
-                      const std::string vault_dir = vm["vault"].as<std::string>();
-                      auto raw = Check(ReadWholeFile(AT_FDCWD, vault_dir + "/" + std::string(vault::kConfigName),
-                                                     64 * 1024),
-                                       vault_dir);
-                      auto config = Check(vault::VaultConfig::Parse(raw), vault_dir);
-                      key = ToHex(config.sign_public);
-                    }
-                    return AuditVerify(vm["log"].as<std::string>(), key);
-                  }});
+  cmds.push_back(
+      {"status", "MOUNTPOINT",
+       "a running mount: its policy, the matters you may see, break-glass grants, audit counters",
+       [](auto& d, auto& p) {
+         d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point");
+         AddControlOptions(d);
+         p.add("mountpoint", 1);
+       },
+       [](const po::variables_map& vm) {
+         auto rows = CallDaemon(vm, vm["mountpoint"].as<std::string>(), {"status", {}});
+         for (const auto& row : rows) {
+           const std::string kind = Field(row, "kind");
+           if (kind == "mount") {
+             std::cout << "vault:    " << Field(row, "vault")
+                       << "\npolicy:   " << Field(row, "policy")
+                       << "\naudit:    " << Field(row, "audit_queued") << " queued, "
+                       << Field(row, "audit_dropped") << " dropped, " << Field(row, "audit_refused")
+                       << " refused (strict)\n";
+           } else if (kind == "matter") {
+             std::cout << "matter:   " << Field(row, "name") << "\t" << Field(row, "status")
+                       << "\n";
+           } else if (kind == "break-glass") {
+             std::cout << "break-glass: " << Field(row, "user") << " on " << Field(row, "matter")
+                       << " until " << Field(row, "until") << " (reason: " << Field(row, "reason")
+                       << ")\n";
+           }
+         }
+         return 0;
+       }});
+  cmds.push_back(
+      {"break-glass", "MOUNTPOINT",
+       "take time-limited read access to a matter in an emergency (alert event; policy decides)",
+       [](auto& d, auto& p) {
+         d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point")(
+             "matter", po::value<std::string>()->required(), "the matter")(
+             "reason", po::value<std::string>()->required(), "why (recorded in the audit trail)")(
+             "duration", po::value<std::string>()->default_value("1h"), "how long, e.g. 30m, 2h");
+         AddControlOptions(d);
+         p.add("mountpoint", 1);
+       },
+       [](const po::variables_map& vm) {
+         auto rows = CallDaemon(vm, vm["mountpoint"].as<std::string>(),
+                                {"break-glass",
+                                 {{"matter", vm["matter"].as<std::string>()},
+                                  {"reason", vm["reason"].as<std::string>()},
+                                  {"duration", vm["duration"].as<std::string>()}}});
+         for (const auto& row : rows) {
+           std::cout << "break-glass: " << Field(row, "user") << " may read "
+                     << Field(row, "matter") << " until " << Field(row, "until") << "\n";
+         }
+         return 0;
+       }});
+  cmds.push_back(
+      {"policy check", "FILE", "validate a policy file: every problem as file:line: reason",
+       [](auto& d, auto& p) {
+         d.add_options()("file", po::value<std::string>()->required(), "policy file");
+         p.add("file", 1);
+       },
+       [](const po::variables_map& vm) { return PolicyCheck(vm["file"].as<std::string>()); }});
+  cmds.push_back(
+      {"policy explain", "FILE",
+       "the decision and the rule for one user, matter and action (exit 0 allow, 10 deny)",
+       [](auto& d, auto& p) {
+         d.add_options()("file", po::value<std::string>()->required(), "policy file")(
+             "user", po::value<std::string>()->required(), "user name")(
+             "matter", po::value<std::string>()->required(), "matter name")(
+             "action", po::value<std::string>()->required(),
+             "read, write, delete, admin, create_matter, list or wipe")(
+             "status", po::value<std::string>(), "open (default), closed or hold")(
+             "time", po::value<std::string>(), "decide as of this time (default now)");
+         p.add("file", 1);
+       },
+       [](const po::variables_map& vm) {
+         return PolicyExplain(vm["file"].as<std::string>(), vm["user"].as<std::string>(),
+                              vm["matter"].as<std::string>(), vm["action"].as<std::string>(),
+                              Opt(vm, "status"), Opt(vm, "time"));
+       }});
+  cmds.push_back(
+      {"policy reload", "MOUNTPOINT", "make a running daemon re-read its policy now (root)",
+       [](auto& d, auto& p) {
+         d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point");
+         AddControlOptions(d);
+         p.add("mountpoint", 1);
+       },
+       [](const po::variables_map& vm) {
+         CallDaemon(vm, vm["mountpoint"].as<std::string>(), {"reload", {}});
+         std::cout << "policy reloaded\n";
+         return 0;
+       }});
+  cmds.push_back(
+      {"audit verify", "LOG", "check a local audit log's hash chain and signed checkpoints",
+       [](auto& d, auto& p) {
+         d.add_options()("log", po::value<std::string>()->required(), "the JSON-lines audit log")(
+             "vault", po::value<std::string>(), "require checkpoints signed by this vault's key")(
+             "public-key", po::value<std::string>(),
+             "require checkpoints signed by this key (hex)");
+         p.add("log", 1);
+       },
+       [](const po::variables_map& vm) {
+         std::optional<std::string> key = Opt(vm, "public-key");
+         if (vm.count("vault")) {
+           const std::string vault_dir = vm["vault"].as<std::string>();
+           auto raw =
+               Check(ReadWholeFile(AT_FDCWD, vault_dir + "/" + std::string(vault::kConfigName),
+                                   64 * 1024),
+                     vault_dir);
+           auto config = Check(vault::VaultConfig::Parse(raw), vault_dir);
+           key = ToHex(config.sign_public);
+         }
+         return AuditVerify(vm["log"].as<std::string>(), key);
+       }});
   cmds.push_back({"cat", "VAULT MATTER/PATH",
                   "decrypt one file to standard output without mounting (disaster recovery)",
                   [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
-                        "path", po::value<std::string>()->required(), "MATTER/path/in/matter");
+                    d.add_options()("vault", po::value<std::string>()->required(),
+                                    "vault directory")("path", po::value<std::string>()->required(),
+                                                       "MATTER/path/in/matter");
                     AddVaultOptions(d, true);
                     p.add("vault", 1).add("path", 1);
                   },
@@ -474,35 +504,35 @@ std::vector<Command> Commands() {
                     Check(vault::DecryptFileTo(*matter, fd.get(), STDOUT_FILENO), path);
                     return 0;
                   }});
-  cmds.push_back({"genkey", "FILE", "write a new random 64-byte key file (mode 0600) for --key-file",
-                  [](auto& d, auto& p) {
-                    d.add_options()("file", po::value<std::string>()->required(), "key file to create");
-                    p.add("file", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    // WriteFileExclusive fsyncs the directory fd it is given, so it needs a
-                    // real directory fd: AT_FDCWD made fsync fail with EBADF after the key
-                    // file had already been written.
-                    const std::string file = vm["file"].as<std::string>();
-                    const size_t slash = file.rfind('/');
-                    const std::string dir = slash == std::string::npos ? "."
-                                            : slash == 0                ? "/"
-                                                                        : file.substr(0, slash);
-                    const std::string base =
-                        slash == std::string::npos ? file : file.substr(slash + 1);
-                    if (base.empty()) throw Failure{kExitUsage, "give a file name, not a directory"};
-                    UniqueFd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-                    if (!dirfd.valid()) Check(Status(IoError("open directory " + dir)));
-                    crypto::SecureBuffer key(64);
-                    crypto::RandomBytes(key.mutable_span());
-                    Status st = WriteFileExclusive(dirfd.get(), base, key.span(), 0600);
-                    if (!st.ok() && st.error().code() == Code::kExists) {
-                      throw Failure{kExitExists, file + " already exists; not overwriting a key"};
-                    }
-                    Check(st, "write key file " + file);
-                    std::cout << "wrote key file " << vm["file"].as<std::string>() << "\n";
-                    return 0;
-                  }});
+  cmds.push_back(
+      {"genkey", "FILE", "write a new random 64-byte key file (mode 0600) for --key-file",
+       [](auto& d, auto& p) {
+         d.add_options()("file", po::value<std::string>()->required(), "key file to create");
+         p.add("file", 1);
+       },
+       [](const po::variables_map& vm) {
+         // WriteFileExclusive fsyncs the directory fd it is given, so it needs a
+         // real directory fd: AT_FDCWD made fsync fail with EBADF after the key
+         // file had already been written.
+         const std::string file = vm["file"].as<std::string>();
+         const size_t slash = file.rfind('/');
+         const std::string dir = slash == std::string::npos ? "."
+                                 : slash == 0               ? "/"
+                                                            : file.substr(0, slash);
+         const std::string base = slash == std::string::npos ? file : file.substr(slash + 1);
+         if (base.empty()) throw Failure{kExitUsage, "give a file name, not a directory"};
+         UniqueFd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+         if (!dirfd.valid()) Check(Status(IoError("open directory " + dir)));
+         crypto::SecureBuffer key(64);
+         crypto::RandomBytes(key.mutable_span());
+         Status st = WriteFileExclusive(dirfd.get(), base, key.span(), 0600);
+         if (!st.ok() && st.error().code() == Code::kExists) {
+           throw Failure{kExitExists, file + " already exists; not overwriting a key"};
+         }
+         Check(st, "write key file " + file);
+         std::cout << "wrote key file " << vm["file"].as<std::string>() << "\n";
+         return 0;
+       }});
   return cmds;
 }
 
@@ -552,7 +582,8 @@ int RunMatterctl(int argc, char** argv) {
     if (group) {
       std::cerr << "matterctl: '" << args[0] << "' needs a subcommand:";
       for (const auto& c : cmds) {
-        if (c.name.rfind(args[0] + " ", 0) == 0) std::cerr << " " << c.name.substr(args[0].size() + 1);
+        if (c.name.rfind(args[0] + " ", 0) == 0)
+          std::cerr << " " << c.name.substr(args[0].size() + 1);
       }
       std::cerr << "\n";
     } else {

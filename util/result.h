@@ -52,7 +52,7 @@ Error IoError(const std::string& what, int err = errno);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -89,9 +89,9 @@ class [[nodiscard]] Result<void> {
 using Status = Result<void>;
 
 // Propagates an error: MFS_TRY(DoThing()); MFS_ASSIGN(auto x, MakeThing());
-#define MFS_TRY(expr)                          \
-  do {                                         \
-    auto mfs_try_r_ = (expr);                  \
+#define MFS_TRY(expr)                                \
+  do {                                               \
+    auto mfs_try_r_ = (expr);                        \
     if (!mfs_try_r_.ok()) return mfs_try_r_.error(); \
   } while (0)
 

@@ -20,7 +20,9 @@ bool Plain(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          std::strchr("._~/:@+-", c) != nullptr;
 }
-bool KeyChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
+bool KeyChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
 
 Result<Fields> DecodeFields(std::string_view rest) {
   Fields out;
@@ -98,7 +100,8 @@ std::string EncodeRequest(const Request& r) {
 
 Result<Request> DecodeRequest(std::string_view line) {
   if (line.size() > kMaxRequest) return Error(Code::kInvalidArgument, "request too long");
-  if (line.empty() || line.back() != '\n') return Error(Code::kInvalidArgument, "request not terminated");
+  if (line.empty() || line.back() != '\n')
+    return Error(Code::kInvalidArgument, "request not terminated");
   line.remove_suffix(1);
   if (line.substr(0, kMagic.size()) != kMagic ||
       (line.size() > kMagic.size() && line[kMagic.size()] != ' ')) {
@@ -186,13 +189,14 @@ Result<Response> Call(const std::string& socket_path, const Request& request,
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int err = errno;
     if (err == ENOENT || err == ECONNREFUSED) {
-      return Error(Code::kNotFound, "no matterfs daemon listens on " + socket_path +
-                                        " (is the mount up?)", err);
+      return Error(Code::kNotFound,
+                   "no matterfs daemon listens on " + socket_path + " (is the mount up?)", err);
     }
     return IoError("connect " + socket_path, err);
   }
   const std::string wire = EncodeRequest(request);
-  if (::send(fd.get(), wire.data(), wire.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(wire.size())) {
+  if (::send(fd.get(), wire.data(), wire.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(wire.size())) {
     return IoError("send request");
   }
   ::shutdown(fd.get(), SHUT_WR);

@@ -30,12 +30,13 @@ Status ControlServer::Start(const std::string& path, Handler handler) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return IoError("stat " + dir);
   if (st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
-    return Error(Code::kPermissionDenied,
-                 "control socket directory " + dir + " must be owned by us and not writable by others");
+    return Error(Code::kPermissionDenied, "control socket directory " + dir +
+                                              " must be owned by us and not writable by others");
   }
   sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Error(Code::kInvalidArgument, "socket path too long");
+  if (path.size() >= sizeof addr.sun_path)
+    return Error(Code::kInvalidArgument, "socket path too long");
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   // A socket file nobody listens on is a leftover from a crash; one that answers is not.
   {
@@ -96,7 +97,8 @@ void ControlServer::Serve(int fd) {
   char buf[1024];
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (in.find('\n') == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return error("ETIMEDOUT", "request not received in time");
     pollfd p = {fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;

@@ -22,9 +22,12 @@ policy::Time Now() {
 
 int ErrnoFor(const policy::Decision& d) {
   switch (d.basis) {
-    case policy::Basis::kClosed: return EROFS;
-    case policy::Basis::kHold: return EPERM;
-    default: return EACCES;
+    case policy::Basis::kClosed:
+      return EROFS;
+    case policy::Basis::kHold:
+      return EPERM;
+    default:
+      return EACCES;
   }
 }
 
@@ -46,14 +49,17 @@ Result<std::unique_ptr<AccessControl>> AccessControl::Create(AccessOptions opts,
     struct stat st;
     if (::stat(ac->opts_.policy_path->c_str(), &st) == 0) {
       ac->policy_file_id_ = {st.st_dev, st.st_ino,
-                             int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, st.st_size};
+                             int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                             st.st_size};
     }
   } else {
-    ac->policy_ = std::make_shared<const policy::Policy>(policy::Policy::OwnerOnly(ac->opts_.owner));
+    ac->policy_ =
+        std::make_shared<const policy::Policy>(policy::Policy::OwnerOnly(ac->opts_.owner));
   }
   const policy::Policy& pol = *ac->policy_;
-  MFS_ASSIGN(policy::PathRedactor redactor,
-             policy::PathRedactor::Make(static_cast<policy::PathMode>(pol.audit_path), path_hash_key));
+  MFS_ASSIGN(
+      policy::PathRedactor redactor,
+      policy::PathRedactor::Make(static_cast<policy::PathMode>(pol.audit_path), path_hash_key));
   ac->redactor_ = std::make_unique<policy::PathRedactor>(std::move(redactor));
 
   std::vector<std::unique_ptr<policy::AuditOutput>> outputs;
@@ -69,7 +75,7 @@ Result<std::unique_ptr<AccessControl>> AccessControl::Create(AccessOptions opts,
   }
   policy::AuditSinkOptions sink_opts;
   sink_opts.full_mode = pol.audit == policy::AuditMode::kStrict ? policy::QueueFullMode::kStrict
-                                                                 : policy::QueueFullMode::kDrop;
+                                                                : policy::QueueFullMode::kDrop;
   if (ac->opts_.audit_mode) {
     MFS_ASSIGN(sink_opts.full_mode, policy::ParseQueueFullMode(*ac->opts_.audit_mode));
   }
@@ -130,8 +136,8 @@ policy::AuditEvent AccessControl::BaseEvent(const Caller& caller, const std::str
 bool AccessControl::SubmitEvent(policy::AuditEvent e) { return sink_->Submit(std::move(e)); }
 
 policy::Decision AccessControl::Decide(const Caller& caller, const std::string& matter,
-                                      policy::MatterStatus status, policy::Action action,
-                                      std::string* user) {
+                                       policy::MatterStatus status, policy::Action action,
+                                       std::string* user) {
   auto pol = policy();
   auto subject = SubjectOf(caller.uid);
   if (!subject.ok()) {
@@ -151,9 +157,9 @@ policy::Decision AccessControl::Decide(const Caller& caller, const std::string& 
   return policy::Decide(*pol, *subject, matter, status, action, Now(), grants);
 }
 
-bool AccessControl::Audit(const Caller& caller, const std::string& user,
-                          const policy::Decision& d, const std::string& matter, const char* event,
-                          const std::string& path, const char* access) {
+bool AccessControl::Audit(const Caller& caller, const std::string& user, const policy::Decision& d,
+                          const std::string& matter, const char* event, const std::string& path,
+                          const char* access) {
   policy::AuditEvent e = BaseEvent(caller, user);
   e.event = event;
   e.result = d.allowed ? policy::AuditResult::kAllow : policy::AuditResult::kDeny;
@@ -234,7 +240,8 @@ Result<policy::BreakGlassGrant> AccessControl::BreakGlass(const Caller& caller,
   e.result = d.allowed ? policy::AuditResult::kAllow : policy::AuditResult::kDeny;
   SubmitEvent(std::move(e));
   if (!d.allowed) return Error(Code::kPermissionDenied, d.rule);
-  policy::BreakGlassGrant grant{subject.user, matter, d.until ? *d.until : Now() + duration, reason};
+  policy::BreakGlassGrant grant{subject.user, matter, d.until ? *d.until : Now() + duration,
+                                reason};
   std::lock_guard<std::mutex> g(grants_mu_);
   grants_.push_back(grant);
   return grant;
@@ -313,7 +320,8 @@ void AccessControl::StartWatcher(std::function<void()> tick) {
     while (!stop_) {
       {
         std::unique_lock<std::mutex> g(watch_mu_);
-        watch_cv_.wait_for(g, std::chrono::seconds(1), [this] { return stop_.load() || reload_requested_.load(); });
+        watch_cv_.wait_for(g, std::chrono::seconds(1),
+                           [this] { return stop_.load() || reload_requested_.load(); });
       }
       if (stop_) break;
       bool reload = reload_requested_.exchange(false);

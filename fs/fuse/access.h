@@ -42,7 +42,7 @@ struct AccessOptions {
   std::string syslog_socket = "/dev/log";
   std::string mountpoint;
   std::string vault;
-  std::optional<std::string> audit_mode;   // overrides the policy's `audit =`
+  std::optional<std::string> audit_mode;  // overrides the policy's `audit =`
 };
 
 class AccessControl {
@@ -58,8 +58,7 @@ class AccessControl {
   // EACCES (wall, no grant), EROFS (closed), EPERM (hold), ENOENT (hidden, for kList).
   // `event` names the operation for the audit trail; `path` is inside the matter.
   int Check(const Caller& caller, const std::string& matter, policy::MatterStatus status,
-            policy::Action action, const char* event, const std::string& path,
-            const char* access);
+            policy::Action action, const char* event, const std::string& path, const char* access);
   // For lookups and metadata reads (getattr, readlink, getxattr, the root listing): the
   // decision without an event when allowed (these happen on every path walk); a denial
   // is audited when `event` is given. Returns 0 or the errno.

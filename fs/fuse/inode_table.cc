@@ -8,8 +8,7 @@
 
 namespace matterfs::fuse {
 
-InodeTable::InodeTable(UniqueFd root_fd, size_t max_fds)
-    : root_(0, 0, S_IFDIR), max_fds_(max_fds) {
+InodeTable::InodeTable(UniqueFd root_fd, size_t max_fds) : root_(0, 0, S_IFDIR), max_fds_(max_fds) {
   struct stat st;
   if (::fstat(root_fd.get(), &st) == 0) {
     const_cast<dev_t&>(root_.dev) = st.st_dev;

@@ -10,7 +10,8 @@
 // their fds.
 //
 // Lock order: table mutex_, then an Inode::mu, then fd_list_mu_; never the other way
-// round; no lock is held across a fuse_reply_*. Parent pointers hold a reference (children) on the parent.
+// round; no lock is held across a fuse_reply_*. Parent pointers hold a reference (children) on the
+// parent.
 #pragma once
 
 #include <sys/stat.h>
@@ -42,11 +43,11 @@ struct MatterCtx {
 // `lock`: shared for reads, exclusive for writes and truncates.
 struct FileState {
   std::shared_mutex lock;
-  UniqueFd fd;                                 // backing fd, O_RDWR when writable
+  UniqueFd fd;  // backing fd, O_RDWR when writable
   bool writable = false;
-  std::optional<vault::FileCrypto> crypto;     // absent while the file has no header
-  std::atomic<uint64_t> size{0};               // plaintext size
-  int users = 0;                               // guarded by Inode::mu
+  std::optional<vault::FileCrypto> crypto;  // absent while the file has no header
+  std::atomic<uint64_t> size{0};            // plaintext size
+  int users = 0;                            // guarded by Inode::mu
 };
 
 using SharedFd = std::shared_ptr<UniqueFd>;
@@ -118,7 +119,9 @@ class InodeTable {
     bool operator==(const Key& o) const { return dev == o.dev && ino == o.ino; }
   };
   struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.ino ^ (uint64_t(k.dev) << 48)); }
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()(k.ino ^ (uint64_t(k.dev) << 48));
+    }
   };
 
   std::mutex mutex_;

@@ -62,9 +62,12 @@ Caller CallerOf(fuse_req_t req) {
 
 policy::MatterStatus PolicyStatus(vault::MatterStatus s) {
   switch (s) {
-    case vault::MatterStatus::kClosed: return policy::MatterStatus::kClosed;
-    case vault::MatterStatus::kHold: return policy::MatterStatus::kHold;
-    default: return policy::MatterStatus::kOpen;
+    case vault::MatterStatus::kClosed:
+      return policy::MatterStatus::kClosed;
+    case vault::MatterStatus::kHold:
+      return policy::MatterStatus::kHold;
+    default:
+      return policy::MatterStatus::kOpen;
   }
 }
 
@@ -98,7 +101,8 @@ int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action act
   std::string path = fs->inodes().PathOf(inode);
   if (name != nullptr) path += "/" + std::string(name);
   return fs->access().Check(CallerOf(req), inode->matter->name,
-                            PolicyStatus(inode->matter->status.load()), action, event, path, access);
+                            PolicyStatus(inode->matter->status.load()), action, event, path,
+                            access);
 }
 
 const vault::NameCodec& CodecOf(MatterFs* fs, Inode* dir) {
@@ -155,7 +159,8 @@ Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st) {
     if (file) {
       st->st_size = static_cast<off_t>(file->size.load());
     } else {
-      auto size = vault::BlockLayout(fs->vault().cipher()).PlainSize(static_cast<uint64_t>(st->st_size));
+      auto size =
+          vault::BlockLayout(fs->vault().cipher()).PlainSize(static_cast<uint64_t>(st->st_size));
       if (!size.ok()) {
         fs->ReportTamper(inode, size.error());
         st->st_size = 0;
@@ -197,10 +202,10 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
     // Inside a matter a lookup tells whether a name exists and what it is, so it needs
     // read access, checked before the name is even looked for (this matters when
     // hide_denied = no lists the matter to everyone).
-    int denied = fs->access().Quiet(CallerOf(req), parent->matter->name,
-                                    PolicyStatus(parent->matter->status.load()),
-                                    policy::Action::kRead, policy::audit_events::kLookup,
-                                    fs->inodes().PathOf(parent) + "/" + name);
+    int denied =
+        fs->access().Quiet(CallerOf(req), parent->matter->name,
+                           PolicyStatus(parent->matter->status.load()), policy::Action::kRead,
+                           policy::audit_events::kLookup, fs->inodes().PathOf(parent) + "/" + name);
     if (denied != 0) return denied;
   }
   auto stored = EncodeIn(fs, parent, (*pfd)->get(), name);
@@ -274,7 +279,8 @@ Status LoadCrypto(MatterFs* fs, Inode* inode, FileState& state) {
   if (header.cipher != fs->vault().cipher()) {
     return Error(Code::kCorruption, "file header names another cipher than the vault's", EIO);
   }
-  MFS_ASSIGN(vault::FileCrypto fc, vault::FileCrypto::Open(header, inode->matter->matter->keyring()));
+  MFS_ASSIGN(vault::FileCrypto fc,
+             vault::FileCrypto::Open(header, inode->matter->matter->keyring()));
   state.crypto.emplace(std::move(fc));
   MFS_ASSIGN(uint64_t size, state.crypto->layout().PlainSize(static_cast<uint64_t>(st.st_size)));
   state.size = size;
@@ -343,7 +349,8 @@ void ReleaseFile(Inode* inode) {
 // Writes a header to a file that has none yet (caller holds the exclusive lock).
 Status EnsureHeader(MatterFs* fs, Inode* inode, FileState& state) {
   if (state.crypto) return {};
-  MFS_ASSIGN(auto created, vault::FileCrypto::Create(fs->vault().cipher(), inode->matter->matter->keyring()));
+  MFS_ASSIGN(auto created,
+             vault::FileCrypto::Create(fs->vault().cipher(), inode->matter->matter->keyring()));
   auto raw = created.second.Serialize();
   MFS_TRY(PwriteFull(state.fd.get(), raw.data(), raw.size(), 0));
   state.crypto.emplace(std::move(created.first));
@@ -439,7 +446,8 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
       if (denied != 0) return (void)fuse_reply_err(req, denied);
     }
     if (to_set & FUSE_SET_ATTR_MODE) {
-      if (::chmod(proc.c_str(), attr->st_mode & 07777) != 0) return (void)fuse_reply_err(req, errno);
+      if (::chmod(proc.c_str(), attr->st_mode & 07777) != 0)
+        return (void)fuse_reply_err(req, errno);
     }
     if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
       uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
@@ -530,8 +538,7 @@ struct NewName {
   SharedFd pfd;
   vault::StoredName stored;
 };
-int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out,
-               const char* event) {
+int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out, const char* event) {
   MatterFs* fs = Fs(req);
   if (IsRoot(fs, parent)) return EPERM;  // only matters (mkdir) live at the root
   if (event != nullptr) {
@@ -627,15 +634,16 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
     if (IsRoot(fs, p)) return (void)fuse_reply_err(req, EPERM);
-    int denied = Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kUnlink,
-                           "delete");
+    int denied =
+        Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kUnlink, "delete");
     if (denied != 0) return (void)fuse_reply_err(req, denied);
     auto pfd = fs->inodes().Fd(p);
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
     auto stored = EncodeIn(fs, p, (*pfd)->get(), name);
     if (!stored.ok()) return (void)fuse_reply_err(req, Errno(stored.error()));
     PinVictim(fs, (*pfd)->get(), stored->entry);
-    if (::unlinkat((*pfd)->get(), stored->entry.c_str(), 0) != 0) return (void)fuse_reply_err(req, errno);
+    if (::unlinkat((*pfd)->get(), stored->entry.c_str(), 0) != 0)
+      return (void)fuse_reply_err(req, errno);
     RemoveLongName((*pfd)->get(), *stored);
     fuse_reply_err(req, 0);
   });
@@ -690,7 +698,8 @@ void RestoreAside(int parentfd, const EmptyDir& dir, const std::string& entry) {
 void DestroyAside(int parentfd, const EmptyDir& dir) {
   for (const std::string& m : dir.meta) {
     if (::unlinkat(dir.fd.get(), m.c_str(), 0) != 0 && errno == EISDIR) {
-      UniqueFd sub(::openat(dir.fd.get(), m.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd sub(
+          ::openat(dir.fd.get(), m.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (sub.valid()) {
         ::unlinkat(sub.get(), std::string(vault::kDirIvName).c_str(), 0);
         ::unlinkat(sub.get(), std::string(vault::kMatterIdName).c_str(), 0);
@@ -708,8 +717,8 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
     if (IsRoot(fs, p)) return (void)fuse_reply_err(req, EPERM);  // matters are wiped, not rmdir'ed
-    int denied = Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kRmdir,
-                           "delete");
+    int denied =
+        Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kRmdir, "delete");
     if (denied != 0) return (void)fuse_reply_err(req, denied);
     auto pfd = fs->inodes().Fd(p);
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
@@ -739,8 +748,8 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
     auto old_name = EncodeIn(fs, p, (*pfd)->get(), name);
     if (!old_name.ok()) return (void)fuse_reply_err(req, Errno(old_name.error()));
-    int denied = Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kRename,
-                           "delete");
+    int denied =
+        Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kRename, "delete");
     if (denied != 0) return (void)fuse_reply_err(req, denied);
     NewName n;
     int err = PrepareNew(req, np, newname, &n, nullptr);
@@ -750,7 +759,8 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
       return (void)fuse_reply_err(req, errno);
     }
     struct stat other;
-    bool had_target = ::fstatat(n.pfd->get(), n.stored.entry.c_str(), &other, AT_SYMLINK_NOFOLLOW) == 0;
+    bool had_target =
+        ::fstatat(n.pfd->get(), n.stored.entry.c_str(), &other, AT_SYMLINK_NOFOLLOW) == 0;
     if (had_target && !(flags & RENAME_EXCHANGE)) PinVictim(fs, n.pfd->get(), n.stored.entry);
     // Replacing an empty directory: the backing one still holds its .diriv, so move it
     // aside first (and back if the rename fails).
@@ -810,9 +820,12 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!inode->matter || !S_ISREG(inode->type)) return (void)fuse_reply_err(req, EISDIR);
     const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
     const int acc = fi->flags & O_ACCMODE;
-    int denied = Authorize(req, inode, nullptr, write ? policy::Action::kWrite : policy::Action::kRead,
-                           policy::audit_events::kOpen,
-                           acc == O_RDWR ? "read-write" : acc == O_WRONLY ? "write" : "read");
+    int denied =
+        Authorize(req, inode, nullptr, write ? policy::Action::kWrite : policy::Action::kRead,
+                  policy::audit_events::kOpen,
+                  acc == O_RDWR     ? "read-write"
+                  : acc == O_WRONLY ? "write"
+                                    : "read");
     if (denied == 0 && (fi->flags & O_TRUNC)) {
       denied = Authorize(req, inode, nullptr, policy::Action::kDelete, policy::audit_events::kOpen,
                          "truncate");
@@ -856,8 +869,9 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
       if (errno != EEXIST || (fi->flags & O_EXCL)) return (void)fuse_reply_err(req, errno);
     } else {
       auto made = vault::FileCrypto::Create(fs->vault().cipher(), p->matter->matter->keyring());
-      Status s = made.ok() ? PwriteFull(fd.get(), made->second.Serialize().data(), vault::kHeaderSize, 0)
-                           : Status(made.error());
+      Status s = made.ok()
+                     ? PwriteFull(fd.get(), made->second.Serialize().data(), vault::kHeaderSize, 0)
+                     : Status(made.error());
       if (!s.ok()) {
         ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
         return (void)fuse_reply_err(req, Errno(s.error()));
@@ -895,7 +909,8 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     std::shared_lock<std::shared_mutex> rl(state.lock);
     if (!state.crypto) return (void)fuse_reply_buf(req, nullptr, 0);
     vault::CryptFile file(*state.crypto);
-    auto n = file.Read(state.fd.get(), state.size.load(), static_cast<uint64_t>(off), {buf.data(), size});
+    auto n = file.Read(state.fd.get(), state.size.load(), static_cast<uint64_t>(off),
+                       {buf.data(), size});
     rl.unlock();
     if (!n.ok()) {
       if (n.error().code() == Code::kCorruption) Fs(req)->ReportTamper(h->inode, n.error());
@@ -922,7 +937,8 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
                                  {reinterpret_cast<const uint8_t*>(data), size});
     if (!size_after.ok()) {
       wl.unlock();
-      if (size_after.error().code() == Code::kCorruption) fs->ReportTamper(h->inode, size_after.error());
+      if (size_after.error().code() == Code::kCorruption)
+        fs->ReportTamper(h->inode, size_after.error());
       return (void)fuse_reply_err(req, Errno(size_after.error()));
     }
     state.size = *size_after;
@@ -965,8 +981,8 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Inode* dir = In(req, ino);
     const bool root = IsRoot(fs, dir);
     if (!root) {
-      int denied = Authorize(req, dir, nullptr, policy::Action::kRead, policy::audit_events::kReaddir,
-                             "read");
+      int denied = Authorize(req, dir, nullptr, policy::Action::kRead,
+                             policy::audit_events::kReaddir, "read");
       if (denied != 0) return (void)fuse_reply_err(req, denied);
     }
     auto pfd = fs->inodes().Fd(dir);
@@ -1000,10 +1016,11 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         name = codec.Decode(*iv, entry);
       } else {
         auto full = ReadWholeFile(dirfd(d), vault::NameCodec::LongNameFile(entry), 4096);
-        name = full.ok() ? codec.DecodeLong(*iv, entry,
-                                            std::string_view(reinterpret_cast<const char*>(full->data()),
-                                                             full->size()))
-                         : Result<std::string>(full.error());
+        name = full.ok()
+                   ? codec.DecodeLong(*iv, entry,
+                                      std::string_view(reinterpret_cast<const char*>(full->data()),
+                                                       full->size()))
+                   : Result<std::string>(full.error());
       }
       if (!name.ok()) {
         syslog(LOG_WARNING, "tamper: undecodable name in %s: %s", fs->inodes().PathOf(dir).c_str(),
@@ -1024,7 +1041,8 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   });
 }
 
-void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+               bool plus) {
   Guard(req, [&] {
     auto* h = reinterpret_cast<DirHandle*>(fi->fh);
     Inode* dir = In(req, ino);
@@ -1145,7 +1163,8 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
     Inode* inode = nullptr;
     int err = XattrTarget(req, ino, name, &proc, &stored, &inode);
     if (err != 0) return (void)fuse_reply_err(req, err);
-    err = Authorize(req, inode, nullptr, policy::Action::kWrite, policy::audit_events::kSetxattr, "write");
+    err = Authorize(req, inode, nullptr, policy::Action::kWrite, policy::audit_events::kSetxattr,
+                    "write");
     if (err != 0) return (void)fuse_reply_err(req, err);
     Bytes sealed = inode->matter->matter->names().EncryptXattrValue(
         stored.substr(kUserPrefix.size()), {reinterpret_cast<const uint8_t*>(value), size});
@@ -1268,7 +1287,8 @@ MatterFs::MatterFs(std::unique_ptr<vault::Vault> vault, std::unique_ptr<AccessCo
                    size_t max_fds)
     : vault_(std::move(vault)),
       access_(std::move(access)),
-      inodes_(UniqueFd(::openat(vault_->data_fd(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC)), max_fds) {}
+      inodes_(UniqueFd(::openat(vault_->data_fd(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC)),
+              max_fds) {}
 
 MatterFs::~MatterFs() = default;
 
@@ -1300,8 +1320,8 @@ void MatterFs::ReportTamper(Inode* inode, const Error& error) {
   const std::string path = inodes_.PathOf(inode);
   std::cerr << "matterfs: tamper: " << path << ": " << error.message() << std::endl;
   access_->Notice(policy::audit_events::kTamper, policy::AuditResult::kError,
-                  policy::AuditSeverity::kAlert, nullptr,
-                  inode->matter ? inode->matter->name : "", error.message(), path);
+                  policy::AuditSeverity::kAlert, nullptr, inode->matter ? inode->matter->name : "",
+                  error.message(), path);
 }
 
 vault::MatterStatus MatterFs::MatterStatusByName(const std::string& name) {
@@ -1352,7 +1372,8 @@ control::Response MatterFs::HandleControl(const control::Request& req, const con
       for (const auto& m : *list) {
         auto status = MatterStatusByName(m.name);
         if (!access_->Visible(caller, m.name, PolicyStatus(status))) continue;
-        r.rows.push_back({{"kind", "matter"}, {"name", m.name}, {"status", vault::MatterStatusName(status)}});
+        r.rows.push_back(
+            {{"kind", "matter"}, {"name", m.name}, {"status", vault::MatterStatusName(status)}});
       }
     }
     for (const auto& g : access_->ActiveGrants()) {
@@ -1367,14 +1388,16 @@ control::Response MatterFs::HandleControl(const control::Request& req, const con
   if (req.command == "break-glass") {
     const std::string matter = arg("matter");
     const std::string reason = arg("reason");
-    if (matter.empty() || reason.empty()) return fail("EINVAL", "break-glass needs a matter and a reason");
+    if (matter.empty() || reason.empty())
+      return fail("EINVAL", "break-glass needs a matter and a reason");
     auto duration = policy::ParseDuration(arg("duration"));
     if (!duration.ok()) return fail("EINVAL", duration.error().message());
     auto info = vault_->FindMatter(matter);
     if (!info.ok()) return fail("ENOENT", "no matter named '" + matter + "'");
     auto grant = access_->BreakGlass(caller, matter, *duration, reason);
     if (!grant.ok()) return fail("EACCES", grant.error().message());
-    r.rows.push_back({{"user", grant->user}, {"matter", grant->matter},
+    r.rows.push_back({{"user", grant->user},
+                      {"matter", grant->matter},
                       {"until", policy::FormatTime(grant->until)}});
     return r;
   }
@@ -1392,7 +1415,8 @@ control::Response MatterFs::HandleControl(const control::Request& req, const con
     const vault::MatterStatus target = *next;
     int denied = access_->Check(caller, matter, PolicyStatus(info->status), policy::Action::kAdmin,
                                 event, "", "admin");
-    if (denied != 0) return fail("EACCES", "the policy does not let you administer matter '" + matter + "'");
+    if (denied != 0)
+      return fail("EACCES", "the policy does not let you administer matter '" + matter + "'");
     auto old = vault_->SetMatterStatus(matter, target);
     if (!old.ok()) return fail("EIO", old.error().message());
     {
@@ -1401,15 +1425,18 @@ control::Response MatterFs::HandleControl(const control::Request& req, const con
         if (ctx->name == matter) ctx->status = target;
       }
     }
-    access_->Notice(event, policy::AuditResult::kOk, policy::AuditSeverity::kNotice, &caller, matter,
+    access_->Notice(event, policy::AuditResult::kOk, policy::AuditSeverity::kNotice, &caller,
+                    matter,
                     std::string("matter ") + vault::MatterStatusName(*old) + " -> " +
                         vault::MatterStatusName(target));
-    r.rows.push_back({{"matter", matter}, {"from", vault::MatterStatusName(*old)},
+    r.rows.push_back({{"matter", matter},
+                      {"from", vault::MatterStatusName(*old)},
                       {"to", vault::MatterStatusName(target)}});
     return r;
   }
   if (req.command == "reload") {
-    if (peer.uid != 0 && peer.uid != ::geteuid()) return fail("EACCES", "only root may reload the policy");
+    if (peer.uid != 0 && peer.uid != ::geteuid())
+      return fail("EACCES", "only root may reload the policy");
     Status s = access_->Reload();
     if (!s.ok()) return fail("EINVAL", s.error().message());
     return r;

@@ -26,9 +26,9 @@ struct MountOptions {
   std::string mountpoint;
   bool foreground = false;
   bool debug = false;
-  std::string fuse_options;  // passed to libfuse as -o (allow_other, ro, ...)
-  size_t max_fds = 0;        // 0: derived from RLIMIT_NOFILE
-  AccessOptions access;      // policy, audit
+  std::string fuse_options;    // passed to libfuse as -o (allow_other, ro, ...)
+  size_t max_fds = 0;          // 0: derived from RLIMIT_NOFILE
+  AccessOptions access;        // policy, audit
   std::string control_socket;  // "" = control::DefaultSocketPath(mountpoint)
 };
 

@@ -59,7 +59,8 @@ std::string CheckMountpoint(const std::string& mountpoint, bool nonempty_ok) {
   if (::stat(mountpoint.c_str(), &st) != 0) {
     if (errno == ENOENT) return "mount point " + mountpoint + " does not exist";
     if (errno == ENOTCONN) {
-      return "mount point " + mountpoint + " is a dead FUSE mount; run: fusermount3 -u " + mountpoint;
+      return "mount point " + mountpoint + " is a dead FUSE mount; run: fusermount3 -u " +
+             mountpoint;
     }
     return "mount point " + mountpoint + ": " + std::strerror(errno);
   }
@@ -135,10 +136,9 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
   for (char& c : fsname) {
     if (c == ',') c = '_';
   }
-  std::vector<std::string> argv_s = {
-      "matterfs", "-o",
-      "default_permissions,fsname=" + fsname + ",subtype=matterfs" +
-          (fuse_opts.empty() ? "" : "," + fuse_opts)};
+  std::vector<std::string> argv_s = {"matterfs", "-o",
+                                     "default_permissions,fsname=" + fsname + ",subtype=matterfs" +
+                                         (fuse_opts.empty() ? "" : "," + fuse_opts)};
   if (opts.debug) argv_s.push_back("-d");
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
@@ -146,11 +146,13 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
 
   auto fs = std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds);
   control::ControlServer control;
-  const std::string socket_path =
-      opts.control_socket.empty() ? control::DefaultSocketPath(opts.mountpoint) : opts.control_socket;
-  if (Status st = control.Start(socket_path, [&fs](const control::Request& r, const control::Peer& p) {
-        return fs->HandleControl(r, p);
-      });
+  const std::string socket_path = opts.control_socket.empty()
+                                      ? control::DefaultSocketPath(opts.mountpoint)
+                                      : opts.control_socket;
+  if (Status st = control.Start(socket_path,
+                                [&fs](const control::Request& r, const control::Peer& p) {
+                                  return fs->HandleControl(r, p);
+                                });
       !st.ok()) {
     std::cerr << "matterfs: control socket: " << st.error().message() << "\n";
     return 1;

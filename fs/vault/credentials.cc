@@ -99,7 +99,8 @@ Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& 
     MFS_ASSIGN(UniqueFd fd, OpenSecretFile(*opts.key_file, "key file"));
     MFS_ASSIGN(crypto::SecureBuffer buf, ReadAll(fd.get(), kMaxKeyFile, "key file"));
     if (buf.size() < 32) {
-      return Error(Code::kInvalidArgument, "key file " + *opts.key_file + " is shorter than 32 bytes");
+      return Error(Code::kInvalidArgument,
+                   "key file " + *opts.key_file + " is shorter than 32 bytes");
     }
     return Credential{SlotKind::kKeyFile, std::move(buf)};
   }

@@ -70,8 +70,8 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
   const uint64_t last = (end - 1) / kBlockSize;
   const size_t nblocks = static_cast<size_t>(last - first + 1);
   // Layout: [sealed output: nblocks stored blocks][plain: one block][old stored block].
-  std::vector<uint8_t>& buf = Scratch(nblocks * L.stored_block_size() + kBlockSize +
-                                      L.stored_block_size());
+  std::vector<uint8_t>& buf =
+      Scratch(nblocks * L.stored_block_size() + kBlockSize + L.stored_block_size());
   uint8_t* out = buf.data();
   uint8_t* plain = buf.data() + nblocks * L.stored_block_size();
   size_t out_len = 0;
@@ -105,8 +105,7 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
   return new_size;
 }
 
-Result<uint64_t> CryptFile::Write(int fd, uint64_t plain_size, uint64_t off,
-                                  ByteSpan data) const {
+Result<uint64_t> CryptFile::Write(int fd, uint64_t plain_size, uint64_t off, ByteSpan data) const {
   if (data.empty()) return plain_size;
   // Fill a gap between the old end and the write with encrypted zeros first.
   if (off > plain_size) {
@@ -129,7 +128,8 @@ Result<uint64_t> CryptFile::Truncate(int fd, uint64_t plain_size, uint64_t new_s
     if (rest != 0) {
       const uint64_t b = new_size / kBlockSize;
       uint8_t plain[kBlockSize];
-      MFS_ASSIGN(size_t got, Read(fd, plain_size, b * kBlockSize, {plain, static_cast<size_t>(rest)}));
+      MFS_ASSIGN(size_t got,
+                 Read(fd, plain_size, b * kBlockSize, {plain, static_cast<size_t>(rest)}));
       (void)got;
       std::vector<uint8_t>& buf = Scratch(L.stored_block_size());
       fc_.SealBlock(b, {plain, static_cast<size_t>(rest)}, buf.data());

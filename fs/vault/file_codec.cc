@@ -20,7 +20,8 @@ std::array<uint8_t, kHeaderSize> FileHeader::Serialize() const {
   PutU16(h.data() + kOffFlags, 0);
   PutU32(h.data() + kOffKeyVersion, key_version);
   std::memcpy(h.data() + kOffFileId, file_id.data(), kIdSize);
-  if (wrapped_dek.size() == kWrapped) std::memcpy(h.data() + kOffWrapped, wrapped_dek.data(), kWrapped);
+  if (wrapped_dek.size() == kWrapped)
+    std::memcpy(h.data() + kOffWrapped, wrapped_dek.data(), kWrapped);
   return h;
 }
 
@@ -137,8 +138,9 @@ Result<FileHeader> RewrapHeader(const FileHeader& header, const Keyring& ring,
   if (old_key == ring.wrap_keys.end() || new_key == ring.wrap_keys.end()) {
     return Error(Code::kNotFound, "key version not in keyring");
   }
-  MFS_ASSIGN(DataKey dek, (crypto::UnwrapKey<crypto::KeyPurpose::kData>(
-                              *old_key->second, header.wrapped_dek, header.WrapAd(ring.matter_id))));
+  MFS_ASSIGN(DataKey dek,
+             (crypto::UnwrapKey<crypto::KeyPurpose::kData>(*old_key->second, header.wrapped_dek,
+                                                           header.WrapAd(ring.matter_id))));
   FileHeader out = header;
   out.key_version = new_version;
   out.wrapped_dek = crypto::Wrap(*new_key->second, dek.bytes(), out.WrapAd(ring.matter_id));

@@ -74,8 +74,8 @@ class FileCrypto {
   void SealBlockWithNonce(uint64_t index, ByteSpan plain, ByteSpan nonce, uint8_t* out) const;
 
  private:
-  FileCrypto(crypto::BlockCipher c, const FileId& id) : cipher_(std::move(c)), file_id_(id),
-      layout_(cipher_.cipher()) {}
+  FileCrypto(crypto::BlockCipher c, const FileId& id)
+      : cipher_(std::move(c)), file_id_(id), layout_(cipher_.cipher()) {}
   std::array<uint8_t, kIdSize + 8> Ad(uint64_t index) const;
   crypto::BlockCipher cipher_;
   FileId file_id_;

@@ -15,10 +15,9 @@ namespace matterfs::vault {
 namespace {
 constexpr std::string_view kMagic = "MFSKEYRG";
 constexpr size_t kWrapped = 32 + crypto::kWrapOverhead;  // 72
-constexpr size_t kOffVersion = 8, kOffStatus = 10, kOffCount = 11, kOffVault = 12,
-                 kOffMatter = 28, kOffSeq = 44, kOffCurrent = 52, kOffReserved = 56,
-                 kOffNameKey = 60, kOffEntries = 132, kEntrySize = 4 + kWrapped,
-                 kOffMac = kKeyringCopySize - 32;
+constexpr size_t kOffVersion = 8, kOffStatus = 10, kOffCount = 11, kOffVault = 12, kOffMatter = 28,
+                 kOffSeq = 44, kOffCurrent = 52, kOffReserved = 56, kOffNameKey = 60,
+                 kOffEntries = 132, kEntrySize = 4 + kWrapped, kOffMac = kKeyringCopySize - 32;
 static_assert(kOffEntries + kMaxKeyVersions * kEntrySize <= kOffMac);
 
 Bytes NameKeyAd(const VaultId& v, const MatterId& m) {
@@ -58,9 +57,12 @@ Status CheckWritable(const Keyring& ring) {
 
 const char* MatterStatusName(MatterStatus s) {
   switch (s) {
-    case MatterStatus::kOpen: return "open";
-    case MatterStatus::kClosed: return "closed";
-    case MatterStatus::kHold: return "hold";
+    case MatterStatus::kOpen:
+      return "open";
+    case MatterStatus::kClosed:
+      return "closed";
+    case MatterStatus::kHold:
+      return "hold";
   }
   return "unknown";
 }
@@ -73,11 +75,11 @@ Result<MatterStatus> StatusAfter(std::string_view verb, MatterStatus current) {
   if (verb == "release" && current == MatterStatus::kHold) target = MatterStatus::kOpen;
   if (target) return *target;
   if (verb != "close" && verb != "reopen" && verb != "hold" && verb != "release") {
-    return Error(Code::kInvalidArgument, "unknown verb '" + std::string(verb) +
-                                             "' (close, reopen, hold or release)");
+    return Error(Code::kInvalidArgument,
+                 "unknown verb '" + std::string(verb) + "' (close, reopen, hold or release)");
   }
-  return Error(Code::kInvalidArgument, "cannot " + std::string(verb) + " a matter that is " +
-                                           MatterStatusName(current));
+  return Error(Code::kInvalidArgument,
+               "cannot " + std::string(verb) + " a matter that is " + MatterStatusName(current));
 }
 
 Keyring Keyring::Create(const VaultId& vault, const MatterId& matter) {
@@ -120,7 +122,8 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
                                    const MatterId& matter) {
   if (copy.size() != kKeyringCopySize) return Corrupt("wrong size");
   const uint8_t* p = copy.data();
-  if (std::memcmp(p, kMagic.data(), 8) != 0) return Corrupt("bad magic (destroyed or not a keyring)");
+  if (std::memcmp(p, kMagic.data(), 8) != 0)
+    return Corrupt("bad magic (destroyed or not a keyring)");
   const uint16_t version = GetU16(p + kOffVersion);
   if (version > kFormatVersion) {
     return Error(Code::kUnsupported, "keyring format version " + std::to_string(version) +
@@ -145,9 +148,9 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
   if (GetU32(p + kOffReserved) != 0) return Corrupt("reserved bytes set");
   r.sequence = GetU64(p + kOffSeq);
   r.current_version = GetU32(p + kOffCurrent);
-  MFS_ASSIGN(NameKey nk, (crypto::UnwrapKey<crypto::KeyPurpose::kName>(
-                             keys.wrap, copy.subspan(kOffNameKey, kWrapped),
-                             NameKeyAd(vault, matter))));
+  MFS_ASSIGN(NameKey nk,
+             (crypto::UnwrapKey<crypto::KeyPurpose::kName>(
+                 keys.wrap, copy.subspan(kOffNameKey, kWrapped), NameKeyAd(vault, matter))));
   r.name_key = std::make_unique<NameKey>(std::move(nk));
   for (size_t i = 0; i < n; ++i) {
     const uint8_t* e = p + kOffEntries + i * kEntrySize;
@@ -196,9 +199,10 @@ Result<Keyring> ReadKeyringFd(int fd, const VaultId& vault, const MatterId& matt
   MFS_ASSIGN(size_t n, PreadFull(fd, file.data(), file.size(), 0));
   if (n != kKeyringFileSize) return Corrupt("truncated");
   auto a = Keyring::ParseCopy({file.data(), kKeyringCopySize}, keys, vault, matter);
-  auto b = Keyring::ParseCopy({file.data() + kKeyringCopySize, kKeyringCopySize}, keys, vault,
-                              matter);
-  if (a.ok() && b.ok()) return b->sequence > a->sequence ? std::move(b).value() : std::move(a).value();
+  auto b =
+      Keyring::ParseCopy({file.data() + kKeyringCopySize, kKeyringCopySize}, keys, vault, matter);
+  if (a.ok() && b.ok())
+    return b->sequence > a->sequence ? std::move(b).value() : std::move(a).value();
   if (a.ok()) return std::move(a).value();
   if (b.ok()) return std::move(b).value();
   return a.error();
@@ -210,8 +214,7 @@ Status WriteKeyringCopy(int fd, const Keyring& ring, const KeyringKeys& keys) {
   Bytes file(kKeyringFileSize);
   MFS_ASSIGN(size_t n, PreadFull(fd, file.data(), file.size(), 0));
   if (n != kKeyringFileSize) return Corrupt("truncated");
-  auto a = Keyring::ParseCopy({file.data(), kKeyringCopySize}, keys, ring.vault_id,
-                              ring.matter_id);
+  auto a = Keyring::ParseCopy({file.data(), kKeyringCopySize}, keys, ring.vault_id, ring.matter_id);
   auto b = Keyring::ParseCopy({file.data() + kKeyringCopySize, kKeyringCopySize}, keys,
                               ring.vault_id, ring.matter_id);
   size_t target = 0;
@@ -241,7 +244,8 @@ Result<Keyring> ReadKeyringFile(int keystore_fd, const VaultId& vault, const Mat
   if (!fd.valid()) {
     int err = errno;
     if (err == ENOENT) {
-      return Error(Code::kNotFound, "matter keyring " + name + " is missing (wiped, or wrong --keystore?)", err);
+      return Error(Code::kNotFound,
+                   "matter keyring " + name + " is missing (wiped, or wrong --keystore?)", err);
     }
     return IoError("open keyring " + name, err);
   }

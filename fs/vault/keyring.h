@@ -7,7 +7,8 @@
 // sequence. So a crash mid-update leaves the previous state readable, and the file never
 // moves: a wipe overwrites these same bytes in place. (Restoring an old copy of the
 // keystore itself from a backup would bring keys back: keep the keystore out of
-// ciphertext backups with --keystore.) Updates hold an fcntl write lock on the file (safe between servers).
+// ciphertext backups with --keystore.) Updates hold an fcntl write lock on the file (safe between
+// servers).
 //
 // Keyring (the value) is move-only and holds keys in secure memory. Thread-safety: const
 // methods are safe from any thread; the file functions serialise through the lock.

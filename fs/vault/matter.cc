@@ -40,10 +40,12 @@ Result<UniqueFd> Matter::OpenPath(const Vault& vault, std::string_view rel_path,
     if (!next.valid()) {
       int err = errno;
       if (err == ENOENT) {
-        return Error(Code::kNotFound, "'" + std::string(rel_path) + "' does not exist in matter '" +
-                                          info_.name + "'", err);
+        return Error(
+            Code::kNotFound,
+            "'" + std::string(rel_path) + "' does not exist in matter '" + info_.name + "'", err);
       }
-      if (err == ELOOP) return Error(Code::kInvalidArgument, "'" + std::string(comp) + "' is a symlink", err);
+      if (err == ELOOP)
+        return Error(Code::kInvalidArgument, "'" + std::string(comp) + "' is a symlink", err);
       return IoError(std::string(comp), err);
     }
     if (last) return next;

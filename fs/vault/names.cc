@@ -16,7 +16,8 @@ namespace matterfs::vault {
 namespace {
 constexpr std::string_view kSymlinkAd = "MFS1link";
 // The fixed IV of xattr names: they belong to a file, not a directory.
-constexpr DirIv kXattrIv = {'M', 'F', 'S', '1', 'x', 'a', 't', 't', 'r', 'n', 'a', 'm', 'e', 0, 0, 0};
+constexpr DirIv kXattrIv = {'M', 'F', 'S', '1', 'x', 'a', 't', 't',
+                            'r', 'n', 'a', 'm', 'e', 0,   0,   0};
 }  // namespace
 
 std::string Base64UrlEncode(ByteSpan bytes) {
@@ -87,15 +88,16 @@ Result<std::string> NameCodec::EncryptSymlink(std::string_view target) const {
   if (target.empty()) return Error(Code::kInvalidArgument, "empty symlink target", ENOENT);
   std::string out = Base64UrlEncode(cipher_.SealValue(crypto::NameCipher::ValueKind::kSymlink,
                                                       AsBytes(target), AsBytes(kSymlinkAd)));
-  if (out.size() >= 4096) return Error(Code::kInvalidArgument, "symlink target too long", ENAMETOOLONG);
+  if (out.size() >= 4096)
+    return Error(Code::kInvalidArgument, "symlink target too long", ENAMETOOLONG);
   return out;
 }
 
 Result<std::string> NameCodec::DecryptSymlink(std::string_view stored) const {
   auto raw = Base64UrlDecode(stored);
   if (!raw) return Error(Code::kCorruption, "stored symlink target is not base64url");
-  MFS_ASSIGN(Bytes plain, cipher_.OpenValue(crypto::NameCipher::ValueKind::kSymlink, *raw,
-                                            AsBytes(kSymlinkAd)));
+  MFS_ASSIGN(Bytes plain,
+             cipher_.OpenValue(crypto::NameCipher::ValueKind::kSymlink, *raw, AsBytes(kSymlinkAd)));
   return std::string(plain.begin(), plain.end());
 }
 
@@ -133,7 +135,8 @@ Result<DirIv> ReadDirIv(int dirfd) {
   uint8_t extra;
   MFS_ASSIGN(size_t n, PreadFull(fd.get(), iv.data(), iv.size(), 0));
   MFS_ASSIGN(size_t more, PreadFull(fd.get(), &extra, 1, static_cast<off_t>(iv.size())));
-  if (n != iv.size() || more != 0) return Error(Code::kCorruption, "directory IV has the wrong size", EIO);
+  if (n != iv.size() || more != 0)
+    return Error(Code::kCorruption, "directory IV has the wrong size", EIO);
   return iv;
 }
 

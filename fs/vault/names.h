@@ -24,8 +24,8 @@ namespace matterfs::vault {
 using DirIv = std::array<uint8_t, crypto::kDirIvSize>;
 
 struct StoredName {
-  std::string entry;                 // the directory entry in the vault
-  std::optional<std::string> full;   // for long names: the contents of entry + ".n"
+  std::string entry;                // the directory entry in the vault
+  std::optional<std::string> full;  // for long names: the contents of entry + ".n"
 };
 
 enum class EntryKind { kShort, kLong, kMeta };

@@ -23,7 +23,8 @@ Result<UniqueFd> OpenDir(int at, const std::string& path, const std::string& wha
   if (!fd.valid()) {
     int err = errno;
     if (err == ENOENT) return Error(Code::kNotFound, what + " " + path + " does not exist", err);
-    if (err == ENOTDIR) return Error(Code::kInvalidArgument, what + " " + path + " is not a directory", err);
+    if (err == ENOTDIR)
+      return Error(Code::kInvalidArgument, what + " " + path + " is not a directory", err);
     return IoError(what + " " + path, err);
   }
   return fd;
@@ -98,8 +99,8 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
   auto raw = ReadWholeFile(v->root_.get(), std::string(kConfigName), kMaxConfigSize);
   if (!raw.ok()) {
     if (raw.error().code() == Code::kNotFound) {
-      return Error(Code::kNotFound, path + " is not a matterfs vault (no " +
-                                        std::string(kConfigName) + ")");
+      return Error(Code::kNotFound,
+                   path + " is not a matterfs vault (no " + std::string(kConfigName) + ")");
     }
     return raw.error();
   }
@@ -113,7 +114,8 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
   if (keystore) {
     MFS_ASSIGN(v->keystore_, OpenDir(AT_FDCWD, *keystore, "keystore"));
   } else {
-    MFS_ASSIGN(v->keystore_, OpenDir(v->root_.get(), std::string(kDefaultKeystoreName), "keystore"));
+    MFS_ASSIGN(v->keystore_,
+               OpenDir(v->root_.get(), std::string(kDefaultKeystoreName), "keystore"));
   }
   MFS_ASSIGN(v->root_iv_, ReadDirIv(v->data_.get()));
   return v;
@@ -139,18 +141,17 @@ Status Vault::Unlock(const Credential& cred) {
   auto keyring_mac = sub(kSubkeyKeyringMac);
   auto binding = sub(kSubkeyMatterBinding);
   auto audit_path = sub(kSubkeyAuditPath);
-  auto keys = std::unique_ptr<Keys>(new Keys{std::move(vmk), std::move(keyring_wrap),
-                                             std::move(keyring_mac), std::move(binding),
-                                             std::move(audit_path),
-                                             std::make_unique<NameCodec>(root_name_key),
-                                             std::make_unique<crypto::SigningKey>(std::move(sign))});
+  auto keys = std::unique_ptr<Keys>(
+      new Keys{std::move(vmk), std::move(keyring_wrap), std::move(keyring_mac), std::move(binding),
+               std::move(audit_path), std::make_unique<NameCodec>(root_name_key),
+               std::make_unique<crypto::SigningKey>(std::move(sign))});
   keys_ = std::move(keys);
   return {};
 }
 
 Result<UniqueFd> Vault::LockVault() const {
-  UniqueFd fd(::openat(root_.get(), std::string(kLockName).c_str(),
-                       O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  UniqueFd fd(
+      ::openat(root_.get(), std::string(kLockName).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return IoError("open vault lock");
   struct flock fl = {};
   fl.l_type = F_WRLCK;
@@ -174,12 +175,14 @@ Result<MatterId> Vault::ReadMatterBinding(int matter_dirfd, std::string_view nam
   auto raw = ReadWholeFile(matter_dirfd, std::string(kMatterIdName), 4096);
   if (!raw.ok()) {
     if (raw.error().code() == Code::kNotFound) {
-      return Error(Code::kCorruption, "matter '" + std::string(name) + "' has no .matter file", EIO);
+      return Error(Code::kCorruption, "matter '" + std::string(name) + "' has no .matter file",
+                   EIO);
     }
     return raw.error();
   }
   if (raw->size() != kBindingSize) {
-    return Error(Code::kCorruption, "matter '" + std::string(name) + "': .matter has the wrong size", EIO);
+    return Error(Code::kCorruption,
+                 "matter '" + std::string(name) + "': .matter has the wrong size", EIO);
   }
   MatterId id;
   std::memcpy(id.data(), raw->data(), kIdSize);
@@ -193,12 +196,15 @@ Result<MatterId> Vault::ReadMatterBinding(int matter_dirfd, std::string_view nam
 
 Result<std::string> Vault::DecodeMatterEntry(std::string_view entry) const {
   switch (NameCodec::Classify(entry)) {
-    case EntryKind::kMeta: return Error(Code::kNotFound, "metadata entry");
-    case EntryKind::kShort: return matter_names().Decode(root_iv_, entry);
+    case EntryKind::kMeta:
+      return Error(Code::kNotFound, "metadata entry");
+    case EntryKind::kShort:
+      return matter_names().Decode(root_iv_, entry);
     case EntryKind::kLong: {
       MFS_ASSIGN(Bytes full, ReadWholeFile(data_.get(), NameCodec::LongNameFile(entry), 4096));
       return matter_names().DecodeLong(
-          root_iv_, entry, std::string_view(reinterpret_cast<const char*>(full.data()), full.size()));
+          root_iv_, entry,
+          std::string_view(reinterpret_cast<const char*>(full.data()), full.size()));
     }
   }
   return Error(Code::kNotFound, "unknown entry");
@@ -230,7 +236,8 @@ Result<MatterInfo> Vault::FindMatter(std::string_view name) const {
   MFS_ASSIGN(StoredName stored, matter_names().Encode(root_iv_, name));
   UniqueFd mfd(::openat(data_.get(), stored.entry.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!mfd.valid()) {
-    if (errno == ENOENT) return Error(Code::kNotFound, "no matter named '" + std::string(name) + "'", ENOENT);
+    if (errno == ENOENT)
+      return Error(Code::kNotFound, "no matter named '" + std::string(name) + "'", ENOENT);
     return IoError("open matter directory");
   }
   MFS_ASSIGN(MatterId id, ReadMatterBinding(mfd.get(), name));
@@ -245,18 +252,17 @@ Result<Keyring> Vault::LoadKeyring(const MatterId& id) const {
 Result<MatterStatus> Vault::SetMatterStatus(std::string_view name, MatterStatus status) {
   MFS_ASSIGN(MatterInfo info, FindMatter(name));
   MatterStatus old = info.status;
-  MFS_TRY(UpdateKeyringFile(keystore_.get(), config_.vault_id, info.id, keyring_keys(),
-                            [&](Keyring& ring) -> Status {
-                              old = ring.status;
-                              if (old == MatterStatus::kHold && status != MatterStatus::kOpen &&
-                                  status != MatterStatus::kHold) {
-                                return Error(Code::kInvalidArgument,
-                                             "matter '" + std::string(name) +
-                                                 "' is under legal hold; release it first");
-                              }
-                              ring.status = status;
-                              return {};
-                            }));
+  MFS_TRY(UpdateKeyringFile(
+      keystore_.get(), config_.vault_id, info.id, keyring_keys(), [&](Keyring& ring) -> Status {
+        old = ring.status;
+        if (old == MatterStatus::kHold && status != MatterStatus::kOpen &&
+            status != MatterStatus::kHold) {
+          return Error(Code::kInvalidArgument,
+                       "matter '" + std::string(name) + "' is under legal hold; release it first");
+        }
+        ring.status = status;
+        return {};
+      }));
   return old;
 }
 
@@ -284,7 +290,8 @@ Result<MatterInfo> Vault::CreateMatter(std::string_view name, mode_t mode) {
   });
   if (!st.ok()) {
     if (st.error().code() == Code::kExists) {
-      return undo_keyring(Error(Code::kExists, "matter '" + std::string(name) + "' already exists", EEXIST));
+      return undo_keyring(
+          Error(Code::kExists, "matter '" + std::string(name) + "' already exists", EEXIST));
     }
     return undo_keyring(st.error());
   }
@@ -335,7 +342,8 @@ Status Vault::RemoveKeyslot(size_t index) {
     return Error(Code::kNotFound, "no keyslot " + std::to_string(index));
   }
   if (config_.slots.size() == 1) {
-    return Error(Code::kInvalidArgument, "refusing to remove the last keyslot (the vault would be lost)");
+    return Error(Code::kInvalidArgument,
+                 "refusing to remove the last keyslot (the vault would be lost)");
   }
   VaultConfig next = config_;
   next.slots.erase(next.slots.begin() + static_cast<std::ptrdiff_t>(index));

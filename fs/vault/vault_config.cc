@@ -75,7 +75,8 @@ Result<VaultConfig> VaultConfig::Parse(ByteSpan raw) {
   if (raw.size() != body + kConfigTrailerSize) return Corrupt("wrong size (truncated or extended)");
   uint8_t sum[32];
   crypto::Blake2bInto(sum, raw.first(body + 32), {});
-  if (!crypto::ConstantTimeEqual(sum, raw.subspan(body + 32, 32))) return Corrupt("checksum mismatch");
+  if (!crypto::ConstantTimeEqual(sum, raw.subspan(body + 32, 32)))
+    return Corrupt("checksum mismatch");
   c.features = GetU32(raw.data() + kOffFeatures);
   if ((c.features & ~kKnownFeatures) != 0) {
     return Error(Code::kUnsupported, "vault requires features this matterfs does not know");
@@ -120,8 +121,8 @@ Bytes VaultConfig::Serialize(const MasterKey& vmk) const {
     SerializeSlotPrefix(slots[i], p);
     std::memcpy(p + kSlotOffWrapped, slots[i].wrapped_vmk.data(), kWrappedVmkSize);
   }
-  auto mac_key = crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(vmk, kSubkeyConfigMac,
-                                                                     kVaultKdfContext);
+  auto mac_key =
+      crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(vmk, kSubkeyConfigMac, kVaultKdfContext);
   crypto::Blake2bInto({out.data() + body, 32}, {out.data(), body}, mac_key.bytes());
   crypto::Blake2bInto({out.data() + body + 32, 32}, {out.data(), body + 32}, {});
   return out;
@@ -167,8 +168,8 @@ Result<MasterKey> VaultConfig::Unlock(ByteSpan raw, const Credential& cred) cons
     if (slot.kind != cred.kind) continue;
     auto slot_key = DeriveSlotKey(slot, cred);
     if (!slot_key.ok()) return slot_key.error();
-    auto vmk = crypto::UnwrapKey<crypto::KeyPurpose::kMaster>(*slot_key, slot.wrapped_vmk,
-                                                              SlotAd(slot));
+    auto vmk =
+        crypto::UnwrapKey<crypto::KeyPurpose::kMaster>(*slot_key, slot.wrapped_vmk, SlotAd(slot));
     if (!vmk.ok()) continue;
     // The MAC over the whole config proves nothing else was edited.
     const size_t body = kConfigHeaderSize + slots.size() * kSlotSize;

@@ -33,10 +33,10 @@ struct Credential {
 
 struct Keyslot {
   SlotKind kind = SlotKind::kPassphrase;
-  uint64_t created = 0;                  // unix seconds
-  crypto::Argon2Params argon{0, 0};      // zero for key-file slots
+  uint64_t created = 0;              // unix seconds
+  crypto::Argon2Params argon{0, 0};  // zero for key-file slots
   std::array<uint8_t, crypto::kSaltSize> salt{};
-  Bytes wrapped_vmk;                     // 72 bytes
+  Bytes wrapped_vmk;  // 72 bytes
 };
 
 inline constexpr size_t kConfigHeaderSize = 172;

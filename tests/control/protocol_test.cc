@@ -39,19 +39,19 @@ TEST(ProtocolTest, ResponseRoundTrips) {
 
 TEST(ProtocolTest, RejectsMalformedRequests) {
   const char* bad[] = {
-      "",                                   // empty
-      "MFS1 status",                        // no newline
-      "MFS2 status\n",                      // another protocol version
-      "MFS1\n",                             // no command
-      "MFS1 Status\n",                      // bad character in command
-      "MFS1 status key\n",                  // no '='
-      "MFS1 status =value\n",               // empty key
-      "MFS1 status KEY=v\n",                // upper case key
-      "MFS1 status k=%zz\n",                // bad escape
-      "MFS1 status k=%4\n",                 // truncated escape
-      "MFS1 status k=a b=1 k=2\n",          // duplicate key
-      "MFS1 status k=a\"b\n",               // unescaped byte in a value
-      "MFS1status\n",                       // no space after the magic
+      "",                           // empty
+      "MFS1 status",                // no newline
+      "MFS2 status\n",              // another protocol version
+      "MFS1\n",                     // no command
+      "MFS1 Status\n",              // bad character in command
+      "MFS1 status key\n",          // no '='
+      "MFS1 status =value\n",       // empty key
+      "MFS1 status KEY=v\n",        // upper case key
+      "MFS1 status k=%zz\n",        // bad escape
+      "MFS1 status k=%4\n",         // truncated escape
+      "MFS1 status k=a b=1 k=2\n",  // duplicate key
+      "MFS1 status k=a\"b\n",       // unescaped byte in a value
+      "MFS1status\n",               // no space after the magic
   };
   for (const char* line : bad) {
     EXPECT_FALSE(DecodeRequest(line).ok()) << "accepted: " << line;
@@ -61,7 +61,7 @@ TEST(ProtocolTest, RejectsMalformedRequests) {
 
 TEST(ProtocolTest, RejectsMalformedResponses) {
   EXPECT_FALSE(DecodeResponse("").ok());
-  EXPECT_FALSE(DecodeResponse("OK\n").ok());          // no terminating "."
+  EXPECT_FALSE(DecodeResponse("OK\n").ok());  // no terminating "."
   EXPECT_FALSE(DecodeResponse("HELLO\n.\n").ok());
   EXPECT_FALSE(DecodeResponse("OK\nnot a field\n.\n").ok());
 }
