@@ -125,6 +125,20 @@ std::unique_ptr<vault::Vault> OpenVault(const po::variables_map& vm) {
   return Check(vault::Vault::Open(path, Opt(vm, "keystore")));
 }
 
+// The vault's config alone (keyslots, public key): needs neither a key nor the keystore.
+vault::VaultConfig ReadConfigOnly(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw Failure{kExitNotFound, "vault " + dir + " does not exist"};
+  }
+  auto raw = ReadWholeFile(AT_FDCWD, dir + "/" + std::string(vault::kConfigName), 64 * 1024);
+  if (!raw.ok() && raw.error().code() == Code::kNotFound) {
+    throw Failure{kExitNotFound,
+                  dir + " is not a matterfs vault (no " + std::string(vault::kConfigName) + ")"};
+  }
+  return Check(vault::VaultConfig::Parse(Check(std::move(raw), dir)), dir);
+}
+
 std::unique_ptr<vault::Vault> OpenUnlocked(const po::variables_map& vm) {
   auto v = OpenVault(vm);
   auto cred =
@@ -265,9 +279,9 @@ std::vector<Command> Commands() {
                     p.add("vault", 1);
                   },
                   [](const po::variables_map& vm) {
-                    auto v = OpenVault(vm);
+                    const vault::VaultConfig config = ReadConfigOnly(vm["vault"].as<std::string>());
                     size_t i = 0;
-                    for (const auto& s : v->config().slots) {
+                    for (const auto& s : config.slots) {
                       std::cout << i++ << "  " << vault::SlotKindName(s.kind) << "  created "
                                 << FormatTime(s.created);
                       if (s.kind == vault::SlotKind::kPassphrase) {
@@ -471,13 +485,7 @@ std::vector<Command> Commands() {
        [](const po::variables_map& vm) {
          std::optional<std::string> key = Opt(vm, "public-key");
          if (vm.count("vault")) {
-           const std::string vault_dir = vm["vault"].as<std::string>();
-           auto raw =
-               Check(ReadWholeFile(AT_FDCWD, vault_dir + "/" + std::string(vault::kConfigName),
-                                   64 * 1024),
-                     vault_dir);
-           auto config = Check(vault::VaultConfig::Parse(raw), vault_dir);
-           key = ToHex(config.sign_public);
+           key = ToHex(ReadConfigOnly(vm["vault"].as<std::string>()).sign_public);
          }
          return AuditVerify(vm["log"].as<std::string>(), key);
        }});
