@@ -64,9 +64,9 @@ struct MatterRules {
 // `audit = drop|strict`: what the daemon does when its audit queue is full.
 enum class AuditMode : uint8_t { kDrop, kStrict };
 // `audit_path = plain|hash|omit`: how a file path appears in audit events (same order
-// as PathMode in policy/audit_event.h).
+// as PathMode in audit/event.h).
 enum class AuditPath : uint8_t { kPlain, kHash, kOmit };
-// `syslog_facility = …`. (policy/audit_event.h has the audit writer's own SyslogFacility,
+// `syslog_facility = …`. (audit/event.h has the audit writer's own SyslogFacility,
 // numbered by RFC 5424 code; convert with ParseFacility(SyslogFacilityName(f)).)
 enum class LogFacility : uint8_t {
   kAuth,

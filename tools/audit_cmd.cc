@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "crypto/signing.h"
-#include "policy/audit_log.h"
+#include "audit/local_log.h"
 #include "tools/matterctl.h"
 #include "util/bytes.h"
 
@@ -18,7 +18,7 @@ int AuditVerify(const std::string& log, std::optional<std::string> public_key_he
       return kExitUsage;
     }
   }
-  auto report = policy::VerifyLog(
+  auto report = audit::VerifyLog(
       log, key ? std::optional<ByteSpan>(ByteSpan(*key)) : std::optional<ByteSpan>());
   if (!report.ok()) {
     std::cerr << "matterctl: audit verify: " << report.error().message() << "\n";
@@ -28,7 +28,7 @@ int AuditVerify(const std::string& log, std::optional<std::string> public_key_he
     }
     return kExitError;
   }
-  const policy::VerifyReport& r = *report;
+  const audit::VerifyReport& r = *report;
   for (const auto& p : r.problems)
     std::cerr << "matterctl: audit verify: " << log << ": " << p << "\n";
   for (const auto& w : r.warnings) {

@@ -8,7 +8,7 @@
 namespace matterfs::tools {
 
 // `matterctl audit verify LOG [--public-key HEX]`: checks the local audit log's hash
-// chain, numbering and signed checkpoints (policy::VerifyLog). With a public key (64 hex
+// chain, numbering and signed checkpoints (audit::VerifyLog). With a public key (64 hex
 // characters, e.g. the vault's), every checkpoint must be signed by that key.
 // Prints a one-line verdict on stdout ("intact" or "TAMPERED"), each problem and
 // warning on stderr. Returns kExitOk (0) if intact, kExitCorrupt (4) if tampered,

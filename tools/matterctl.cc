@@ -21,8 +21,8 @@
 #include "fs/control/protocol.h"
 #include "fs/vault/matter.h"
 #include "fs/vault/vault.h"
-#include "policy/audit_event.h"
-#include "policy/audit_syslog.h"
+#include "audit/event.h"
+#include "audit/syslog_output.h"
 #include "tools/audit_cmd.h"
 #include "tools/policy_cmd.h"
 #include "util/file_io.h"
@@ -189,19 +189,19 @@ std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::
 // An offline admin action is an audit event too: sent to syslog (best effort).
 void SendOfflineEvent(const po::variables_map& vm, const std::string& event,
                       const std::string& matter, const std::string& message) {
-  policy::SyslogOutputOptions so;
+  audit::SyslogOutputOptions so;
   if (vm.count("syslog-socket")) so.socket_path = vm["syslog-socket"].as<std::string>();
   so.header.procid = ::getpid();
-  auto out = policy::SyslogOutput::Make(so);
-  policy::AuditEvent e;
+  auto out = audit::SyslogOutput::Make(so);
+  audit::AuditEvent e;
   e.time =
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   e.host = host;
   e.event = event;
-  e.result = policy::AuditResult::kOk;
-  e.severity = policy::AuditSeverity::kNotice;
+  e.result = audit::AuditResult::kOk;
+  e.severity = audit::AuditSeverity::kNotice;
   struct passwd pw;
   struct passwd* found = nullptr;
   char buf[4096];

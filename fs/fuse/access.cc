@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "policy/audit_log.h"
-#include "policy/audit_syslog.h"
+#include "audit/local_log.h"
+#include "audit/syslog_output.h"
 #include "policy/nss_resolver.h"
 #include "util/file_io.h"
 
@@ -31,9 +31,9 @@ int ErrnoFor(const policy::Decision& d) {
   }
 }
 
-policy::SyslogFacility FacilityOf(const policy::Policy& p) {
-  auto f = policy::ParseFacility(policy::SyslogFacilityName(p.syslog_facility));
-  return f.ok() ? *f : policy::SyslogFacility::kAuthpriv;
+audit::SyslogFacility FacilityOf(const policy::Policy& p) {
+  auto f = audit::ParseFacility(policy::SyslogFacilityName(p.syslog_facility));
+  return f.ok() ? *f : audit::SyslogFacility::kAuthpriv;
 }
 }  // namespace
 
@@ -58,28 +58,28 @@ Result<std::unique_ptr<AccessControl>> AccessControl::Create(AccessOptions opts,
   }
   const policy::Policy& pol = *ac->policy_;
   MFS_ASSIGN(
-      policy::PathRedactor redactor,
-      policy::PathRedactor::Make(static_cast<policy::PathMode>(pol.audit_path), path_hash_key));
-  ac->redactor_ = std::make_unique<policy::PathRedactor>(std::move(redactor));
+      audit::PathRedactor redactor,
+      audit::PathRedactor::Make(static_cast<audit::PathMode>(pol.audit_path), path_hash_key));
+  ac->redactor_ = std::make_unique<audit::PathRedactor>(std::move(redactor));
 
-  std::vector<std::unique_ptr<policy::AuditOutput>> outputs;
-  policy::SyslogOutputOptions so;
+  std::vector<std::unique_ptr<audit::AuditOutput>> outputs;
+  audit::SyslogOutputOptions so;
   so.socket_path = ac->opts_.syslog_socket;
   so.header.facility = FacilityOf(pol);
   so.header.procid = ::getpid();
-  MFS_ASSIGN(auto syslog_out, policy::SyslogOutput::Make(so));
+  MFS_ASSIGN(auto syslog_out, audit::SyslogOutput::Make(so));
   outputs.push_back(std::move(syslog_out));
   if (!pol.audit_log.empty()) {
-    MFS_ASSIGN(auto log, policy::AuditLog::Open(pol.audit_log, signing_key));
+    MFS_ASSIGN(auto log, audit::AuditLog::Open(pol.audit_log, signing_key));
     outputs.push_back(std::move(log));
   }
-  policy::AuditSinkOptions sink_opts;
-  sink_opts.full_mode = pol.audit == policy::AuditMode::kStrict ? policy::QueueFullMode::kStrict
-                                                                : policy::QueueFullMode::kDrop;
+  audit::AuditSinkOptions sink_opts;
+  sink_opts.full_mode = pol.audit == policy::AuditMode::kStrict ? audit::QueueFullMode::kStrict
+                                                                : audit::QueueFullMode::kDrop;
   if (ac->opts_.audit_mode) {
-    MFS_ASSIGN(sink_opts.full_mode, policy::ParseQueueFullMode(*ac->opts_.audit_mode));
+    MFS_ASSIGN(sink_opts.full_mode, audit::ParseQueueFullMode(*ac->opts_.audit_mode));
   }
-  ac->sink_ = std::make_unique<policy::AuditSink>(std::move(sink_opts), std::move(outputs));
+  ac->sink_ = std::make_unique<audit::AuditSink>(std::move(sink_opts), std::move(outputs));
   return ac;
 }
 
@@ -124,8 +124,8 @@ std::string AccessControl::ProcessName(int32_t pid) {
   return name;
 }
 
-policy::AuditEvent AccessControl::BaseEvent(const Caller& caller, const std::string& user) {
-  policy::AuditEvent e;
+audit::AuditEvent AccessControl::BaseEvent(const Caller& caller, const std::string& user) {
+  audit::AuditEvent e;
   e.user = user;
   e.uid = caller.uid;
   if (caller.pid > 0) e.pid = caller.pid;
@@ -133,7 +133,7 @@ policy::AuditEvent AccessControl::BaseEvent(const Caller& caller, const std::str
   return e;
 }
 
-bool AccessControl::SubmitEvent(policy::AuditEvent e) { return sink_->Submit(std::move(e)); }
+bool AccessControl::SubmitEvent(audit::AuditEvent e) { return sink_->Submit(std::move(e)); }
 
 policy::Decision AccessControl::Decide(const Caller& caller, const std::string& matter,
                                        policy::MatterStatus status, policy::Action action,
@@ -160,10 +160,10 @@ policy::Decision AccessControl::Decide(const Caller& caller, const std::string& 
 bool AccessControl::Audit(const Caller& caller, const std::string& user, const policy::Decision& d,
                           const std::string& matter, const char* event, const std::string& path,
                           const char* access) {
-  policy::AuditEvent e = BaseEvent(caller, user);
+  audit::AuditEvent e = BaseEvent(caller, user);
   e.event = event;
-  e.result = d.allowed ? policy::AuditResult::kAllow : policy::AuditResult::kDeny;
-  e.severity = d.allowed ? policy::AuditSeverity::kInfo : policy::AuditSeverity::kWarning;
+  e.result = d.allowed ? audit::AuditResult::kAllow : audit::AuditResult::kDeny;
+  e.severity = d.allowed ? audit::AuditSeverity::kInfo : audit::AuditSeverity::kWarning;
   e.matter = matter;
   if (!path.empty()) redactor_->Apply(path, e);
   e.access = access;
@@ -210,10 +210,10 @@ void AccessControl::CountOpen(const Caller& caller, const std::string& matter) {
     count = w.count;
   }
   auto subject = SubjectOf(caller.uid);
-  policy::AuditEvent e = BaseEvent(caller, subject.ok() ? subject->user : "");
-  e.event = policy::audit_events::kBulkAccess;
-  e.result = policy::AuditResult::kOk;
-  e.severity = policy::AuditSeverity::kAlert;
+  audit::AuditEvent e = BaseEvent(caller, subject.ok() ? subject->user : "");
+  e.event = audit::audit_events::kBulkAccess;
+  e.result = audit::AuditResult::kOk;
+  e.severity = audit::AuditSeverity::kAlert;
   e.matter = matter;
   e.count = count;
   e.rule = "bulk_threshold " + std::to_string(pol->bulk_threshold) + " within " +
@@ -230,14 +230,14 @@ Result<policy::BreakGlassGrant> AccessControl::BreakGlass(const Caller& caller,
   MFS_ASSIGN(policy::Subject subject, SubjectOf(caller.uid));
   auto pol = policy();
   policy::Decision d = policy::MayBreakGlass(*pol, subject, matter, duration, Now());
-  policy::AuditEvent e = BaseEvent(caller, subject.user);
-  e.event = policy::audit_events::kBreakGlass;
+  audit::AuditEvent e = BaseEvent(caller, subject.user);
+  e.event = audit::audit_events::kBreakGlass;
   e.matter = matter;
   e.access = "read";
   e.rule = d.rule;
   e.message = reason;
-  e.severity = policy::AuditSeverity::kAlert;
-  e.result = d.allowed ? policy::AuditResult::kAllow : policy::AuditResult::kDeny;
+  e.severity = audit::AuditSeverity::kAlert;
+  e.result = d.allowed ? audit::AuditResult::kAllow : audit::AuditResult::kDeny;
   SubmitEvent(std::move(e));
   if (!d.allowed) return Error(Code::kPermissionDenied, d.rule);
   policy::BreakGlassGrant grant{subject.user, matter, d.until ? *d.until : Now() + duration,
@@ -264,23 +264,23 @@ std::vector<policy::BreakGlassGrant> AccessControl::ActiveGrants() {
     out = grants_;
   }
   for (const auto& g : expired) {
-    policy::AuditEvent e;
-    e.event = policy::audit_events::kBreakGlass;
+    audit::AuditEvent e;
+    e.event = audit::audit_events::kBreakGlass;
     e.user = g.user;
     e.matter = g.matter;
-    e.result = policy::AuditResult::kOk;
-    e.severity = policy::AuditSeverity::kNotice;
+    e.result = audit::AuditResult::kOk;
+    e.severity = audit::AuditSeverity::kNotice;
     e.message = "break-glass access expired";
     SubmitEvent(std::move(e));
   }
   return out;
 }
 
-void AccessControl::Notice(const char* event, policy::AuditResult result,
-                           policy::AuditSeverity severity, const Caller* caller,
+void AccessControl::Notice(const char* event, audit::AuditResult result,
+                           audit::AuditSeverity severity, const Caller* caller,
                            const std::string& matter, const std::string& message,
                            const std::string& path) {
-  policy::AuditEvent e;
+  audit::AuditEvent e;
   if (caller != nullptr) {
     auto subject = SubjectOf(caller->uid);
     e = BaseEvent(*caller, subject.ok() ? subject->user : "");
@@ -299,8 +299,8 @@ Status AccessControl::Reload() {
   policy::NssResolver resolver;
   auto loaded = policy::LoadPolicyFile(*opts_.policy_path, resolver);
   if (!loaded.ok()) {
-    Notice(policy::audit_events::kPolicyReload, policy::AuditResult::kError,
-           policy::AuditSeverity::kAlert, nullptr, "",
+    Notice(audit::audit_events::kPolicyReload, audit::AuditResult::kError,
+           audit::AuditSeverity::kAlert, nullptr, "",
            "invalid policy kept out, the previous one stays in force: " + loaded.error().message());
     return loaded.error();
   }
@@ -309,8 +309,8 @@ Status AccessControl::Reload() {
     std::lock_guard<std::mutex> g(subjects_mu_);
     subjects_.clear();
   }
-  Notice(policy::audit_events::kPolicyReload, policy::AuditResult::kOk,
-         policy::AuditSeverity::kNotice, nullptr, "", "policy reloaded from " + *opts_.policy_path);
+  Notice(audit::audit_events::kPolicyReload, audit::AuditResult::kOk,
+         audit::AuditSeverity::kNotice, nullptr, "", "policy reloaded from " + *opts_.policy_path);
   return {};
 }
 

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "crypto/signing.h"
-#include "policy/audit_event.h"
-#include "policy/audit_sink.h"
+#include "audit/event.h"
+#include "audit/sink.h"
 #include "policy/decision.h"
 #include "policy/policy.h"
 
@@ -80,7 +80,7 @@ class AccessControl {
   Result<policy::Subject> SubjectOf(uint32_t uid);
 
   // Admin actions and notices (mount, reload, tamper, matter status ...).
-  void Notice(const char* event, policy::AuditResult result, policy::AuditSeverity severity,
+  void Notice(const char* event, audit::AuditResult result, audit::AuditSeverity severity,
               const Caller* caller, const std::string& matter, const std::string& message,
               const std::string& path = "");
 
@@ -88,7 +88,7 @@ class AccessControl {
   // policy; either way an event records it. Returns the problems, if any.
   Status Reload();
   std::shared_ptr<const policy::Policy> policy() const { return std::atomic_load(&policy_); }
-  policy::AuditSinkStats audit_stats() const { return sink_->stats(); }
+  audit::AuditSinkStats audit_stats() const { return sink_->stats(); }
 
   // Starts the watcher that reloads when the policy file changes (polls its identity
   // every second) and calls `tick` on each round (the daemon refreshes matter status).
@@ -97,7 +97,7 @@ class AccessControl {
 
  private:
   AccessControl() = default;
-  policy::AuditEvent BaseEvent(const Caller& caller, const std::string& user);
+  audit::AuditEvent BaseEvent(const Caller& caller, const std::string& user);
   // The decision and the subject's name (empty if unknown).
   policy::Decision Decide(const Caller& caller, const std::string& matter,
                           policy::MatterStatus status, policy::Action action, std::string* user);
@@ -105,12 +105,12 @@ class AccessControl {
              const std::string& matter, const char* event, const std::string& path,
              const char* access);
   std::string ProcessName(int32_t pid);
-  bool SubmitEvent(policy::AuditEvent e);
+  bool SubmitEvent(audit::AuditEvent e);
 
   AccessOptions opts_;
   std::shared_ptr<const policy::Policy> policy_;
-  std::unique_ptr<policy::AuditSink> sink_;
-  std::unique_ptr<policy::PathRedactor> redactor_;
+  std::unique_ptr<audit::AuditSink> sink_;
+  std::unique_ptr<audit::PathRedactor> redactor_;
 
   std::mutex subjects_mu_;
   struct CachedSubject {

@@ -205,7 +205,7 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
     int denied =
         fs->access().Quiet(CallerOf(req), parent->matter->name,
                            PolicyStatus(parent->matter->status.load()), policy::Action::kRead,
-                           policy::audit_events::kLookup, fs->inodes().PathOf(parent) + "/" + name);
+                           audit::audit_events::kLookup, fs->inodes().PathOf(parent) + "/" + name);
     if (denied != 0) return denied;
   }
   auto stored = EncodeIn(fs, parent, (*pfd)->get(), name);
@@ -226,7 +226,7 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
     matter = *m;
     if (check_access) {
       int hidden = fs->access().Quiet(CallerOf(req), name, PolicyStatus(matter->status.load()),
-                                      policy::Action::kList, policy::audit_events::kLookup, name);
+                                      policy::Action::kList, audit::audit_events::kLookup, name);
       if (hidden != 0) return hidden;
     }
   }
@@ -441,7 +441,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
           action = policy::Action::kDelete;  // truncating destroys data
         }
       }
-      int denied = Authorize(req, inode, nullptr, action, policy::audit_events::kSetattr,
+      int denied = Authorize(req, inode, nullptr, action, audit::audit_events::kSetattr,
                              action == policy::Action::kDelete ? "delete" : "write");
       if (denied != 0) return (void)fuse_reply_err(req, denied);
     }
@@ -561,7 +561,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
     Inode* p = In(req, parent);
     if (S_ISCHR(mode) || S_ISBLK(mode)) return (void)fuse_reply_err(req, EPERM);
     NewName n;
-    int err = PrepareNew(req, p, name, &n, policy::audit_events::kCreate);
+    int err = PrepareNew(req, p, name, &n, audit::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (S_ISREG(mode)) {
       UniqueFd fd(::openat(n.pfd->get(), n.stored.entry.c_str(),
@@ -583,7 +583,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
       const Caller caller = CallerOf(req);
       int denied = fs->access().Check(caller, name, policy::MatterStatus::kOpen,
                                       policy::Action::kCreateMatter,
-                                      policy::audit_events::kMatterCreate, "", "admin");
+                                      audit::audit_events::kMatterCreate, "", "admin");
       if (denied != 0) return (void)fuse_reply_err(req, denied);
       (void)mode;  // matters are 0777: the policy decides who enters them
       auto created = fs->vault().CreateMatter(name);
@@ -594,7 +594,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
       return ReplyEntry(req, p, name, false);
     }
     NewName n;
-    int err = PrepareNew(req, p, name, &n, policy::audit_events::kMkdir);
+    int err = PrepareNew(req, p, name, &n, audit::audit_events::kMkdir);
     if (err != 0) return (void)fuse_reply_err(req, err);
     Status s = vault::MakeEncryptedDirImpl(n.pfd->get(), n.stored.entry, mode & 07777, {});
     if (!s.ok()) return (void)fuse_reply_err(req, Errno(s.error()));
@@ -610,7 +610,7 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
     auto target = p->matter->matter->names().EncryptSymlink(link);
     if (!target.ok()) return (void)fuse_reply_err(req, Errno(target.error()));
     NewName n;
-    int err = PrepareNew(req, p, name, &n, policy::audit_events::kSymlink);
+    int err = PrepareNew(req, p, name, &n, audit::audit_events::kSymlink);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (::symlinkat(target->c_str(), n.pfd->get(), n.stored.entry.c_str()) != 0) {
       return (void)fuse_reply_err(req, errno);
@@ -635,7 +635,7 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Inode* p = In(req, parent);
     if (IsRoot(fs, p)) return (void)fuse_reply_err(req, EPERM);
     int denied =
-        Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kUnlink, "delete");
+        Authorize(req, p, name, policy::Action::kDelete, audit::audit_events::kUnlink, "delete");
     if (denied != 0) return (void)fuse_reply_err(req, denied);
     auto pfd = fs->inodes().Fd(p);
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
@@ -718,7 +718,7 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Inode* p = In(req, parent);
     if (IsRoot(fs, p)) return (void)fuse_reply_err(req, EPERM);  // matters are wiped, not rmdir'ed
     int denied =
-        Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kRmdir, "delete");
+        Authorize(req, p, name, policy::Action::kDelete, audit::audit_events::kRmdir, "delete");
     if (denied != 0) return (void)fuse_reply_err(req, denied);
     auto pfd = fs->inodes().Fd(p);
     if (!pfd.ok()) return (void)fuse_reply_err(req, Errno(pfd.error()));
@@ -749,7 +749,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     auto old_name = EncodeIn(fs, p, (*pfd)->get(), name);
     if (!old_name.ok()) return (void)fuse_reply_err(req, Errno(old_name.error()));
     int denied =
-        Authorize(req, p, name, policy::Action::kDelete, policy::audit_events::kRename, "delete");
+        Authorize(req, p, name, policy::Action::kDelete, audit::audit_events::kRename, "delete");
     if (denied != 0) return (void)fuse_reply_err(req, denied);
     NewName n;
     int err = PrepareNew(req, np, newname, &n, nullptr);
@@ -803,7 +803,7 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
     auto fd = fs->inodes().Fd(inode);
     if (!fd.ok()) return (void)fuse_reply_err(req, Errno(fd.error()));
     NewName n;
-    int err = PrepareNew(req, np, newname, &n, policy::audit_events::kLink);
+    int err = PrepareNew(req, np, newname, &n, audit::audit_events::kLink);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (::linkat(AT_FDCWD, ProcPath((*fd)->get()).c_str(), n.pfd->get(), n.stored.entry.c_str(),
                  AT_SYMLINK_FOLLOW) != 0) {
@@ -822,12 +822,12 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     const int acc = fi->flags & O_ACCMODE;
     int denied =
         Authorize(req, inode, nullptr, write ? policy::Action::kWrite : policy::Action::kRead,
-                  policy::audit_events::kOpen,
+                  audit::audit_events::kOpen,
                   acc == O_RDWR     ? "read-write"
                   : acc == O_WRONLY ? "write"
                                     : "read");
     if (denied == 0 && (fi->flags & O_TRUNC)) {
-      denied = Authorize(req, inode, nullptr, policy::Action::kDelete, policy::audit_events::kOpen,
+      denied = Authorize(req, inode, nullptr, policy::Action::kDelete, audit::audit_events::kOpen,
                          "truncate");
     }
     if (denied != 0) return (void)fuse_reply_err(req, denied);
@@ -859,7 +859,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
     NewName n;
-    int err = PrepareNew(req, p, name, &n, policy::audit_events::kCreate);
+    int err = PrepareNew(req, p, name, &n, audit::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (!IsRoot(fs, p)) fs->access().CountOpen(CallerOf(req), p->matter->name);
     UniqueFd fd(::openat(n.pfd->get(), n.stored.entry.c_str(),
@@ -982,7 +982,7 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     const bool root = IsRoot(fs, dir);
     if (!root) {
       int denied = Authorize(req, dir, nullptr, policy::Action::kRead,
-                             policy::audit_events::kReaddir, "read");
+                             audit::audit_events::kReaddir, "read");
       if (denied != 0) return (void)fuse_reply_err(req, denied);
     }
     auto pfd = fs->inodes().Fd(dir);
@@ -1163,7 +1163,7 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
     Inode* inode = nullptr;
     int err = XattrTarget(req, ino, name, &proc, &stored, &inode);
     if (err != 0) return (void)fuse_reply_err(req, err);
-    err = Authorize(req, inode, nullptr, policy::Action::kWrite, policy::audit_events::kSetxattr,
+    err = Authorize(req, inode, nullptr, policy::Action::kWrite, audit::audit_events::kSetxattr,
                     "write");
     if (err != 0) return (void)fuse_reply_err(req, err);
     Bytes sealed = inode->matter->matter->names().EncryptXattrValue(
@@ -1236,7 +1236,7 @@ void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     Inode* inode = nullptr;
     int err = XattrTarget(req, ino, name, &proc, &stored, &inode);
     if (err != 0) return (void)fuse_reply_err(req, err == ENOTSUP ? ENODATA : err);
-    err = Authorize(req, inode, nullptr, policy::Action::kWrite, policy::audit_events::kRemovexattr,
+    err = Authorize(req, inode, nullptr, policy::Action::kWrite, audit::audit_events::kRemovexattr,
                     "write");
     if (err != 0) return (void)fuse_reply_err(req, err);
     fuse_reply_err(req, ::removexattr(proc.c_str(), stored.c_str()) == 0 ? 0 : errno);
@@ -1319,8 +1319,8 @@ Result<std::shared_ptr<MatterCtx>> MatterFs::LoadMatter(int matter_fd, const std
 void MatterFs::ReportTamper(Inode* inode, const Error& error) {
   const std::string path = inodes_.PathOf(inode);
   std::cerr << "matterfs: tamper: " << path << ": " << error.message() << std::endl;
-  access_->Notice(policy::audit_events::kTamper, policy::AuditResult::kError,
-                  policy::AuditSeverity::kAlert, nullptr, inode->matter ? inode->matter->name : "",
+  access_->Notice(audit::audit_events::kTamper, audit::AuditResult::kError,
+                  audit::AuditSeverity::kAlert, nullptr, inode->matter ? inode->matter->name : "",
                   error.message(), path);
 }
 
@@ -1404,10 +1404,10 @@ control::Response MatterFs::HandleControl(const control::Request& req, const con
   if (req.command == "matter-status") {
     const std::string matter = arg("matter");
     const std::string verb = arg("verb");
-    const char* event = verb == "close"    ? policy::audit_events::kMatterClose
-                        : verb == "reopen" ? policy::audit_events::kMatterReopen
-                        : verb == "hold"   ? policy::audit_events::kMatterHold
-                                           : policy::audit_events::kMatterRelease;
+    const char* event = verb == "close"    ? audit::audit_events::kMatterClose
+                        : verb == "reopen" ? audit::audit_events::kMatterReopen
+                        : verb == "hold"   ? audit::audit_events::kMatterHold
+                                           : audit::audit_events::kMatterRelease;
     auto info = vault_->FindMatter(matter);
     if (!info.ok()) return fail("ENOENT", "no matter named '" + matter + "'");
     auto next = vault::StatusAfter(verb, info->status);
@@ -1425,7 +1425,7 @@ control::Response MatterFs::HandleControl(const control::Request& req, const con
         if (ctx->name == matter) ctx->status = target;
       }
     }
-    access_->Notice(event, policy::AuditResult::kOk, policy::AuditSeverity::kNotice, &caller,
+    access_->Notice(event, audit::AuditResult::kOk, audit::AuditSeverity::kNotice, &caller,
                     matter,
                     std::string("matter ") + vault::MatterStatusName(*old) + " -> " +
                         vault::MatterStatusName(target));

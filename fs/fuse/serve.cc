@@ -178,8 +178,8 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
     } else {
       MatterFs* raw_fs = fs.get();
       ac->StartWatcher([raw_fs] { raw_fs->RefreshStatus(); });
-      ac->Notice(policy::audit_events::kMount, policy::AuditResult::kOk,
-                 policy::AuditSeverity::kNotice, nullptr, "",
+      ac->Notice(audit::audit_events::kMount, audit::AuditResult::kOk,
+                 audit::AuditSeverity::kNotice, nullptr, "",
                  "mounted " + fs->vault().path() + " on " + opts.mountpoint + " (control socket " +
                      socket_path + ")");
       // Mounted and serving: only now may the parent exit with success.
@@ -195,8 +195,8 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
                : 1;
       fuse_loop_cfg_destroy(config);
       fuse_session_unmount(se);
-      ac->Notice(policy::audit_events::kUnmount, policy::AuditResult::kOk,
-                 policy::AuditSeverity::kNotice, nullptr, "", "unmounted " + opts.mountpoint);
+      ac->Notice(audit::audit_events::kUnmount, audit::AuditResult::kOk,
+                 audit::AuditSeverity::kNotice, nullptr, "", "unmounted " + opts.mountpoint);
     }
     g_reload_target = nullptr;
     fuse_remove_signal_handlers(se);

@@ -4,16 +4,16 @@
 #include <gtest/gtest.h>
 
 #include "crypto/signing.h"
-#include "policy/audit_log.h"
+#include "audit/local_log.h"
 #include "tests/audit/test_util.h"
 
 namespace matterfs::tools {
 namespace {
 
-using policy::testing::ReadAll;
-using policy::testing::SampleEvent;
-using policy::testing::TempDir;
-using policy::testing::WriteAll;
+using audit::testing::ReadAll;
+using audit::testing::SampleEvent;
+using audit::testing::TempDir;
+using audit::testing::WriteAll;
 
 struct CmdRun {
   int code;
@@ -33,7 +33,7 @@ CmdRun Verify(const std::string& log, std::optional<std::string> key) {
 class AuditVerifyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto log = policy::AuditLog::Open(path_, key_);
+    auto log = audit::AuditLog::Open(path_, key_);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < 5; ++i) ASSERT_TRUE((*log)->Append(SampleEvent()).ok());
     ASSERT_TRUE((*log)->Close().ok());

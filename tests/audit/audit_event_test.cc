@@ -1,6 +1,6 @@
 // Formatting of audit events: time, PRI, RFC 5424 structure and SD-PARAM escaping,
 // JSON escaping, and the path modes.
-#include "policy/audit_event.h"
+#include "audit/event.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include "crypto/kdf.h"
 #include "tests/audit/test_util.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 namespace {
 
 using testing::SampleEvent;
@@ -344,4 +344,4 @@ TEST(PathModeTest, HashNeedsA32ByteKey) {
 }
 
 }  // namespace
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

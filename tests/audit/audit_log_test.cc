@@ -1,6 +1,6 @@
 // The local JSON-lines log: its chain and checkpoints, continuing an existing log, and
 // VerifyLog catching each kind of tampering while accepting an intact log.
-#include "policy/audit_log.h"
+#include "audit/local_log.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include "crypto/signing.h"
 #include "tests/audit/test_util.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 namespace {
 
 using testing::JoinLines;
@@ -382,4 +382,4 @@ TEST_F(TamperTest, EditInTheUnsignedTailIsUndetectableButReported) {
 }
 
 }  // namespace
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

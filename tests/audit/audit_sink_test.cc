@@ -1,7 +1,7 @@
 // The bounded queue: order, drop and strict modes when full, the later audit-dropped
 // report, retries, bounded shutdown, and the syslog output against sockets that nobody
 // reads, that vanish and that come back.
-#include "policy/audit_sink.h"
+#include "audit/sink.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -13,11 +13,11 @@
 #include <mutex>
 #include <thread>
 
-#include "policy/audit_syslog.h"
+#include "audit/syslog_output.h"
 #include "tests/audit/test_util.h"
 #include "util/unique_fd.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 namespace {
 
 using namespace std::chrono_literals;
@@ -525,4 +525,4 @@ TEST(SyslogOutputTest, UnreadSocketInStrictModeRefuses) {
 }
 
 }  // namespace
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

@@ -6,10 +6,10 @@
 
 #include "crypto/kdf.h"
 #include "crypto/signing.h"
-#include "policy/audit_event.h"
-#include "policy/audit_log.h"
+#include "audit/event.h"
+#include "audit/local_log.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 namespace {
 
 Bytes Hex(std::string_view h) { return *FromHex(h); }
@@ -43,4 +43,4 @@ TEST(AuditKnownAnswerTest, PathHash) {
 }
 
 }  // namespace
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

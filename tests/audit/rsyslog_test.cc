@@ -11,11 +11,11 @@
 #include <csignal>
 #include <thread>
 
-#include "policy/audit_sink.h"
-#include "policy/audit_syslog.h"
+#include "audit/sink.h"
+#include "audit/syslog_output.h"
 #include "tests/audit/test_util.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 namespace {
 
 using namespace std::chrono_literals;
@@ -235,4 +235,4 @@ TEST(RsyslogTest, EventsArriveWithTheirFieldsIntact) {
 }
 
 }  // namespace
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "policy/audit_event.h"
+#include "audit/event.h"
 
-namespace matterfs::policy::testing {
+namespace matterfs::audit::testing {
 
 class TempDir {
  public:
@@ -90,4 +90,4 @@ inline AuditEvent SampleEvent(const std::string& user = "bob", uint32_t uid = 10
   return e;
 }
 
-}  // namespace matterfs::policy::testing
+}  // namespace matterfs::audit::testing

@@ -26,7 +26,7 @@
 #include "util/bytes.h"
 #include "util/result.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 
 // Event names (the RFC 5424 MSGID and the JSON "event"). The set is open: the daemon may
 // add more (the format only requires printable ASCII, at most 32 characters).
@@ -189,4 +189,4 @@ void AppendJsonString(std::string_view value, std::string& out);
 // The human summary used as the RFC 5424 MSG.
 std::string AuditSummary(const AuditEvent& e);
 
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

@@ -43,10 +43,10 @@
 #include <thread>
 #include <vector>
 
-#include "policy/audit_event.h"
+#include "audit/event.h"
 #include "util/result.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 
 // Somewhere events are stored. Called only from the sink's writer thread.
 class AuditOutput {
@@ -149,4 +149,4 @@ class AuditSink {
   std::thread writer_;
 };
 
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

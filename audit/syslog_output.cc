@@ -1,4 +1,4 @@
-#include "policy/audit_syslog.h"
+#include "audit/syslog_output.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 
 Result<std::unique_ptr<SyslogOutput>> SyslogOutput::Make(SyslogOutputOptions options) {
   sockaddr_un addr{};
@@ -73,4 +73,4 @@ Status SyslogOutput::Close() {
   return {};
 }
 
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

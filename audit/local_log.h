@@ -33,13 +33,13 @@
 #include <vector>
 
 #include "crypto/signing.h"
-#include "policy/audit_event.h"
-#include "policy/audit_sink.h"
+#include "audit/event.h"
+#include "audit/sink.h"
 #include "util/bytes.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 
 struct AuditLogOptions {
   uint64_t checkpoint_every = 1000;           // records between checkpoints (>= 1)
@@ -116,4 +116,4 @@ struct VerifyReport {
 Result<VerifyReport> VerifyLog(const std::string& path,
                                std::optional<ByteSpan> expected_key = std::nullopt);
 
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

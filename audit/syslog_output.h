@@ -16,12 +16,12 @@
 #include <memory>
 #include <string>
 
-#include "policy/audit_event.h"
-#include "policy/audit_sink.h"
+#include "audit/event.h"
+#include "audit/sink.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 
 inline constexpr char kDefaultSyslogSocket[] = "/dev/log";
 
@@ -52,4 +52,4 @@ class SyslogOutput : public AuditOutput {
   UniqueFd fd_;
 };
 
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

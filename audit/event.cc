@@ -1,4 +1,4 @@
-#include "policy/audit_event.h"
+#include "audit/event.h"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 
 #include "crypto/kdf.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 
 namespace {
 
@@ -437,4 +437,4 @@ std::string FormatJson(const AuditEvent& e) {
   return out;
 }
 
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

@@ -1,11 +1,11 @@
-#include "policy/audit_sink.h"
+#include "audit/sink.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <climits>
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 
 namespace {
 
@@ -256,4 +256,4 @@ Status AuditSink::Close() {
   return close_status_;
 }
 
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit

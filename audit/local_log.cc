@@ -1,4 +1,4 @@
-#include "policy/audit_log.h"
+#include "audit/local_log.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,7 +12,7 @@
 #include "crypto/kdf.h"
 #include "util/file_io.h"
 
-namespace matterfs::policy {
+namespace matterfs::audit {
 
 namespace {
 
@@ -623,4 +623,4 @@ Result<VerifyReport> VerifyLog(const std::string& path, std::optional<ByteSpan> 
   return r;
 }
 
-}  // namespace matterfs::policy
+}  // namespace matterfs::audit
