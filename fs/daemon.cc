@@ -5,7 +5,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -16,32 +15,19 @@
 #include <vector>
 
 #include "crypto/secure_memory.h"
-#include "fs/fuse/matterfs_fs.h"
+#include "fs/control/server.h"
+#include "fs/control_handler.h"
+#include "fs/fuse/serve.h"
 #include "fs/vault/credentials.h"
 #include "fs/vault/vault.h"
+#include "util/exit_codes.h"
+#include "util/log.h"
 
 namespace po = boost::program_options;
 
 namespace matterfs::daemon {
 
 namespace {
-
-int ExitFor(Code code) {
-  switch (code) {
-    case Code::kWrongKey:
-      return 3;
-    case Code::kCorruption:
-      return 4;
-    case Code::kNotFound:
-      return 5;
-    case Code::kUnsupported:
-      return 6;
-    case Code::kInvalidArgument:
-      return 2;
-    default:
-      return 1;
-  }
-}
 
 // No core dumps, no ptrace by other users, room for many open files.
 size_t Harden() {
@@ -99,20 +85,20 @@ int RunMatterfs(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "matterfs: " << e.what() << " (see matterfs --help)\n";
-    return 2;
+    log::Error(std::string(e.what()) + " (see matterfs --help)");
+    return kExitUsage;
   }
   if (vm.count("help")) {
     Usage(std::cout, desc);
-    return 0;
+    return kExitOk;
   }
   if (vm.count("version")) {
     std::cout << "matterfs 0.1.0 (vault format " << vault::kFormatVersion << ")\n";
     return 0;
   }
   if (!vm.count("vault") || !vm.count("mountpoint")) {
-    std::cerr << "matterfs: give VAULT and MOUNTPOINT (see matterfs --help)\n";
-    return 2;
+    log::Error("give VAULT and MOUNTPOINT (see matterfs --help)");
+    return kExitUsage;
   }
   vault::UnlockOptions unlock;
   std::optional<std::string> keystore;
@@ -174,13 +160,13 @@ int RunMatterfs(int argc, char** argv) {
   if (!mount.foreground) {
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) {
-      std::cerr << "matterfs: pipe: " << std::strerror(errno) << "\n";
-      return 1;
+      log::Error(std::string("pipe: ") + std::strerror(errno));
+      return kExitError;
     }
     pid_t pid = ::fork();
     if (pid < 0) {
-      std::cerr << "matterfs: fork: " << std::strerror(errno) << "\n";
-      return 1;
+      log::Error(std::string("fork: ") + std::strerror(errno));
+      return kExitError;
     }
     if (pid > 0) {
       ::close(pipefd[1]);
@@ -213,32 +199,48 @@ int RunMatterfs(int argc, char** argv) {
     crypto::Init();
     const size_t max_fds = Harden();
     if (mount.max_fds == 0) mount.max_fds = max_fds;
-    ::openlog("matterfs", LOG_PID, LOG_DAEMON);
+    log::Init({"matterfs", true, true});
     const std::string path = vm["vault"].as<std::string>();
     auto opened = vault::Vault::Open(path, keystore);
     if (!opened.ok()) {
-      std::cerr << "matterfs: " << opened.error().message() << "\n";
-      return finish(ExitFor(opened.error().code()));
+      log::Error(opened.error().message());
+      return finish(ExitCodeFor(opened.error().code()));
     }
     auto cred = vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false);
     if (!cred.ok()) {
-      std::cerr << "matterfs: " << cred.error().message() << "\n";
-      return finish(ExitFor(cred.error().code()));
+      log::Error(cred.error().message());
+      return finish(ExitCodeFor(cred.error().code()));
     }
     Status unlocked = (*opened)->Unlock(*cred);
     if (!unlocked.ok()) {
-      std::cerr << "matterfs: " << unlocked.error().message() << "\n";
-      return finish(ExitFor(unlocked.error().code()));
+      log::Error(unlocked.error().message());
+      return finish(ExitCodeFor(unlocked.error().code()));
     }
     cred->secret = crypto::SecureBuffer();  // the passphrase is no longer needed
-    syslog(LOG_NOTICE, "mounting %s on %s", path.c_str(), mount.mountpoint.c_str());
     const bool foreground = mount.foreground;
-    int rc = fuse::Serve(std::move(opened).value(), mount, [&] {
+    std::unique_ptr<ControlHandler> handler;
+    control::ControlServer server;
+    fuse::ServeHooks hooks;
+    hooks.start = [&](fuse::MatterFs& fs) -> Status {
+      handler = std::make_unique<ControlHandler>(fs);
+      const std::string socket_path = mount.control_socket.empty()
+                                          ? control::DefaultSocketPath(mount.mountpoint)
+                                          : mount.control_socket;
+      Status st = server.Start(socket_path, [&](const control::Request& r, const control::Peer& p) {
+        return handler->Handle(r, p);
+      });
+      if (!st.ok()) return Error(st.error().code(), "control socket: " + st.error().message());
+      return {};
+    };
+    hooks.stop = [&] { server.Stop(); };
+    hooks.ready = [&] {
+      log::Notice("mounted " + path + " on " + mount.mountpoint);
       if (foreground) return;
       finish(0);
       // Detach: own session, no terminal, no stray cwd.
       ::setsid();
       (void)!::chdir("/");
+      log::SetStderr(false);
       int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
       if (null >= 0) {
         ::dup2(null, STDIN_FILENO);
@@ -246,13 +248,14 @@ int RunMatterfs(int argc, char** argv) {
         ::dup2(null, STDERR_FILENO);
         if (null > STDERR_FILENO) ::close(null);
       }
-    });
-    if (report_fd >= 0) return finish(rc == 0 ? 1 : rc);
-    syslog(LOG_NOTICE, "unmounted %s", mount.mountpoint.c_str());
+    };
+    int rc = fuse::Serve(std::move(opened).value(), mount, hooks);
+    if (report_fd >= 0) return finish(rc == 0 ? kExitError : rc);
+    log::Notice("unmounted " + mount.mountpoint);
     return rc;
   } catch (const std::exception& e) {
-    std::cerr << "matterfs: " << e.what() << "\n";
-    return finish(1);
+    log::Error(e.what());
+    return finish(kExitError);
   }
 }
 

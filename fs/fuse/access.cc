@@ -223,10 +223,9 @@ void AccessControl::CountOpen(const Caller& caller, const std::string& matter) {
   SubmitEvent(std::move(e));
 }
 
-Result<policy::BreakGlassGrant> AccessControl::BreakGlass(const Caller& caller,
-                                                          const std::string& matter,
-                                                          policy::Duration duration,
-                                                          const std::string& reason) {
+Result<policy::BreakGlassGrant> AccessControl::BreakGlass(
+    const Caller& caller, const std::string& matter, policy::Duration duration,
+    const std::string& reason, const std::function<Status()>& check_matter) {
   MFS_ASSIGN(policy::Subject subject, SubjectOf(caller.uid));
   auto pol = policy();
   policy::Decision d = policy::MayBreakGlass(*pol, subject, matter, duration, Now());
@@ -238,8 +237,15 @@ Result<policy::BreakGlassGrant> AccessControl::BreakGlass(const Caller& caller,
   e.message = reason;
   e.severity = audit::AuditSeverity::kAlert;
   e.result = d.allowed ? audit::AuditResult::kAllow : audit::AuditResult::kDeny;
+  Status matter_ok;
+  if (d.allowed && check_matter) matter_ok = check_matter();
+  if (!matter_ok.ok()) {
+    e.result = audit::AuditResult::kError;
+    e.message = reason + " (refused: " + matter_ok.error().message() + ")";
+  }
   SubmitEvent(std::move(e));
   if (!d.allowed) return Error(Code::kPermissionDenied, d.rule);
+  MFS_TRY(matter_ok);
   policy::BreakGlassGrant grant{subject.user, matter, d.until ? *d.until : Now() + duration,
                                 reason};
   std::lock_guard<std::mutex> g(grants_mu_);
@@ -276,6 +282,11 @@ std::vector<policy::BreakGlassGrant> AccessControl::ActiveGrants() {
   return out;
 }
 
+audit::AuditEvent AccessControl::CallerEvent(const Caller& caller) {
+  auto subject = SubjectOf(caller.uid);
+  return BaseEvent(caller, subject.ok() ? subject->user : "");
+}
+
 void AccessControl::Notice(const char* event, audit::AuditResult result,
                            audit::AuditSeverity severity, const Caller* caller,
                            const std::string& matter, const std::string& message,
@@ -309,8 +320,8 @@ Status AccessControl::Reload() {
     std::lock_guard<std::mutex> g(subjects_mu_);
     subjects_.clear();
   }
-  Notice(audit::audit_events::kPolicyReload, audit::AuditResult::kOk,
-         audit::AuditSeverity::kNotice, nullptr, "", "policy reloaded from " + *opts_.policy_path);
+  Notice(audit::audit_events::kPolicyReload, audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
+         nullptr, "", "policy reloaded from " + *opts_.policy_path);
   return {};
 }
 

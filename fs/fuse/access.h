@@ -22,9 +22,9 @@
 #include <thread>
 #include <vector>
 
-#include "crypto/signing.h"
 #include "audit/event.h"
 #include "audit/sink.h"
+#include "crypto/signing.h"
 #include "policy/decision.h"
 #include "policy/policy.h"
 
@@ -71,13 +71,21 @@ class AccessControl {
   // Counts an open toward the bulk-access alert.
   void CountOpen(const Caller& caller, const std::string& matter);
 
-  // Break-glass (from the control socket). kPermissionDenied with the rule if refused.
+  // Break-glass (from the control socket): the policy's decision is taken and audited
+  // first (kPermissionDenied with the rule if refused); then `check_matter` (may be
+  // empty) must succeed before the grant is recorded.
   Result<policy::BreakGlassGrant> BreakGlass(const Caller& caller, const std::string& matter,
-                                             policy::Duration duration, const std::string& reason);
+                                             policy::Duration duration, const std::string& reason,
+                                             const std::function<Status()>& check_matter = {});
   std::vector<policy::BreakGlassGrant> ActiveGrants();
 
   // The subject behind a uid (cached), or an error if NSS does not know it.
   Result<policy::Subject> SubjectOf(uint32_t uid);
+
+  // An event with the caller's user, uid, pid and process filled in.
+  audit::AuditEvent CallerEvent(const Caller& caller);
+  // Queues an event as it is; false when audit = strict refused it (queue full).
+  bool Submit(audit::AuditEvent e) { return SubmitEvent(std::move(e)); }
 
   // Admin actions and notices (mount, reload, tamper, matter status ...).
   void Notice(const char* event, audit::AuditResult result, audit::AuditSeverity severity,

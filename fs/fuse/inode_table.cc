@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "fs/fuse/open_file.h"
+
 namespace matterfs::fuse {
 
 InodeTable::InodeTable(UniqueFd root_fd, size_t max_fds) : root_(0, 0, S_IFDIR), max_fds_(max_fds) {
@@ -45,7 +47,8 @@ void InodeTable::DetachFdLocked(Inode* inode) {
 }
 
 Inode* InodeTable::Insert(Inode* parent, const std::string& entry, const std::string& name,
-                          const struct stat& st, UniqueFd fd, std::shared_ptr<MatterCtx> matter) {
+                          const struct stat& st, UniqueFd fd,
+                          std::shared_ptr<LoadedMatter> matter) {
   Inode* inode = nullptr;
   {
     std::lock_guard<std::mutex> g(mutex_);

@@ -24,31 +24,14 @@
 #include <string>
 #include <unordered_map>
 
-#include "fs/vault/matter.h"
+#include "fs/fuse/matter_registry.h"
+#include "fs/vault/names.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
 namespace matterfs::fuse {
 
-// One matter as the daemon sees it: keys loaded once at first lookup.
-struct MatterCtx {
-  std::unique_ptr<vault::Matter> matter;
-  std::string name;
-  // The status in the keyring, refreshed by the daemon's watcher (matterctl may change
-  // it offline or through the control socket).
-  std::atomic<vault::MatterStatus> status{vault::MatterStatus::kOpen};
-};
-
-// Per regular-file state while the file has open handles (or during a truncate).
-// `lock`: shared for reads, exclusive for writes and truncates.
-struct FileState {
-  std::shared_mutex lock;
-  UniqueFd fd;  // backing fd, O_RDWR when writable
-  bool writable = false;
-  std::optional<vault::FileCrypto> crypto;  // absent while the file has no header
-  std::atomic<uint64_t> size{0};            // plaintext size
-  int users = 0;                            // guarded by Inode::mu
-};
+struct FileState;  // open_file.h
 
 using SharedFd = std::shared_ptr<UniqueFd>;
 
@@ -66,7 +49,7 @@ struct Inode {
   uint32_t children = 0;
   bool pinned = false;  // fd must never be closed (root, matters, unnamed inodes)
 
-  std::shared_ptr<MatterCtx> matter;  // set at creation, never changes
+  std::shared_ptr<LoadedMatter> matter;  // set at creation, never changes (null: the root)
 
   // Guarded by mu:
   std::mutex mu;
@@ -91,7 +74,7 @@ class InodeTable {
   // Finds or inserts the inode for `st`, reached as parent/entry; takes one lookup
   // reference (the caller replies with an entry, or calls Forget on failure).
   Inode* Insert(Inode* parent, const std::string& entry, const std::string& name,
-                const struct stat& st, UniqueFd fd, std::shared_ptr<MatterCtx> matter);
+                const struct stat& st, UniqueFd fd, std::shared_ptr<LoadedMatter> matter);
   // Looks up an inode by backing identity (no reference taken).
   Inode* Find(dev_t dev, ino_t ino);
   void Forget(Inode* inode, uint64_t n);

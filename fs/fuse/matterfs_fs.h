@@ -1,21 +1,21 @@
-// The FUSE adapter: libfuse low-level operations over an unlocked vault.
+// MatterFs: the FUSE adapter's state over an unlocked vault, and its operation table.
 //
-// MatterFs owns the inode table and the loaded matters and implements every
-// fuse_lowlevel_ops callback. Each callback runs inside one noexcept dispatcher that turns
-// std::bad_alloc into ENOMEM and any other exception into EIO (and a log line), and
-// replies exactly once. Callbacks run concurrently on libfuse's worker threads; see
-// inode_table.h for the locking rules. Errors map through Error::ToErrno in one place.
-// Only this folder includes <fuse_lowlevel.h>.
+// Owns the vault, the access control (policy and audit trail), the inode table and the
+// registry of loaded matters. The operations themselves live by concern in
+// entry_ops.cc, file_ops.cc, dir_ops.cc and xattr_ops.cc, all run through the dispatch
+// boundary (dispatch.h); their shared helpers are in ops.h. Callbacks run concurrently
+// on libfuse's worker threads; locking rules are in inode_table.h, open_file.h and
+// matter_registry.h. The daemon (fs/) drives everything else (control socket, signals).
+// Thread-safety: every public method may be called from any thread.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "fs/control/protocol.h"
-#include "fs/control/server.h"
 #include "fs/fuse/access.h"
 #include "fs/fuse/inode_table.h"
+#include "fs/fuse/matter_registry.h"
 #include "fs/vault/vault.h"
 
 struct fuse_lowlevel_ops;
@@ -43,33 +43,22 @@ class MatterFs {
   vault::Vault& vault() { return *vault_; }
   InodeTable& inodes() { return inodes_; }
   AccessControl& access() { return *access_; }
+  MatterRegistry& matters() { return matters_; }
 
   // The status of a matter by name (loaded matters from memory, others from the vault).
   vault::MatterStatus MatterStatusByName(const std::string& name);
-  // Re-reads the status of every loaded matter from its keyring.
-  void RefreshStatus();
-  // The control socket's requests (status, break-glass, matter status, reload).
-  control::Response HandleControl(const control::Request& req, const control::Peer& peer);
 
-  // Loads (once) the matter whose directory entry is `entry` in the data directory.
-  Result<std::shared_ptr<MatterCtx>> LoadMatter(int matter_fd, const std::string& entry,
-                                                const std::string& name);
-  // A tamper or corruption event: logged with the file and block.
+  // A tamper or corruption finding: an alert event naming the file (and block) and a
+  // log line.
   void ReportTamper(Inode* inode, const Error& error);
+  // A tamper finding about an entry of directory `dir` (a name, a side file, an IV).
+  void ReportTamperIn(Inode* dir, const std::string& entry, const Error& error);
 
  private:
   std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<AccessControl> access_;
   InodeTable inodes_;
-  std::mutex matters_mu_;
-  std::unordered_map<std::string, std::shared_ptr<MatterCtx>> matters_;  // by entry
+  MatterRegistry matters_;
 };
-
-// Loads the policy, starts the audit trail and the control socket, mounts, and serves
-// until unmounted or signalled. Returns the process exit code. `ready` is called once
-// everything is up (the daemon's parent then exits 0 and the child detaches); errors
-// before that are printed on stderr and returned.
-int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
-          const std::function<void()>& ready);
 
 }  // namespace matterfs::fuse

@@ -1,4 +1,6 @@
 #define FUSE_USE_VERSION 312
+#include "fs/fuse/serve.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -15,7 +17,8 @@
 #include <sstream>
 #include <vector>
 
-#include "fs/fuse/matterfs_fs.h"
+#include "util/exit_codes.h"
+#include "util/log.h"
 #include "util/unique_fd.h"
 
 namespace matterfs::fuse {
@@ -98,12 +101,13 @@ void OnSighup(int) {
   if (AccessControl* a = g_reload_target.load()) a->RequestReload();
 }
 
-int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
-          const std::function<void()>& ready) {
+int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const ServeHooks& hooks) {
   std::string fuse_opts = opts.fuse_options;
   bool nonempty = false;
+  bool shared = false;
   {
-    // "nonempty" is ours (libfuse 3 dropped it): strip it before libfuse sees it.
+    // "nonempty" and "shared" are ours (libfuse 3 dropped nonempty): strip them before
+    // libfuse sees them.
     std::string kept;
     std::istringstream in(fuse_opts);
     std::string one;
@@ -112,21 +116,33 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
         nonempty = true;
         continue;
       }
+      if (one == "shared") {
+        shared = true;
+        continue;
+      }
       if (!one.empty()) kept += (kept.empty() ? "" : ",") + one;
     }
     fuse_opts = kept;
   }
   const std::string problem = CheckMountpoint(opts.mountpoint, nonempty);
   if (!problem.empty()) {
-    std::cerr << "matterfs: " << problem << "\n";
-    return 1;
+    log::Error(problem);
+    return problem.find("already") != std::string::npos          ? kExitExists
+           : problem.find("does not exist") != std::string::npos ? kExitNotFound
+                                                                 : kExitError;
+  }
+  // One daemon per vault unless every mount says -o shared (several file servers).
+  auto mount_lock = vault->LockMounted(shared);
+  if (!mount_lock.ok()) {
+    log::Error(mount_lock.error().message());
+    return ExitCodeFor(mount_lock.error().code());
   }
   auto access = AccessControl::Create(opts.access, vault->signing_key(), vault->audit_path_key());
   if (!access.ok()) {
     // An invalid policy refuses the mount, with every problem as file:line: reason.
     std::cerr << access.error().message() << "\n";
-    std::cerr << "matterfs: not mounted: the policy is invalid or the audit trail cannot start\n";
-    return 2;
+    log::Error("not mounted: the policy is invalid or the audit trail cannot start");
+    return kExitUsage;
   }
   AccessControl* ac = access->get();
   // The kernel has applied the caller's umask to every mode it sends us; ours must not
@@ -145,26 +161,21 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
   auto fs = std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds);
-  control::ControlServer control;
-  const std::string socket_path = opts.control_socket.empty()
-                                      ? control::DefaultSocketPath(opts.mountpoint)
-                                      : opts.control_socket;
-  if (Status st = control.Start(socket_path,
-                                [&fs](const control::Request& r, const control::Peer& p) {
-                                  return fs->HandleControl(r, p);
-                                });
-      !st.ok()) {
-    std::cerr << "matterfs: control socket: " << st.error().message() << "\n";
-    return 1;
+  if (hooks.start) {
+    if (Status st = hooks.start(*fs); !st.ok()) {
+      log::Error(st.error().message());
+      return ExitCodeFor(st.error().code());
+    }
   }
   fuse_session* se = fuse_session_new(&args, &MatterFs::Ops(), sizeof(fuse_lowlevel_ops), fs.get());
   if (se == nullptr) {
-    std::cerr << "matterfs: invalid mount options: " << fuse_opts << "\n";
-    return 2;
+    log::Error("invalid mount options: " + fuse_opts);
+    if (hooks.stop) hooks.stop();
+    return kExitUsage;
   }
-  int rc = 1;
+  int rc = kExitError;
   if (fuse_set_signal_handlers(se) != 0) {
-    std::cerr << "matterfs: cannot install signal handlers\n";
+    log::Error("cannot install signal handlers");
   } else {
     // libfuse ends the session on SIGHUP; for us it means "reload the policy".
     g_reload_target = ac;
@@ -173,17 +184,16 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
     sigemptyset(&sa.sa_mask);
     sigaction(SIGHUP, &sa, nullptr);
     if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
-      std::cerr << "matterfs: cannot mount on " << opts.mountpoint
-                << " (is /dev/fuse available and fusermount3 installed?)\n";
+      log::Error("cannot mount on " + opts.mountpoint +
+                 " (is /dev/fuse available and fusermount3 installed?)");
     } else {
       MatterFs* raw_fs = fs.get();
-      ac->StartWatcher([raw_fs] { raw_fs->RefreshStatus(); });
+      ac->StartWatcher([raw_fs] { raw_fs->matters().Refresh(); });
       ac->Notice(audit::audit_events::kMount, audit::AuditResult::kOk,
                  audit::AuditSeverity::kNotice, nullptr, "",
-                 "mounted " + fs->vault().path() + " on " + opts.mountpoint + " (control socket " +
-                     socket_path + ")");
+                 "mounted " + fs->vault().path() + " on " + opts.mountpoint);
       // Mounted and serving: only now may the parent exit with success.
-      ready();
+      if (hooks.ready) hooks.ready();
       fuse_loop_config* config = fuse_loop_cfg_create();
       fuse_loop_cfg_set_max_threads(config, 16);
       fuse_loop_cfg_set_idle_threads(config, 8);
@@ -191,8 +201,8 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
       // (the session then unmounts cleanly): both are a clean exit.
       const int loop = fuse_session_loop_mt(se, config);
       rc = (loop == 0 || loop == SIGINT || loop == SIGTERM || loop == -SIGINT || loop == -SIGTERM)
-               ? 0
-               : 1;
+               ? kExitOk
+               : kExitError;
       fuse_loop_cfg_destroy(config);
       fuse_session_unmount(se);
       ac->Notice(audit::audit_events::kUnmount, audit::AuditResult::kOk,
@@ -201,6 +211,7 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts,
     g_reload_target = nullptr;
     fuse_remove_signal_handlers(se);
   }
+  if (hooks.stop) hooks.stop();
   fuse_session_destroy(se);
   fuse_opt_free_args(&args);
   return rc;

@@ -93,9 +93,18 @@ Result<std::pair<FileCrypto, FileHeader>> FileCrypto::Create(crypto::Cipher ciph
 Result<FileCrypto> FileCrypto::Open(const FileHeader& header, const Keyring& ring) {
   auto it = ring.wrap_keys.find(header.key_version);
   if (it == ring.wrap_keys.end()) {
+    // Versions are numbered 1, 2, ... up to the current one; an older one that is gone was
+    // destroyed by a rotation (a file restored from an old backup): that is not tampering.
+    // A version the matter never had is.
+    if (header.key_version >= 1 && header.key_version < ring.current_version) {
+      return Error(Code::kNotFound,
+                   "file is wrapped by key version " + std::to_string(header.key_version) +
+                       ", which was destroyed by a key rotation",
+                   EIO);
+    }
     return Error(Code::kCorruption, "file is wrapped by key version " +
                                         std::to_string(header.key_version) +
-                                        ", which this matter does not have");
+                                        ", which this matter never had");
   }
   auto dek = crypto::UnwrapKey<crypto::KeyPurpose::kData>(*it->second, header.wrapped_dek,
                                                           header.WrapAd(ring.matter_id));

@@ -59,7 +59,9 @@ class FileCrypto {
   static Result<std::pair<FileCrypto, FileHeader>> Create(crypto::Cipher cipher,
                                                           const Keyring& ring);
   // An existing file: unwraps the DEK with MWK_{key_version}. kCorruption if the wrap does
-  // not authenticate (altered header, wrong matter); kNotFound if the version is destroyed.
+  // not authenticate (altered header, wrong matter) or names a version the matter never
+  // had (above its current one); kNotFound (errno EIO) if the version was destroyed by a
+  // rotation, which is not tampering (a file restored from a backup older than it).
   static Result<FileCrypto> Open(const FileHeader& header, const Keyring& ring);
   static Result<FileCrypto> FromKey(const FileHeader& header, const DataKey& dek);
 

@@ -15,6 +15,11 @@ namespace matterfs::vault {
 class Matter {
  public:
   static Result<std::unique_ptr<Matter>> Load(const Vault& vault, std::string_view name);
+  // A matter from a keyring read separately (the daemon re-reads keyrings to follow
+  // rotations and status changes made by other processes).
+  static std::unique_ptr<Matter> FromKeyring(MatterInfo info, Keyring ring) {
+    return std::unique_ptr<Matter>(new Matter(std::move(info), std::move(ring)));
+  }
 
   const MatterInfo& info() const { return info_; }
   const Keyring& keyring() const { return ring_; }

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <array>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,20 +62,5 @@ class NameCodec {
 
 std::string Base64UrlEncode(ByteSpan bytes);
 std::optional<Bytes> Base64UrlDecode(std::string_view text);
-
-// Reads the 16-byte IV of an encrypted directory (dirfd is that directory).
-Result<DirIv> ReadDirIv(int dirfd);
-// Creates directory `name` in parentfd with a fresh .diriv, race-free: the directory is
-// built under a temporary name and renamed into place with RENAME_NOREPLACE, so no one
-// ever sees it without its IV. `extra` (may be empty) is called with the new directory's
-// fd before the rename to add more files. kExists if the name is taken.
-template <typename Extra>
-Status MakeEncryptedDir(int parentfd, const std::string& name, mode_t mode, Extra&& extra);
-Status MakeEncryptedDirImpl(int parentfd, const std::string& name, mode_t mode,
-                            const std::function<Status(int)>& extra);
-template <typename Extra>
-Status MakeEncryptedDir(int parentfd, const std::string& name, mode_t mode, Extra&& extra) {
-  return MakeEncryptedDirImpl(parentfd, name, mode, std::function<Status(int)>(extra));
-}
 
 }  // namespace matterfs::vault

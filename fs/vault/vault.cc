@@ -149,16 +149,66 @@ Status Vault::Unlock(const Credential& cred) {
   return {};
 }
 
-Result<UniqueFd> Vault::LockVault() const {
+namespace {
+// Byte ranges of matterfs.lock (open-file-description locks, so closing another fd on the
+// file never drops them, and NFS and CephFS carry them between servers).
+constexpr off_t kMountByte = 0;   // held by every mounted daemon (shared or exclusive)
+constexpr off_t kChangeByte = 1;  // held while the config, a matter or a keyring set changes
+
+Status OfdLock(int fd, short type, off_t byte, bool wait) {
+  struct flock fl = {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  while (::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EACCES) return Error(Code::kBusy, "locked", EBUSY);
+    return IoError("lock vault");
+  }
+  return {};
+}
+}  // namespace
+
+Result<UniqueFd> Vault::OpenLockFile() const {
   UniqueFd fd(
       ::openat(root_.get(), std::string(kLockName).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return IoError("open vault lock");
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  while (::fcntl(fd.get(), F_SETLKW, &fl) != 0) {
-    if (errno != EINTR) return IoError("lock vault");
+  return fd;
+}
+
+Result<UniqueFd> Vault::LockVault() const {
+  MFS_ASSIGN(UniqueFd fd, OpenLockFile());
+  MFS_TRY(OfdLock(fd.get(), F_WRLCK, kChangeByte, true));
+  return fd;
+}
+
+Result<UniqueFd> Vault::LockMounted(bool shared) const {
+  MFS_ASSIGN(UniqueFd fd, OpenLockFile());
+  Status st = OfdLock(fd.get(), shared ? F_RDLCK : F_WRLCK, kMountByte, false);
+  if (!st.ok() && st.error().code() == Code::kBusy) {
+    return Error(Code::kBusy,
+                 "vault " + path_ + " is already mounted" +
+                     (shared ? " by a daemon that did not allow sharing it"
+                             : " (a second mount of one vault needs -o shared on every mount)"),
+                 EBUSY);
   }
+  MFS_TRY(st);
+  return fd;
+}
+
+Result<UniqueFd> Vault::LockOffline() const {
+  MFS_ASSIGN(UniqueFd fd, OpenLockFile());
+  Status st = OfdLock(fd.get(), F_WRLCK, kMountByte, false);
+  if (!st.ok() && st.error().code() == Code::kBusy) {
+    return Error(Code::kBusy,
+                 "vault " + path_ +
+                     " is mounted by a running matterfs: run the command against the mount "
+                     "point, or unmount first",
+                 EBUSY);
+  }
+  MFS_TRY(st);
+  MFS_TRY(OfdLock(fd.get(), F_WRLCK, kChangeByte, true));
   return fd;
 }
 
@@ -195,19 +245,7 @@ Result<MatterId> Vault::ReadMatterBinding(int matter_dirfd, std::string_view nam
 }
 
 Result<std::string> Vault::DecodeMatterEntry(std::string_view entry) const {
-  switch (NameCodec::Classify(entry)) {
-    case EntryKind::kMeta:
-      return Error(Code::kNotFound, "metadata entry");
-    case EntryKind::kShort:
-      return matter_names().Decode(root_iv_, entry);
-    case EntryKind::kLong: {
-      MFS_ASSIGN(Bytes full, ReadWholeFile(data_.get(), NameCodec::LongNameFile(entry), 4096));
-      return matter_names().DecodeLong(
-          root_iv_, entry,
-          std::string_view(reinterpret_cast<const char*>(full.data()), full.size()));
-    }
-  }
-  return Error(Code::kNotFound, "unknown entry");
+  return root_dir().Decode(entry);
 }
 
 Result<std::vector<MatterInfo>> Vault::ListMatters() const {

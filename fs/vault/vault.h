@@ -15,6 +15,7 @@
 
 #include "crypto/signing.h"
 #include "fs/vault/credentials.h"
+#include "fs/vault/encrypted_dir.h"
 #include "fs/vault/file_codec.h"
 #include "fs/vault/keyring.h"
 #include "fs/vault/names.h"
@@ -62,6 +63,8 @@ class Vault {
   const NameCodec& matter_names() const { return *keys_->root_names; }
   const crypto::SigningKey& signing_key() const { return *keys_->signing; }
   const DirIv& root_iv() const { return root_iv_; }
+  // The data directory (the mount's root) as an encrypted directory of matter names.
+  EncryptedDir root_dir() const { return EncryptedDir(data_.get(), *keys_->root_names, root_iv_); }
   // Keys the keyed hash of paths in audit events (audit_path = hash).
   ByteSpan audit_path_key() const { return keys_->audit_path.bytes(); }
 
@@ -87,8 +90,15 @@ class Vault {
   // kInvalidArgument when it is the last slot.
   Status RemoveKeyslot(size_t index);
 
-  // Takes the vault-wide lock (fcntl on matterfs.lock); released with the returned fd.
+  // Locks on `matterfs.lock` (docs/FORMAT.md "Several servers"), each released with the
+  // returned fd. LockVault: the change lock (config rewrites, matter creation), waited
+  // for. LockMounted: held by a daemon while it serves the vault; exclusive unless
+  // `shared` (several daemons, e.g. file servers on NFS); kBusy at once if taken.
+  // LockOffline: for matterctl working on the vault itself; kBusy when any daemon has it
+  // mounted, then waits for the change lock.
   Result<UniqueFd> LockVault() const;
+  Result<UniqueFd> LockMounted(bool shared) const;
+  Result<UniqueFd> LockOffline() const;
 
  private:
   struct Keys {
@@ -102,6 +112,7 @@ class Vault {
   };
   Vault() = default;
   Bytes BindingMac(const MatterId& id, std::string_view name) const;
+  Result<UniqueFd> OpenLockFile() const;
   Status WriteConfig(const VaultConfig& c) const;
   Status ReloadConfigLocked();
 

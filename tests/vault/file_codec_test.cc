@@ -279,6 +279,27 @@ TEST(FileCryptoTest, RejectsKeyVersionTheKeyringDoesNotHave) {
   EXPECT_FALSE(FileCrypto::Open(relabelled, ring_1).ok());
 }
 
+TEST(FileCryptoTest, DestroyedKeyVersionIsNotFoundAndAnUnknownOneIsCorruption) {
+  Keyring ring_1 = FixedRing(Id(0x30), {{1, 0x20}}, 1);
+  Keyring ring_2 = FixedRing(Id(0x30), {{2, 0x40}}, 2);  // version 1 destroyed by rotation
+  NewFile f = Create(crypto::Cipher::kXChaCha20Poly1305, ring_1);
+  // A file from before the rotation (restored from a backup): its key is gone, which is
+  // what rotation is for, not tampering.
+  auto destroyed = FileCrypto::Open(f.header, ring_2);
+  ASSERT_FALSE(destroyed.ok());
+  EXPECT_EQ(Code::kNotFound, destroyed.error().code());
+  EXPECT_EQ(EIO, destroyed.error().ToErrno());
+  EXPECT_NE(std::string::npos, destroyed.error().message().find("destroyed"));
+  // A version above the current one was never issued: the header was edited.
+  FileHeader future = f.header;
+  future.key_version = 3;
+  auto never = FileCrypto::Open(future, ring_2);
+  ASSERT_FALSE(never.ok());
+  EXPECT_EQ(Code::kCorruption, never.error().code());
+  future.key_version = 0;
+  EXPECT_EQ(Code::kCorruption, FileCrypto::Open(future, ring_2).error().code());
+}
+
 TEST(FileCryptoTest, RewrapHeaderMovesAFileToANewKeyVersion) {
   Keyring ring_1 = FixedRing(Id(0x30), {{1, 0x20}}, 1);              // before rotation
   Keyring ring_12 = FixedRing(Id(0x30), {{1, 0x20}, {2, 0x40}}, 2);  // during

@@ -1,6 +1,6 @@
 // The name codec: plaintext names <-> directory entries (short and long names), symlink
 // targets and xattrs, and the directory IV file.
-#include "fs/vault/names.h"
+#include "fs/vault/encrypted_dir.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

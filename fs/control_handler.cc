@@ -1,0 +1,177 @@
+#include "fs/control_handler.h"
+
+#include <unistd.h>
+
+#include "fs/vault/admin.h"
+#include "policy/timestamp.h"
+
+namespace matterfs::daemon {
+
+namespace {
+
+control::Response Fail(const char* code, const std::string& message) {
+  control::Response r;
+  r.ok = false;
+  r.code = code;
+  r.message = message;
+  return r;
+}
+
+std::string Arg(const control::Request& req, const char* key) {
+  auto it = req.args.find(key);
+  return it == req.args.end() ? "" : it->second;
+}
+
+policy::MatterStatus PolicyStatus(vault::MatterStatus s) {
+  switch (s) {
+    case vault::MatterStatus::kClosed:
+      return policy::MatterStatus::kClosed;
+    case vault::MatterStatus::kHold:
+      return policy::MatterStatus::kHold;
+    default:
+      return policy::MatterStatus::kOpen;
+  }
+}
+
+}  // namespace
+
+control::Response ControlHandler::Handle(const control::Request& req, const control::Peer& peer) {
+  const fuse::Caller caller{peer.uid, peer.gid, peer.pid};
+  if (req.command == "status") return ShowStatus(caller);
+  if (req.command == "break-glass") return BreakGlass(req, caller);
+  if (req.command == "matter-status") return ChangeStatus(req, caller);
+  if (req.command == "reload") return Reload(caller);
+  return Fail("EINVAL", "unknown command '" + req.command + "'");
+}
+
+control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
+  fuse::AccessControl& access = fs_.access();
+  control::Response r;
+  auto pol = access.policy();
+  auto stats = access.audit_stats();
+  r.rows.push_back({{"kind", "mount"},
+                    {"vault", fs_.vault().path()},
+                    {"policy", pol->source.empty() ? "(owner only)" : pol->source},
+                    {"audit_queued", std::to_string(stats.queued)},
+                    {"audit_dropped", std::to_string(stats.dropped)},
+                    {"audit_refused", std::to_string(stats.refused)}});
+  auto list = fs_.vault().ListMatters();
+  if (list.ok()) {
+    for (const auto& m : *list) {
+      auto status = fs_.MatterStatusByName(m.name);
+      if (!access.Visible(caller, m.name, PolicyStatus(status))) continue;
+      r.rows.push_back(
+          {{"kind", "matter"}, {"name", m.name}, {"status", vault::MatterStatusName(status)}});
+    }
+  }
+  // A break-glass grant says who looked at which matter and why: shown to the user who
+  // holds it, to those who administer the matter, and to root and the daemon's own user
+  // (who read the audit trail anyway), to no one else.
+  auto me = access.SubjectOf(caller.uid);
+  const bool operator_user = caller.uid == 0 || caller.uid == ::geteuid();
+  for (const auto& g : access.ActiveGrants()) {
+    const bool own = operator_user || (me.ok() && me->user == g.user);
+    const bool admin =
+        access.Quiet(caller, g.matter, PolicyStatus(fs_.MatterStatusByName(g.matter)),
+                     policy::Action::kAdmin, nullptr, "") == 0;
+    if (!own && !admin) continue;
+    r.rows.push_back({{"kind", "break-glass"},
+                      {"user", g.user},
+                      {"matter", g.matter},
+                      {"until", policy::FormatTime(g.until)},
+                      {"reason", g.reason}});
+  }
+  return r;
+}
+
+control::Response ControlHandler::BreakGlass(const control::Request& req,
+                                             const fuse::Caller& caller) {
+  const std::string matter = Arg(req, "matter");
+  const std::string reason = Arg(req, "reason");
+  if (matter.empty() || reason.empty()) {
+    return Fail("EINVAL", "break-glass needs a matter and a reason");
+  }
+  auto duration = policy::ParseDuration(Arg(req, "duration"));
+  if (!duration.ok()) return Fail("EINVAL", duration.error().message());
+  // The policy decides first (and the decision is audited); only a caller it allows
+  // learns whether the matter exists.
+  auto grant =
+      fs_.access().BreakGlass(caller, matter, *duration, reason, [&]() -> matterfs::Status {
+        auto info = fs_.vault().FindMatter(matter);
+        if (!info.ok()) return info.error();
+        return {};
+      });
+  if (!grant.ok()) {
+    if (grant.error().code() == Code::kNotFound) {
+      return Fail("ENOENT", "no matter named '" + matter + "'");
+    }
+    if (grant.error().code() == Code::kPermissionDenied) {
+      return Fail("EACCES", grant.error().message());
+    }
+    return Fail("EIO", grant.error().message());
+  }
+  control::Response r;
+  r.rows.push_back({{"user", grant->user},
+                    {"matter", grant->matter},
+                    {"until", policy::FormatTime(grant->until)}});
+  return r;
+}
+
+control::Response ControlHandler::ChangeStatus(const control::Request& req,
+                                               const fuse::Caller& caller) {
+  const std::string matter = Arg(req, "matter");
+  const std::string verb = Arg(req, "verb");
+  const char* event = vault::StatusEventName(verb);
+  if (event == nullptr) {
+    return Fail("EINVAL", "unknown verb '" + verb + "' (close, reopen, hold or release)");
+  }
+  fuse::AccessControl& access = fs_.access();
+  // Decided before the matter is looked up (an admin decision does not depend on the
+  // status), so a caller without the grant gets this one answer whether it exists or not.
+  if (access.Check(caller, matter, policy::MatterStatus::kOpen, policy::Action::kAdmin, event, "",
+                   "admin") != 0) {
+    return Fail("EACCES", "the policy does not let you administer a matter named '" + matter + "'");
+  }
+  vault::AdminContext ctx;
+  audit::AuditEvent who = access.CallerEvent(caller);
+  ctx.actor = {who.user, caller.uid, caller.pid, who.process};
+  ctx.online = true;
+  ctx.events = [&access](audit::AuditEvent e) { return access.Submit(std::move(e)); };
+  auto change = vault::ChangeMatterStatus(fs_.vault(), matter, verb, ctx);
+  if (!change.ok()) {
+    switch (change.error().code()) {
+      case Code::kNotFound:
+        return Fail("ENOENT", "no matter named '" + matter + "'");
+      case Code::kInvalidArgument:
+        return Fail("EINVAL", change.error().message());
+      default:
+        return Fail("EIO", change.error().message());
+    }
+  }
+  // Every later operation of this daemon sees the new status before we answer.
+  if (auto loaded = fs_.matters().Find(matter)) loaded->set_status(change->to);
+  control::Response r;
+  r.rows.push_back({{"matter", matter},
+                    {"from", vault::MatterStatusName(change->from)},
+                    {"to", vault::MatterStatusName(change->to)}});
+  return r;
+}
+
+control::Response ControlHandler::Reload(const fuse::Caller& caller) {
+  fuse::AccessControl& access = fs_.access();
+  if (caller.uid != 0 && caller.uid != ::geteuid()) {
+    audit::AuditEvent e = access.CallerEvent(caller);
+    e.event = audit::audit_events::kPolicyReload;
+    e.result = audit::AuditResult::kDeny;
+    e.severity = audit::AuditSeverity::kWarning;
+    e.access = "admin";
+    e.rule = "only root or the daemon's user may reload the policy";
+    access.Submit(std::move(e));
+    return Fail("EACCES", "only root may reload the policy");
+  }
+  matterfs::Status s = access.Reload();
+  if (!s.ok()) return Fail("EINVAL", s.error().message());
+  return {};
+}
+
+}  // namespace matterfs::daemon

@@ -1,0 +1,31 @@
+// The daemon's answers to the control socket (docs/CONTROL.md): status, break-glass,
+// matter status changes and policy reloads, for the peer the socket identified.
+//
+// Every request is decided by the policy before anything is looked up, so a caller the
+// policy does not admit gets the same answer whether a matter exists or not, and learns
+// nothing else; each refusal is an audit event. Status changes go through the vault
+// library's matter administration (fs/vault/admin.h), the same function matterctl runs
+// offline, and the daemon's registry is updated before the reply.
+// Thread-safety: Handle may run on any thread (the control server runs several).
+#pragma once
+
+#include "fs/control/protocol.h"
+#include "fs/control/server.h"
+#include "fs/fuse/matterfs_fs.h"
+
+namespace matterfs::daemon {
+
+class ControlHandler {
+ public:
+  explicit ControlHandler(fuse::MatterFs& fs) : fs_(fs) {}
+  control::Response Handle(const control::Request& req, const control::Peer& peer);
+
+ private:
+  control::Response ShowStatus(const fuse::Caller& caller);
+  control::Response BreakGlass(const control::Request& req, const fuse::Caller& caller);
+  control::Response ChangeStatus(const control::Request& req, const fuse::Caller& caller);
+  control::Response Reload(const fuse::Caller& caller);
+  fuse::MatterFs& fs_;
+};
+
+}  // namespace matterfs::daemon

@@ -1,0 +1,205 @@
+// File operations: open files and their data (ops.h, open_file.h).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "fs/fuse/ops.h"
+#include "fs/vault/crypt_file.h"
+#include "fs/vault/encrypted_file.h"
+
+namespace matterfs::fuse {
+
+namespace {
+
+FileHandle* HandleOf(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+
+// Hands a new handle to the kernel; if the caller was interrupted meanwhile, the kernel
+// never sees it and it is released here.
+template <typename ReplyFn>
+void PublishHandle(fuse_file_info* fi, std::unique_ptr<FileHandle> handle, ReplyFn&& reply) {
+  Inode* inode = handle->inode;
+  fi->fh = reinterpret_cast<uint64_t>(handle.get());
+  if (reply() == -ENOENT) {
+    ReleaseFile(inode);
+    return;  // handle freed here
+  }
+  (void)handle.release();  // owned by the kernel's file now; OpRelease frees it
+}
+
+Error EvictedError() { return Error(Code::kNotFound, "the matter was wiped", EIO); }
+
+}  // namespace
+
+// open: EISDIR for a non-file or outside a matter; the policy (read or write; O_TRUNC is a
+// delete too: EPERM under hold, EROFS closed); EIO for a header that fails
+// authentication (tamper event) or whose key version was destroyed.
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Guard(req, [&] {
+    MatterFs* fs = Fs(req);
+    Inode* inode = In(req, ino);
+    if (!inode->matter || !S_ISREG(inode->type)) return (void)fuse_reply_err(req, EISDIR);
+    const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+    const int acc = fi->flags & O_ACCMODE;
+    int denied =
+        Authorize(req, inode, nullptr, write ? policy::Action::kWrite : policy::Action::kRead,
+                  audit::audit_events::kOpen,
+                  acc == O_RDWR     ? "read-write"
+                  : acc == O_WRONLY ? "write"
+                                    : "read");
+    if (denied == 0 && (fi->flags & O_TRUNC)) {
+      denied = Authorize(req, inode, nullptr, policy::Action::kDelete, audit::audit_events::kOpen,
+                         "truncate");
+    }
+    if (denied != 0) return (void)fuse_reply_err(req, denied);
+    fs->access().CountOpen(CallerOf(req), inode->matter->name());
+    const crypto::Cipher cipher = fs->vault().cipher();
+    auto state = AcquireFile(fs->inodes(), cipher, inode, write);
+    if (!state.ok()) return Reply(req, state.error(), inode);
+    if (fi->flags & O_TRUNC) {
+      Status s = TruncateFile(cipher, inode, **state, 0);
+      if (!s.ok()) {
+        ReleaseFile(inode);
+        return Reply(req, s.error(), inode);
+      }
+    }
+    PublishHandle(fi, std::make_unique<FileHandle>(FileHandle{inode, *state, fi->flags}),
+                  [&] { return fuse_reply_open(req, fi); });
+  });
+}
+
+// create: EPERM at the root; the policy (write); EEXIST with O_EXCL; ENAMETOOLONG.
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  Guard(req, [&] {
+    MatterFs* fs = Fs(req);
+    Inode* p = In(req, parent);
+    NewName n;
+    int err = PrepareNew(req, p, name, &n, audit::audit_events::kCreate);
+    if (err != 0) return (void)fuse_reply_err(req, err);
+    fs->access().CountOpen(CallerOf(req), p->matter->name());
+    const crypto::Cipher cipher = fs->vault().cipher();
+    UniqueFd fd(::openat(n.pfd->get(), n.stored.entry.c_str(),
+                         O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777));
+    const bool created = fd.valid();
+    if (!created) {
+      if (errno != EEXIST || (fi->flags & O_EXCL)) return (void)fuse_reply_err(req, errno);
+    } else {
+      auto made = vault::WriteNewHeader(fd.get(), cipher, n.view->keys->keyring());
+      if (!made.ok()) {
+        ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
+        return Reply(req, made.error());
+      }
+      ChownNew(req, n.pfd->get(), n.stored.entry);
+    }
+    fuse_entry_param e;
+    err = DoLookup(req, p, name, &e);
+    if (err != 0) return (void)fuse_reply_err(req, err);
+    Inode* inode = In(req, e.ino);
+    const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+    auto state = AcquireFile(fs->inodes(), cipher, inode, write || created,
+                             created ? std::move(fd) : UniqueFd());
+    if (!state.ok()) {
+      fs->inodes().Forget(inode, 1);
+      return Reply(req, state.error(), inode);
+    }
+    if (!created && (fi->flags & O_TRUNC)) (void)TruncateFile(cipher, inode, **state, 0);
+    PublishHandle(fi, std::make_unique<FileHandle>(FileHandle{inode, *state, fi->flags}),
+                  [&] { return fuse_reply_create(req, &e, fi); });
+  });
+}
+
+// read: EIO for a block that fails authentication (tamper event naming the block) or
+// once the matter is wiped.
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  (void)ino;
+  Guard(req, [&] {
+    FileHandle* h = HandleOf(fi);
+    FileState& state = *h->state;
+    thread_local std::vector<uint8_t> buf;
+    if (buf.size() < vault::kMaxIo) buf.resize(vault::kMaxIo);
+    size = std::min(size, vault::kMaxIo);
+    std::shared_lock<std::shared_mutex> rl(state.lock);
+    if (state.evicted) return Reply(req, EvictedError());
+    if (!state.crypto) return (void)fuse_reply_buf(req, nullptr, 0);
+    vault::CryptFile file(*state.crypto);
+    auto n = file.Read(state.fd.get(), state.size.load(), static_cast<uint64_t>(off),
+                       {buf.data(), size});
+    rl.unlock();
+    if (!n.ok()) return Reply(req, n.error(), h->inode);
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
+  });
+}
+
+// write: EBADF on a read-only handle; EIO for a block that fails authentication (a
+// partial write re-encrypts its block) or once the matter is wiped; ENOSPC, EFBIG.
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
+             fuse_file_info* fi) {
+  (void)ino;
+  Guard(req, [&] {
+    MatterFs* fs = Fs(req);
+    FileHandle* h = HandleOf(fi);
+    FileState& state = *h->state;
+    std::unique_lock<std::shared_mutex> wl(state.lock);
+    if (!state.writable) return (void)fuse_reply_err(req, EBADF);
+    Status s = EnsureHeader(fs->vault().cipher(), h->inode, state);
+    if (!s.ok()) return Reply(req, s.error(), h->inode);
+    uint64_t at = (h->flags & O_APPEND) ? state.size.load() : static_cast<uint64_t>(off);
+    vault::CryptFile file(*state.crypto);
+    auto size_after = file.Write(state.fd.get(), state.size.load(), at,
+                                 {reinterpret_cast<const uint8_t*>(data), size});
+    if (!size_after.ok()) {
+      wl.unlock();
+      return Reply(req, size_after.error(), h->inode);
+    }
+    state.size = *size_after;
+    wl.unlock();
+    fuse_reply_write(req, size);
+  });
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)ino;
+  (void)fi;
+  fuse_reply_err(req, 0);
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)ino;
+  Guard(req, [&] {
+    std::unique_ptr<FileHandle> h(HandleOf(fi));
+    Inode* inode = h->inode;
+    h.reset();
+    ReleaseFile(inode);
+    fuse_reply_err(req, 0);
+  });
+}
+
+// fsync: the backing fsync/fdatasync's errno.
+void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  (void)ino;
+  Guard(req, [&] {
+    int fd = HandleOf(fi)->state->fd.get();
+    int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
+    fuse_reply_err(req, rc == 0 ? 0 : errno);
+  });
+}
+
+// fallocate: EOPNOTSUPP for any mode but 0; growing as a truncate up.
+void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi) {
+  (void)ino;
+  Guard(req, [&] {
+    if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    FileHandle* h = HandleOf(fi);
+    const uint64_t end = static_cast<uint64_t>(offset) + static_cast<uint64_t>(length);
+    if (end <= h->state->size.load()) return (void)fuse_reply_err(req, 0);
+    Status s = TruncateFile(Fs(req)->vault().cipher(), h->inode, *h->state, end);
+    if (!s.ok()) return Reply(req, s.error(), h->inode);
+    fuse_reply_err(req, 0);
+  });
+}
+
+}  // namespace matterfs::fuse

@@ -1,0 +1,127 @@
+#include "fs/fuse/matter_registry.h"
+
+#include "fs/fuse/open_file.h"
+#include "util/log.h"
+
+namespace matterfs::fuse {
+
+LoadedMatter::LoadedMatter(std::string name, std::string entry,
+                           std::shared_ptr<const vault::Matter> keys)
+    : name_(std::move(name)),
+      entry_(std::move(entry)),
+      id_(keys->info().id),
+      status_(keys->keyring().status),
+      keys_(std::move(keys)) {}
+
+void LoadedMatter::TrackFile(const std::shared_ptr<FileState>& file) {
+  std::lock_guard<std::mutex> g(files_mu_);
+  // Forget the states that are gone, so the list stays as long as the open files.
+  std::erase_if(files_, [](const std::weak_ptr<FileState>& w) { return w.expired(); });
+  files_.push_back(file);
+  if (evicted_) DropKeys(*file);  // raced with an eviction: it must not keep a key
+}
+
+void LoadedMatter::Swap(std::shared_ptr<const vault::Matter> keys) {
+  if (evicted_) return;
+  status_ = keys->keyring().status;
+  keys_.store(std::move(keys));
+}
+
+void LoadedMatter::Evict() {
+  evicted_ = true;
+  keys_.store(nullptr);
+  std::vector<std::shared_ptr<FileState>> open;
+  {
+    std::lock_guard<std::mutex> g(files_mu_);
+    for (auto& w : files_) {
+      if (auto f = w.lock()) open.push_back(std::move(f));
+    }
+    files_.clear();
+  }
+  for (auto& f : open) DropKeys(*f);
+}
+
+Result<std::shared_ptr<LoadedMatter>> MatterRegistry::Get(int matter_dirfd,
+                                                          const std::string& entry,
+                                                          const std::string& name) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = by_entry_.find(entry);
+    if (it != by_entry_.end()) return it->second;
+  }
+  MFS_ASSIGN(vault::MatterId id, vault_.ReadMatterBinding(matter_dirfd, name));
+  MFS_ASSIGN(vault::Keyring ring, vault_.LoadKeyring(id));
+  vault::MatterInfo info{name, id, ring.status, entry};
+  std::shared_ptr<const vault::Matter> keys =
+      vault::Matter::FromKeyring(std::move(info), std::move(ring));
+  auto loaded = std::make_shared<LoadedMatter>(name, entry, std::move(keys));
+  std::lock_guard<std::mutex> g(mu_);
+  auto [it, inserted] = by_entry_.emplace(entry, std::move(loaded));
+  return it->second;
+}
+
+std::shared_ptr<LoadedMatter> MatterRegistry::Find(std::string_view name) {
+  std::lock_guard<std::mutex> g(mu_);
+  for (auto& [entry, m] : by_entry_) {
+    if (m->name() == name) return m;
+  }
+  return nullptr;
+}
+
+std::vector<std::shared_ptr<LoadedMatter>> MatterRegistry::All() {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<std::shared_ptr<LoadedMatter>> out;
+  out.reserve(by_entry_.size());
+  for (auto& [entry, m] : by_entry_) out.push_back(m);
+  return out;
+}
+
+Status MatterRegistry::ReloadOne(LoadedMatter& m) {
+  MFS_ASSIGN(vault::Keyring ring, vault_.LoadKeyring(m.id()));
+  auto current = m.keys();
+  if (!current) return {};
+  if (ring.sequence == current->keyring().sequence) {
+    m.set_status(ring.status);
+    return {};
+  }
+  vault::MatterInfo info = current->info();
+  info.status = ring.status;
+  m.Swap(vault::Matter::FromKeyring(std::move(info), std::move(ring)));
+  return {};
+}
+
+void MatterRegistry::Refresh() {
+  for (auto& m : All()) {
+    Status st = ReloadOne(*m);
+    if (!st.ok() && st.error().code() == Code::kNotFound) {
+      // The keyring is gone: the matter was wiped (by another server or offline).
+      log::Notice("matter '" + m->name() + "': its keyring is gone; evicted");
+      Evict(m->name());
+    } else if (!st.ok()) {
+      log::Warning("matter '" + m->name() + "': keyring not re-read: " + st.error().message());
+    }
+  }
+}
+
+Status MatterRegistry::Reload(std::string_view name) {
+  auto m = Find(name);
+  if (!m) return {};
+  return ReloadOne(*m);
+}
+
+void MatterRegistry::Evict(std::string_view name) {
+  std::shared_ptr<LoadedMatter> m;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto it = by_entry_.begin(); it != by_entry_.end(); ++it) {
+      if (it->second->name() == name) {
+        m = it->second;
+        by_entry_.erase(it);
+        break;
+      }
+    }
+  }
+  if (m) m->Evict();
+}
+
+}  // namespace matterfs::fuse

@@ -1,0 +1,60 @@
+// Open-file state of the FUSE adapter: one FileState per regular file that has open
+// handles (shared by all its handles), and one FileHandle per open() (fi->fh).
+//
+// FileState owns the backing fd (O_RDWR when a handle writes), the file's unwrapped
+// data key (FileCrypto, absent while the file has no header yet) and the cached
+// plaintext size. `lock` is shared for reads and exclusive for writes, truncates and an
+// eviction; Inode::mu guards `users` and Inode::file. No lock is held across a reply.
+//
+// Errors: kCorruption (a header or block that fails authentication; the caller reports
+// tampering), kNotFound/EIO for a destroyed key version, kIo from the OS, EIO once the
+// matter is evicted.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+
+#include "crypto/aead.h"
+#include "fs/fuse/inode_table.h"
+#include "fs/vault/file_codec.h"
+#include "util/result.h"
+#include "util/unique_fd.h"
+
+namespace matterfs::fuse {
+
+struct FileState {
+  std::shared_mutex lock;
+  UniqueFd fd;  // backing fd, O_RDWR when writable
+  bool writable = false;
+  std::optional<vault::FileCrypto> crypto;  // absent while the file has no header
+  std::atomic<uint64_t> size{0};            // plaintext size
+  bool evicted = false;                     // the matter was wiped: every call fails (EIO)
+  int users = 0;                            // guarded by Inode::mu
+};
+
+// What fi->fh points to for a regular file.
+struct FileHandle {
+  Inode* inode;
+  std::shared_ptr<FileState> state;
+  int flags;
+};
+
+// Gets (or opens) the inode's shared file state and counts one more user. `existing`:
+// the backing fd a create just made (O_RDWR). Loads the header with the matter's keys.
+Result<std::shared_ptr<FileState>> AcquireFile(InodeTable& inodes, crypto::Cipher cipher,
+                                               Inode* inode, bool write,
+                                               UniqueFd existing = UniqueFd());
+// One user fewer; the state goes when the last one does.
+void ReleaseFile(Inode* inode);
+
+// Writes a header to a file that has none yet (caller holds state.lock exclusively).
+Status EnsureHeader(crypto::Cipher cipher, Inode* inode, FileState& state);
+// Changes the plaintext size (takes state.lock exclusively).
+Status TruncateFile(crypto::Cipher cipher, Inode* inode, FileState& state, uint64_t size);
+
+// The matter is evicted: drops the data key, every later call on the state fails.
+void DropKeys(FileState& state);
+
+}  // namespace matterfs::fuse

@@ -1,0 +1,116 @@
+// Internal to fs/fuse/: the operation functions (one file per concern) and the helpers
+// they share. Not for use outside the adapter.
+//
+//   entry_ops.cc  lookup, forget, getattr, setattr, readlink, mknod, mkdir, symlink,
+//                 unlink, rmdir, rename, link, statfs
+//   file_ops.cc   open, create, read, write, flush, release, fsync, fallocate
+//   dir_ops.cc    opendir, readdir, readdirplus, releasedir, fsyncdir
+//   xattr_ops.cc  setxattr, getxattr, listxattr, removexattr (user.* only, encrypted)
+//
+// Every operation runs inside Guard (dispatch.h) and replies exactly once; each lists its
+// errnos in a comment where it is defined. Inside a matter, the policy is asked first
+// (Authorize / CheckRead): a caller the policy does not admit learns nothing else.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "audit/event.h"
+#include "fs/fuse/dispatch.h"
+#include "fs/fuse/open_file.h"
+#include "fs/vault/encrypted_dir.h"
+
+namespace matterfs::fuse {
+
+// Attribute and entry cache timeout for names inside matters (seconds).
+inline constexpr double kTimeout = 1.0;
+
+inline bool IsRoot(MatterFs* fs, Inode* i) { return i == fs->inodes().root(); }
+inline std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+policy::MatterStatus PolicyStatus(vault::MatterStatus s);
+
+// The policy decision for an operation inside a matter, audited: 0 or the errno.
+// `inode` is the object or the directory the operation works in; `name` a child, if any.
+int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,
+              const char* event, const char* access);
+// Read access for lookups and metadata reads inside a matter: an event only on denial.
+int CheckRead(fuse_req_t req, Inode* inode, const char* event, const std::string& path);
+
+// The keys of the matter an inode belongs to (a snapshot, see matter_registry.h);
+// kNotFound (ENOENT) once the matter is evicted.
+Result<std::shared_ptr<const vault::Matter>> KeysOf(Inode* inode);
+
+// The directory `dir` (open as dirfd) as an encrypted directory. `keys` holds the
+// snapshot whose name codec `dir` uses (null at the root, which uses the vault's). The
+// IV is cached on the inode. ENOENT once the matter is evicted; kCorruption for a bad IV.
+struct DirView {
+  std::shared_ptr<const vault::Matter> keys;
+  vault::EncryptedDir dir;
+};
+Result<DirView> DirOf(MatterFs* fs, Inode* dir, int dirfd);
+
+// Fills st for an inode: backing attributes with plaintext sizes.
+Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st);
+
+// Looks up `name` in `parent` and fills e (one lookup reference taken on success).
+// Returns 0 or the errno.
+int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* e,
+             bool check_access = true);
+void ReplyEntry(fuse_req_t req, Inode* parent, const char* name, bool check_access = true);
+
+// The shared prologue of the operations that make a new name in `parent`: EPERM at the
+// root, the write decision (when `event` is given), the stored name, and a long name's
+// side file written. Returns 0 or the errno.
+struct NewName {
+  SharedFd pfd;
+  std::optional<DirView> view;
+  vault::StoredName stored;
+};
+int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out, const char* event);
+
+// Gives a newly created backing object to the calling user (when we run as root).
+void ChownNew(fuse_req_t req, int dirfd, const std::string& entry);
+
+// The operations.
+void OpInit(void* userdata, fuse_conn_info* conn);
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets);
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+void OpReadlink(fuse_req_t req, fuse_ino_t ino);
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name);
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name);
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name);
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags);
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname);
+void OpStatfs(fuse_req_t req, fuse_ino_t ino);
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
+             fuse_file_info* fi);
+void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi);
+
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void OpReleasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags);
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+
+}  // namespace matterfs::fuse

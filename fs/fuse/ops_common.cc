@@ -1,0 +1,196 @@
+// Helpers shared by the operation files (ops.h).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "fs/fuse/ops.h"
+#include "fs/vault/crypt_file.h"
+
+namespace matterfs::fuse {
+
+policy::MatterStatus PolicyStatus(vault::MatterStatus s) {
+  switch (s) {
+    case vault::MatterStatus::kClosed:
+      return policy::MatterStatus::kClosed;
+    case vault::MatterStatus::kHold:
+      return policy::MatterStatus::kHold;
+    default:
+      return policy::MatterStatus::kOpen;
+  }
+}
+
+int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,
+              const char* event, const char* access) {
+  MatterFs* fs = Fs(req);
+  if (!inode->matter) return 0;  // the root itself: callers decide
+  std::string path = fs->inodes().PathOf(inode);
+  if (name != nullptr) path += "/" + std::string(name);
+  return fs->access().Check(CallerOf(req), inode->matter->name(),
+                            PolicyStatus(inode->matter->status()), action, event, path, access);
+}
+
+int CheckRead(fuse_req_t req, Inode* inode, const char* event, const std::string& path) {
+  if (!inode->matter) return 0;
+  return Fs(req)->access().Quiet(CallerOf(req), inode->matter->name(),
+                                 PolicyStatus(inode->matter->status()), policy::Action::kRead,
+                                 event, path);
+}
+
+Result<std::shared_ptr<const vault::Matter>> KeysOf(Inode* inode) {
+  auto keys = inode->matter ? inode->matter->keys() : nullptr;
+  if (!keys) return Error(Code::kNotFound, "the matter was wiped", ENOENT);
+  return keys;
+}
+
+Result<DirView> DirOf(MatterFs* fs, Inode* dir, int dirfd) {
+  if (IsRoot(fs, dir)) return DirView{nullptr, fs->vault().root_dir()};
+  MFS_ASSIGN(auto keys, KeysOf(dir));
+  {
+    std::lock_guard<std::mutex> g(dir->mu);
+    if (dir->iv) return DirView{keys, vault::EncryptedDir(dirfd, keys->names(), *dir->iv)};
+  }
+  MFS_ASSIGN(vault::DirIv iv, vault::ReadDirIv(dirfd));
+  std::lock_guard<std::mutex> g(dir->mu);
+  dir->iv = iv;
+  return DirView{keys, vault::EncryptedDir(dirfd, keys->names(), iv)};
+}
+
+int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out, const char* event) {
+  MatterFs* fs = Fs(req);
+  if (IsRoot(fs, parent)) return EPERM;  // only matters (mkdir) live at the root
+  if (event != nullptr) {
+    int denied = Authorize(req, parent, name, policy::Action::kWrite, event, "write");
+    if (denied != 0) return denied;
+  }
+  auto pfd = fs->inodes().Fd(parent);
+  if (!pfd.ok()) return Errno(fs, pfd.error(), parent);
+  auto view = DirOf(fs, parent, (*pfd)->get());
+  if (!view.ok()) return Errno(fs, view.error(), parent);
+  auto stored = view->dir.Encode(name);
+  if (!stored.ok()) return Errno(fs, stored.error(), parent);
+  Status s = view->dir.WriteLongName(*stored);
+  if (!s.ok()) return Errno(fs, s.error(), parent);
+  out->pfd = *pfd;
+  out->stored = std::move(*stored);
+  out->view = std::move(*view);
+  return 0;
+}
+
+void ChownNew(fuse_req_t req, int dirfd, const std::string& entry) {
+  if (::geteuid() != 0) return;
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  struct stat parent;
+  gid_t gid = ctx->gid;
+  if (::fstat(dirfd, &parent) == 0 && (parent.st_mode & S_ISGID)) gid = static_cast<gid_t>(-1);
+  ::fchownat(dirfd, entry.c_str(), ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
+}
+
+Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st) {
+  if (::fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return IoError("stat");
+  if (S_ISREG(st->st_mode)) {
+    std::shared_ptr<FileState> file;
+    {
+      std::lock_guard<std::mutex> g(inode->mu);
+      file = inode->file;
+    }
+    if (file) {
+      st->st_size = static_cast<off_t>(file->size.load());
+    } else {
+      auto size =
+          vault::BlockLayout(fs->vault().cipher()).PlainSize(static_cast<uint64_t>(st->st_size));
+      if (!size.ok()) {
+        fs->ReportTamper(inode, size.error());
+        st->st_size = 0;
+      } else {
+        st->st_size = static_cast<off_t>(*size);
+      }
+    }
+  } else if (S_ISLNK(st->st_mode) && inode->matter) {
+    char buf[4096];
+    ssize_t n = ::readlinkat(fd, "", buf, sizeof buf);
+    auto keys = inode->matter->keys();
+    if (n > 0 && keys) {
+      auto target = keys->names().DecryptSymlink({buf, static_cast<size_t>(n)});
+      if (target.ok()) st->st_size = static_cast<off_t>(target->size());
+    }
+  }
+  st->st_blocks = (st->st_size + 511) / 512;
+  // The root is open to all: every mkdir, lookup and listing there is the policy's
+  // decision (and files, links and renames at the root are refused outright).
+  if (inode == fs->inodes().root()) st->st_mode = S_IFDIR | 0777;
+  return {};
+}
+
+int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* e,
+             bool check_access) {
+  MatterFs* fs = Fs(req);
+  auto pfd = fs->inodes().Fd(parent);
+  if (!pfd.ok()) return Errno(fs, pfd.error(), parent);
+  if (check_access && !IsRoot(fs, parent)) {
+    // Inside a matter a lookup tells whether a name exists and what it is, so it needs
+    // read access, checked before the name is even looked for (this matters when
+    // hide_denied = no lists the matter to everyone).
+    int denied = CheckRead(req, parent, audit::audit_events::kLookup,
+                           fs->inodes().PathOf(parent) + "/" + name);
+    if (denied != 0) return denied;
+  }
+  auto view = DirOf(fs, parent, (*pfd)->get());
+  if (!view.ok()) return Errno(fs, view.error(), parent);
+  auto stored = view->dir.Encode(name);
+  if (!stored.ok()) return Errno(fs, stored.error(), parent);
+  struct stat st;
+  if (::fstatat((*pfd)->get(), stored->entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  std::shared_ptr<LoadedMatter> matter = parent->matter;
+  UniqueFd fd;
+  if (IsRoot(fs, parent)) {
+    if (!S_ISDIR(st.st_mode)) return ENOENT;
+    fd.reset(::openat((*pfd)->get(), stored->entry.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return errno;
+    auto m = fs->matters().Get(fd.get(), stored->entry, name);
+    if (!m.ok()) {
+      log::Error("matter '" + std::string(name) + "' cannot be opened: " + m.error().message());
+      return m.error().ToErrno();
+    }
+    matter = *m;
+    if (check_access) {
+      int hidden = fs->access().Quiet(CallerOf(req), name, PolicyStatus(matter->status()),
+                                      policy::Action::kList, audit::audit_events::kLookup, name);
+      if (hidden != 0) return hidden;
+    }
+  }
+  Inode* inode = fs->inodes().Insert(parent, stored->entry, name, st, std::move(fd), matter);
+  auto ifd = fs->inodes().Fd(inode);
+  if (!ifd.ok()) {
+    fs->inodes().Forget(inode, 1);
+    return ifd.error().ToErrno();
+  }
+  Status a = AttrOf(fs, inode, (*ifd)->get(), &st);
+  if (!a.ok()) {
+    fs->inodes().Forget(inode, 1);
+    return a.error().ToErrno();
+  }
+  std::memset(e, 0, sizeof *e);
+  e->ino = Id(fs, inode);
+  e->attr = st;
+  // Matters at the root are looked up again on every path walk, so that one user's
+  // lookup never serves another whom the policy does not admit. When the policy lists
+  // matters to everyone (hide_denied = no), entries inside matters are not cached either.
+  const double timeout = IsRoot(fs, parent) || !fs->access().policy()->hide_denied ? 0.0 : kTimeout;
+  e->attr_timeout = IsRoot(fs, parent) ? kTimeout : timeout;
+  e->entry_timeout = timeout;
+  return 0;
+}
+
+void ReplyEntry(fuse_req_t req, Inode* parent, const char* name, bool check_access) {
+  fuse_entry_param e;
+  int err = DoLookup(req, parent, name, &e, check_access);
+  if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    fuse_reply_entry(req, &e);
+  }
+}
+
+}  // namespace matterfs::fuse

@@ -1,0 +1,27 @@
+// Exit codes: one table for every executable (matterfs, matterctl, the scripts that
+// call them). docs/MATTERCTL.md "Exit codes" and docs/MATTERFS.md list the same numbers;
+// scripts depend on them, so a number never changes meaning.
+// Thread-safety: constants and a pure function.
+#pragma once
+
+#include "util/result.h"
+
+namespace matterfs {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,        // I/O or another failure
+  kExitUsage = 2,        // bad command line or invalid input (policy, options)
+  kExitWrongKey = 3,     // wrong passphrase or key file
+  kExitCorrupt = 4,      // vault, keyring, file or log fails authentication / is malformed
+  kExitNotFound = 5,     // no such vault, matter, file, keyslot or mount
+  kExitUnsupported = 6,  // newer format version or unknown required feature
+  kExitExists = 7,       // the target already exists (vault, matter, mount, key file)
+  kExitBusy = 8,         // locked or in use by another process (a mounted vault)
+  kExitDenied = 10,      // the policy refused (policy explain: deny; a daemon said EACCES)
+};
+
+// The exit code for an error of this kind.
+int ExitCodeFor(Code code);
+
+}  // namespace matterfs
