@@ -2,10 +2,10 @@
 
 #include <iostream>
 
-#include "crypto/signing.h"
 #include "audit/local_log.h"
-#include "tools/matterctl.h"
+#include "crypto/signing.h"
 #include "util/bytes.h"
+#include "util/exit_codes.h"
 
 namespace matterfs::tools {
 

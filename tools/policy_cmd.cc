@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "policy/nss_resolver.h"
-#include "tools/matterctl.h"
+#include "util/exit_codes.h"
 
 namespace matterfs::tools {
 

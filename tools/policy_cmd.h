@@ -15,11 +15,10 @@
 
 #include "policy/decision.h"
 #include "policy/policy.h"
+#include "util/exit_codes.h"
 #include "util/result.h"
 
 namespace matterfs::tools {
-
-inline constexpr int kExitDenied = 10;  // `policy explain`: the policy denies it
 
 // Users and groups from NSS (policy/nss_resolver.h).
 int PolicyCheck(const std::string& file);

@@ -1,10 +1,13 @@
 #include "fs/vault/matter.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <vector>
 
+#include "fs/vault/encrypted_dir.h"
+#include "fs/vault/encrypted_file.h"
 #include "util/file_io.h"
 
 namespace matterfs::vault {
@@ -32,8 +35,8 @@ Result<UniqueFd> Matter::OpenPath(const Vault& vault, std::string_view rel_path,
     std::string_view comp = rest.substr(0, slash);
     rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
     while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
-    MFS_ASSIGN(DirIv iv, ReadDirIv(dir.get()));
-    MFS_ASSIGN(StoredName stored, names_.Encode(iv, comp));
+    MFS_ASSIGN(EncryptedDir encrypted, EncryptedDir::Open(dir.get(), names_));
+    MFS_ASSIGN(StoredName stored, encrypted.Encode(comp));
     const bool last = rest.empty();
     UniqueFd next(::openat(dir.get(), stored.entry.c_str(),
                            (last ? flags : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC));
@@ -53,12 +56,15 @@ Result<UniqueFd> Matter::OpenPath(const Vault& vault, std::string_view rel_path,
   }
 }
 
-Status DecryptFileTo(const Matter& matter, int backing_fd, int out_fd) {
-  uint8_t raw[kHeaderSize];
-  MFS_ASSIGN(size_t got, PreadFull(backing_fd, raw, sizeof raw, 0));
-  if (got == 0) return {};  // empty file: no header yet
-  MFS_ASSIGN(FileHeader header, FileHeader::Parse({raw, got}));
-  MFS_ASSIGN(FileCrypto fc, FileCrypto::Open(header, matter.keyring()));
+Status DecryptFileTo(const Matter& matter, crypto::Cipher cipher, int backing_fd, int out_fd) {
+  struct stat st;
+  if (::fstat(backing_fd, &st) != 0) return IoError("stat");
+  if (S_ISDIR(st.st_mode))
+    return Error(Code::kInvalidArgument, "is a directory, not a file", EISDIR);
+  if (!S_ISREG(st.st_mode)) return Error(Code::kInvalidArgument, "is not a regular file", EINVAL);
+  MFS_ASSIGN(auto opened, OpenFile(backing_fd, cipher, matter.keyring()));
+  if (!opened) return {};  // empty file: no header yet
+  const FileCrypto& fc = opened->crypto;
   MFS_ASSIGN(uint64_t size, PlainSizeOfFd(backing_fd, fc.layout()));
   CryptFile file(fc);
   std::vector<uint8_t> buf(kMaxIo);

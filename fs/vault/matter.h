@@ -44,7 +44,9 @@ class Matter {
   NameCodec names_;
 };
 
-// Decrypts a whole backing file to `out_fd` (matterctl cat). kCorruption names the block.
-Status DecryptFileTo(const Matter& matter, int backing_fd, int out_fd);
+// Decrypts a whole backing file to `out_fd` (matterctl cat), after checking its header
+// against the vault's cipher. kCorruption names the block; kInvalidArgument (EISDIR) for
+// a directory.
+Status DecryptFileTo(const Matter& matter, crypto::Cipher cipher, int backing_fd, int out_fd);
 
 }  // namespace matterfs::vault

@@ -1,0 +1,156 @@
+#include "tools/cli.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <iostream>
+
+#include "audit/syslog_output.h"
+#include "util/file_io.h"
+
+namespace matterfs::tools {
+
+void Check(const Status& s, const std::string& context) {
+  if (!s.ok()) {
+    throw Failure{ExitCodeFor(s.error().code()),
+                  context.empty() ? s.error().message() : context + ": " + s.error().message()};
+  }
+}
+
+void AddVaultOptions(po::options_description& d, bool unlock) {
+  d.add_options()("keystore", po::value<std::string>(),
+                  "directory holding the matter keyrings, if outside the vault")(
+      "syslog-socket", po::value<std::string>(), "send audit events here (default /dev/log)");
+  if (unlock) {
+    d.add_options()("passphrase-file", po::value<std::string>(),
+                    "read the passphrase from this file (trailing newline ignored)")(
+        "key-file", po::value<std::string>(), "unlock with this key file");
+  }
+}
+
+void AddKdfOptions(po::options_description& d) {
+  d.add_options()("kdf-ops", po::value<uint64_t>(), "Argon2id passes (default 3)")(
+      "kdf-memory", po::value<uint64_t>(), "Argon2id memory in MiB (default 256)");
+}
+
+crypto::Argon2Params KdfParams(const po::variables_map& vm) {
+  crypto::Argon2Params p = crypto::DefaultArgon2Params();
+  if (vm.count("kdf-ops")) p.opslimit = vm["kdf-ops"].as<uint64_t>();
+  if (vm.count("kdf-memory")) p.memlimit = vm["kdf-memory"].as<uint64_t>() << 20;
+  if (!crypto::Argon2ParamsSane(p)) {
+    throw Failure{kExitUsage, "--kdf-ops must be 1..64 and --kdf-memory 1..4096 MiB"};
+  }
+  return p;
+}
+
+void AddControlOptions(po::options_description& d) {
+  d.add_options()("control-socket", po::value<std::string>(),
+                  "the daemon's control socket (default: derived from the mount point)");
+}
+
+std::optional<std::string> Opt(const po::variables_map& vm, const char* name) {
+  if (vm.count(name)) return vm[name].as<std::string>();
+  return std::nullopt;
+}
+
+vault::UnlockOptions UnlockOpts(const po::variables_map& vm) {
+  return {Opt(vm, "passphrase-file"), Opt(vm, "key-file")};
+}
+
+std::unique_ptr<vault::Vault> OpenVault(const po::variables_map& vm) {
+  const std::string path = vm["vault"].as<std::string>();
+  return Check(vault::Vault::Open(path, Opt(vm, "keystore")));
+}
+
+std::unique_ptr<vault::Vault> OpenUnlocked(const po::variables_map& vm) {
+  auto v = OpenVault(vm);
+  auto cred =
+      Check(vault::ReadCredential(UnlockOpts(vm), "Passphrase for " + v->path() + ": ", false));
+  Check(v->Unlock(cred));
+  return v;
+}
+
+vault::VaultConfig ReadConfigOnly(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw Failure{kExitNotFound, "vault " + dir + " does not exist"};
+  }
+  auto raw = ReadWholeFile(AT_FDCWD, dir + "/" + std::string(vault::kConfigName), 64 * 1024);
+  if (!raw.ok() && raw.error().code() == Code::kNotFound) {
+    throw Failure{kExitNotFound,
+                  dir + " is not a matterfs vault (no " + std::string(vault::kConfigName) + ")"};
+  }
+  return Check(vault::VaultConfig::Parse(Check(std::move(raw), dir)), dir);
+}
+
+bool IsVault(const std::string& path) {
+  struct stat st;
+  return ::stat((path + "/" + std::string(vault::kConfigName)).c_str(), &st) == 0;
+}
+
+std::string Field(const control::Fields& row, const char* key) {
+  auto it = row.find(key);
+  return it == row.end() ? "" : it->second;
+}
+
+std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::string& mountpoint,
+                                        const control::Request& req) {
+  const std::string path = vm.count("control-socket") ? vm["control-socket"].as<std::string>()
+                                                      : control::FindSocketPath(mountpoint);
+  auto resp = Check(control::Call(path, req), mountpoint);
+  if (!resp.ok) {
+    const int code = resp.code == "EACCES"   ? kExitDenied
+                     : resp.code == "ENOENT" ? kExitNotFound
+                     : resp.code == "EINVAL" ? kExitUsage
+                                             : kExitError;
+    throw Failure{code, resp.message};
+  }
+  return resp.rows;
+}
+
+vault::AdminContext OfflineContext(const po::variables_map& vm) {
+  vault::AdminContext ctx;
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found) {
+    ctx.actor.user = found->pw_name;
+  }
+  ctx.actor.uid = ::getuid();
+  ctx.actor.pid = ::getpid();
+  ctx.actor.process = "matterctl";
+  ctx.online = false;
+  audit::SyslogOutputOptions so;
+  if (vm.count("syslog-socket")) so.socket_path = vm["syslog-socket"].as<std::string>();
+  so.header.procid = ::getpid();
+  ctx.events = [so](audit::AuditEvent e) {
+    e.time =
+        std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    e.host = host;
+    auto out = audit::SyslogOutput::Make(so);
+    if (!out.ok() || !(*out)->Write(e).ok()) {
+      std::cerr << "matterctl: warning: could not send the audit event to syslog ("
+                << so.socket_path << ")\n";
+      return false;
+    }
+    return true;
+  };
+  return ctx;
+}
+
+std::string FormatUnixTime(uint64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace matterfs::tools

@@ -1,0 +1,98 @@
+// The command-line framework of matterctl, shared by the command groups (one file each:
+// cmd_vault.cc, cmd_matter.cc, cmd_mount.cc, cmd_policy.cc).
+//
+// A command is a name ("init", "matter close"), its positional arguments, a summary, a
+// function that declares its options and one that runs it. A command that fails throws
+// Failure (a message and an exit code from util/exit_codes.h); RunMatterctl prints it as
+// one line "matterctl: ..." and exits with the code. Check() turns a Result into a value
+// or a Failure with the exit code for its error.
+// Thread-safety: single-threaded (one command per process).
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/kdf.h"
+#include "fs/control/protocol.h"
+#include "fs/vault/admin.h"
+#include "fs/vault/credentials.h"
+#include "fs/vault/vault.h"
+#include "util/exit_codes.h"
+#include "util/result.h"
+
+namespace matterfs::tools {
+
+namespace po = boost::program_options;
+
+// Thrown inside a command to end it with a message and an exit code.
+struct Failure {
+  int code;
+  std::string message;
+};
+
+template <typename T>
+T Check(Result<T> r, const std::string& context = "") {
+  if (!r.ok()) {
+    throw Failure{ExitCodeFor(r.error().code()),
+                  context.empty() ? r.error().message() : context + ": " + r.error().message()};
+  }
+  return std::move(r).value();
+}
+void Check(const Status& s, const std::string& context = "");
+
+struct Command {
+  std::string name;   // "init" or "matter create"
+  std::string usage;  // positional arguments
+  std::string summary;
+  std::function<void(po::options_description&, po::positional_options_description&)> options;
+  std::function<int(const po::variables_map&)> run;
+};
+using Commands = std::vector<Command>;
+
+// The command groups.
+void AddVaultCommands(Commands& cmds);   // init, keyslot add|list|remove, genkey
+void AddMatterCommands(Commands& cmds);  // matter create|list|close|reopen|hold|release, cat
+void AddMountCommands(Commands& cmds);   // status, break-glass, policy reload
+void AddPolicyCommands(Commands& cmds);  // policy check|explain, audit verify
+
+// ---- options and vault access shared by the groups ----
+
+// --keystore and --syslog-socket; with `unlock` also --passphrase-file and --key-file.
+void AddVaultOptions(po::options_description& d, bool unlock);
+void AddKdfOptions(po::options_description& d);
+crypto::Argon2Params KdfParams(const po::variables_map& vm);
+// --control-socket.
+void AddControlOptions(po::options_description& d);
+
+std::optional<std::string> Opt(const po::variables_map& vm, const char* name);
+vault::UnlockOptions UnlockOpts(const po::variables_map& vm);
+
+// Opens vm["vault"] (with --keystore), unlocked with the credential the options name
+// (or a prompt).
+std::unique_ptr<vault::Vault> OpenVault(const po::variables_map& vm);
+std::unique_ptr<vault::Vault> OpenUnlocked(const po::variables_map& vm);
+// The vault's config alone (keyslots, public key): needs neither a key nor the keystore.
+vault::VaultConfig ReadConfigOnly(const std::string& dir);
+
+// True when `path` holds a vault config (else it is taken for a mount point).
+bool IsVault(const std::string& path);
+
+// Sends a request to the daemon of `mountpoint` (or --control-socket) and returns its
+// rows; an error reply becomes a Failure (EACCES: exit 10, ENOENT: 5, EINVAL: 2).
+std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::string& mountpoint,
+                                        const control::Request& req);
+std::string Field(const control::Fields& row, const char* key);
+
+// matterctl working on a vault itself: the actor (the invoking user, "matterctl") and
+// an event sink that sends each event to syslog (--syslog-socket or /dev/log), warning
+// on stderr when it cannot.
+vault::AdminContext OfflineContext(const po::variables_map& vm);
+
+// "2026-12-02T10:00:00Z" for unix seconds.
+std::string FormatUnixTime(uint64_t t);
+
+}  // namespace matterfs::tools

@@ -1,0 +1,58 @@
+// matterctl: policy files and audit logs (policy check|explain, audit verify).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "tools/audit_cmd.h"
+#include "tools/cli.h"
+#include "tools/policy_cmd.h"
+
+namespace matterfs::tools {
+
+void AddPolicyCommands(Commands& cmds) {
+  cmds.push_back(
+      {"policy check", "FILE", "validate a policy file: every problem as file:line: reason",
+       [](auto& d, auto& p) {
+         d.add_options()("file", po::value<std::string>()->required(), "policy file");
+         p.add("file", 1);
+       },
+       [](const po::variables_map& vm) { return PolicyCheck(vm["file"].as<std::string>()); }});
+  cmds.push_back(
+      {"policy explain", "FILE",
+       "the decision and the rule for one user, matter and action (exit 0 allow, 10 deny)",
+       [](auto& d, auto& p) {
+         d.add_options()("file", po::value<std::string>()->required(), "policy file")(
+             "user", po::value<std::string>()->required(), "user name")(
+             "matter", po::value<std::string>()->required(), "matter name")(
+             "action", po::value<std::string>()->required(),
+             "read, write, delete, admin, create_matter, list or wipe")(
+             "status", po::value<std::string>(), "open (default), closed or hold")(
+             "time", po::value<std::string>(), "decide as of this time (default now)");
+         p.add("file", 1);
+       },
+       [](const po::variables_map& vm) {
+         return PolicyExplain(vm["file"].as<std::string>(), vm["user"].as<std::string>(),
+                              vm["matter"].as<std::string>(), vm["action"].as<std::string>(),
+                              Opt(vm, "status"), Opt(vm, "time"));
+       }});
+  cmds.push_back(
+      {"audit verify", "LOG", "check a local audit log's hash chain and signed checkpoints",
+       [](auto& d, auto& p) {
+         d.add_options()("log", po::value<std::string>()->required(), "the JSON-lines audit log")(
+             "vault", po::value<std::string>(), "require checkpoints signed by this vault's key")(
+             "public-key", po::value<std::string>(),
+             "require checkpoints signed by this key (hex)");
+         p.add("log", 1);
+       },
+       [](const po::variables_map& vm) {
+         std::optional<std::string> key = Opt(vm, "public-key");
+         if (vm.count("vault")) {
+           key = ToHex(ReadConfigOnly(vm["vault"].as<std::string>()).sign_public);
+         }
+         return AuditVerify(vm["log"].as<std::string>(), key);
+       }});
+}
+
+}  // namespace matterfs::tools

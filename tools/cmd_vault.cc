@@ -1,0 +1,133 @@
+// matterctl: the vault itself (init, keyslot add|list|remove, genkey).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "crypto/secure_memory.h"
+#include "tools/cli.h"
+#include "util/file_io.h"
+
+namespace matterfs::tools {
+
+void AddVaultCommands(Commands& cmds) {
+  cmds.push_back(
+      {"init", "VAULT", "create a new, empty vault in VAULT (a missing or empty directory)",
+       [](auto& d, auto& p) {
+         d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
+             "cipher", po::value<std::string>(),
+             "aes-256-gcm or xchacha20-poly1305 (default: AES-GCM where the CPU has AES-NI)")(
+             "keystore", po::value<std::string>(),
+             "keep matter keyrings in DIR, outside the vault (then every command "
+             "and the mount need --keystore DIR)")("passphrase-file", po::value<std::string>(),
+                                                   "read the passphrase from this file")(
+             "key-file", po::value<std::string>(), "protect the vault with this key file");
+         AddKdfOptions(d);
+         p.add("vault", 1);
+       },
+       [](const po::variables_map& vm) {
+         vault::InitOptions o;
+         if (vm.count("cipher")) {
+           auto c = crypto::ParseCipher(vm["cipher"].as<std::string>());
+           if (!c)
+             throw Failure{kExitUsage, "unknown cipher '" + vm["cipher"].as<std::string>() + "'"};
+           o.cipher = *c;
+         }
+         o.argon = KdfParams(vm);
+         o.keystore = Opt(vm, "keystore");
+         const std::string path = vm["vault"].as<std::string>();
+         auto cred = Check(
+             vault::ReadCredential(UnlockOpts(vm), "New passphrase for " + path + ": ", true));
+         Check(vault::Vault::Create(path, o, cred));
+         std::cout << "created vault " << path << " (cipher " << crypto::CipherName(o.cipher)
+                   << ")\n";
+         return 0;
+       }});
+  cmds.push_back(
+      {"keyslot add", "VAULT", "add a passphrase or key-file keyslot (unlock with an existing one)",
+       [](auto& d, auto& p) {
+         d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
+             "new-passphrase-file", po::value<std::string>(),
+             "the new slot's passphrase, from a file")("new-key-file", po::value<std::string>(),
+                                                       "the new slot's key file");
+         AddVaultOptions(d, true);
+         AddKdfOptions(d);
+         p.add("vault", 1);
+       },
+       [](const po::variables_map& vm) {
+         auto v = OpenUnlocked(vm);
+         vault::UnlockOptions n{Opt(vm, "new-passphrase-file"), Opt(vm, "new-key-file")};
+         auto cred = Check(vault::ReadCredential(n, "New passphrase: ", true));
+         Check(v->AddKeyslot(cred, KdfParams(vm)));
+         std::cout << "added keyslot " << v->config().slots.size() - 1 << " ("
+                   << vault::SlotKindName(cred.kind) << ")\n";
+         return 0;
+       }});
+  cmds.push_back({"keyslot list", "VAULT", "list the vault's keyslots (needs no key)",
+                  [](auto& d, auto& p) {
+                    d.add_options()("vault", po::value<std::string>()->required(),
+                                    "vault directory");
+                    AddVaultOptions(d, false);
+                    p.add("vault", 1);
+                  },
+                  [](const po::variables_map& vm) {
+                    const vault::VaultConfig config = ReadConfigOnly(vm["vault"].as<std::string>());
+                    size_t i = 0;
+                    for (const auto& s : config.slots) {
+                      std::cout << i++ << "  " << vault::SlotKindName(s.kind) << "  created "
+                                << FormatUnixTime(s.created);
+                      if (s.kind == vault::SlotKind::kPassphrase) {
+                        std::cout << "  argon2id ops=" << s.argon.opslimit
+                                  << " memory=" << (s.argon.memlimit >> 20) << "MiB";
+                      }
+                      std::cout << "\n";
+                    }
+                    return 0;
+                  }});
+  cmds.push_back({"keyslot remove", "VAULT INDEX", "remove keyslot INDEX (never the last one)",
+                  [](auto& d, auto& p) {
+                    d.add_options()("vault", po::value<std::string>()->required(),
+                                    "vault directory")("index", po::value<size_t>()->required(),
+                                                       "keyslot number from 'keyslot list'");
+                    AddVaultOptions(d, true);
+                    p.add("vault", 1).add("index", 1);
+                  },
+                  [](const po::variables_map& vm) {
+                    auto v = OpenUnlocked(vm);
+                    Check(v->RemoveKeyslot(vm["index"].as<size_t>()));
+                    std::cout << "removed keyslot " << vm["index"].as<size_t>() << "\n";
+                    return 0;
+                  }});
+  cmds.push_back(
+      {"genkey", "FILE", "write a new random 64-byte key file (mode 0600) for --key-file",
+       [](auto& d, auto& p) {
+         d.add_options()("file", po::value<std::string>()->required(), "key file to create");
+         p.add("file", 1);
+       },
+       [](const po::variables_map& vm) {
+         // WriteFileExclusive fsyncs the directory fd it is given, so it needs a
+         // real directory fd: AT_FDCWD made fsync fail with EBADF after the key
+         // file had already been written.
+         const std::string file = vm["file"].as<std::string>();
+         const size_t slash = file.rfind('/');
+         const std::string dir = slash == std::string::npos ? "."
+                                 : slash == 0               ? "/"
+                                                            : file.substr(0, slash);
+         const std::string base = slash == std::string::npos ? file : file.substr(slash + 1);
+         if (base.empty()) throw Failure{kExitUsage, "give a file name, not a directory"};
+         UniqueFd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+         if (!dirfd.valid()) Check(Status(IoError("open directory " + dir)));
+         crypto::SecureBuffer key(64);
+         crypto::RandomBytes(key.mutable_span());
+         Status st = WriteFileExclusive(dirfd.get(), base, key.span(), 0600);
+         if (!st.ok() && st.error().code() == Code::kExists) {
+           throw Failure{kExitExists, file + " already exists; not overwriting a key"};
+         }
+         Check(st, "write key file " + file);
+         std::cout << "wrote key file " << vm["file"].as<std::string>() << "\n";
+         return 0;
+       }});
+}
+
+}  // namespace matterfs::tools
