@@ -195,6 +195,11 @@ std::string InodeTable::PathOf(Inode* inode) {
   return path;
 }
 
+size_t InodeTable::size() {
+  std::lock_guard<std::mutex> g(mutex_);
+  return map_.size();
+}
+
 void InodeTable::Trim() {
   if (open_fds_ <= max_fds_) return;
   std::unique_lock<std::mutex> g(mutex_, std::try_to_lock);

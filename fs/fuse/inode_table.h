@@ -90,6 +90,9 @@ class InodeTable {
 
   // Closes fds of idle inodes when more than max_fds are open.
   void Trim();
+  // Backing fds held now and inodes remembered (the root not counted in either).
+  size_t open_fds() const { return open_fds_.load(); }
+  size_t size();
 
  private:
   void ReleaseLocked(Inode* inode);

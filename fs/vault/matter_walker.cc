@@ -35,7 +35,8 @@ bool PositionAfter(std::string_view position, std::string_view after) {
 
 bool SubtreeMayFollow(std::string_view position, std::string_view after) {
   if (PositionAfter(position, after)) return true;
-  // position <= after: its subtree matters only if `after` lies inside it.
+  // position <= after: its subtree matters only if `after` is it or lies inside it.
+  if (after == position) return true;
   return after.size() > position.size() && after.substr(0, position.size()) == position &&
          after[position.size()] == '/';
 }
