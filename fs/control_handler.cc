@@ -22,17 +22,6 @@ std::string Arg(const control::Request& req, const char* key) {
   return it == req.args.end() ? "" : it->second;
 }
 
-policy::MatterStatus PolicyStatus(vault::MatterStatus s) {
-  switch (s) {
-    case vault::MatterStatus::kClosed:
-      return policy::MatterStatus::kClosed;
-    case vault::MatterStatus::kHold:
-      return policy::MatterStatus::kHold;
-    default:
-      return policy::MatterStatus::kOpen;
-  }
-}
-
 }  // namespace
 
 control::Response ControlHandler::Handle(const control::Request& req, const control::Peer& peer) {
@@ -59,7 +48,7 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
   if (list.ok()) {
     for (const auto& m : *list) {
       auto status = fs_.MatterStatusByName(m.name);
-      if (!access.Visible(caller, m.name, PolicyStatus(status))) continue;
+      if (!access.Visible(caller, m.name, fuse::PolicyStatusOf(status))) continue;
       r.rows.push_back(
           {{"kind", "matter"}, {"name", m.name}, {"status", vault::MatterStatusName(status)}});
     }
@@ -72,7 +61,7 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
   for (const auto& g : access.ActiveGrants()) {
     const bool own = operator_user || (me.ok() && me->user == g.user);
     const bool admin =
-        access.Quiet(caller, g.matter, PolicyStatus(fs_.MatterStatusByName(g.matter)),
+        access.Quiet(caller, g.matter, fuse::PolicyStatusOf(fs_.MatterStatusByName(g.matter)),
                      policy::Action::kAdmin, nullptr, "") == 0;
     if (!own && !admin) continue;
     r.rows.push_back({{"kind", "break-glass"},

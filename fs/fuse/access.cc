@@ -37,6 +37,17 @@ audit::SyslogFacility FacilityOf(const policy::Policy& p) {
 }
 }  // namespace
 
+policy::MatterStatus PolicyStatusOf(vault::MatterStatus s) {
+  switch (s) {
+    case vault::MatterStatus::kClosed:
+      return policy::MatterStatus::kClosed;
+    case vault::MatterStatus::kHold:
+      return policy::MatterStatus::kHold;
+    default:
+      return policy::MatterStatus::kOpen;
+  }
+}
+
 Result<std::unique_ptr<AccessControl>> AccessControl::Create(AccessOptions opts,
                                                              const crypto::SigningKey& signing_key,
                                                              ByteSpan path_hash_key) {

@@ -25,6 +25,7 @@
 #include "audit/event.h"
 #include "audit/sink.h"
 #include "crypto/signing.h"
+#include "fs/vault/keyring.h"
 #include "policy/decision.h"
 #include "policy/policy.h"
 
@@ -35,6 +36,9 @@ struct Caller {
   uint32_t gid = 0;
   int32_t pid = 0;
 };
+
+// The policy's view of a matter's status (kept in its keyring).
+policy::MatterStatus PolicyStatusOf(vault::MatterStatus s);
 
 struct AccessOptions {
   std::optional<std::string> policy_path;  // none: only the mounting user (OwnerOnly)

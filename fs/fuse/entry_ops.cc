@@ -186,7 +186,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
   Guard(req, [&] {
     Inode* p = In(req, parent);
     if (S_ISCHR(mode) || S_ISBLK(mode)) return (void)fuse_reply_err(req, EPERM);
-    NewName n;
+    NameInDir n;
     int err = PrepareNew(req, p, name, &n, audit::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (S_ISREG(mode)) {
@@ -222,7 +222,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
       // this one: the reply names the new directory regardless; opening it is checked.
       return ReplyEntry(req, p, name, false);
     }
-    NewName n;
+    NameInDir n;
     int err = PrepareNew(req, p, name, &n, audit::audit_events::kMkdir);
     if (err != 0) return (void)fuse_reply_err(req, err);
     Status s = vault::MakeEncryptedDirImpl(n.pfd->get(), n.stored.entry, mode & 07777, {});
@@ -241,7 +241,7 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
     if (!keys.ok()) return Reply(req, keys.error());
     auto target = (*keys)->names().EncryptSymlink(link);
     if (!target.ok()) return Reply(req, target.error());
-    NewName n;
+    NameInDir n;
     int err = PrepareNew(req, p, name, &n, audit::audit_events::kSymlink);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (::symlinkat(target->c_str(), n.pfd->get(), n.stored.entry.c_str()) != 0) {
@@ -257,21 +257,14 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Guard(req, [&] {
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
-    if (IsRoot(fs, p)) return (void)fuse_reply_err(req, EPERM);
-    int denied =
-        Authorize(req, p, name, policy::Action::kDelete, audit::audit_events::kUnlink, "delete");
-    if (denied != 0) return (void)fuse_reply_err(req, denied);
-    auto pfd = fs->inodes().Fd(p);
-    if (!pfd.ok()) return Reply(req, pfd.error(), p);
-    auto view = DirOf(fs, p, (*pfd)->get());
-    if (!view.ok()) return Reply(req, view.error(), p);
-    auto stored = view->dir.Encode(name);
-    if (!stored.ok()) return Reply(req, stored.error());
-    PinVictim(fs, (*pfd)->get(), stored->entry);
-    if (::unlinkat((*pfd)->get(), stored->entry.c_str(), 0) != 0) {
+    NameInDir n;
+    int err = PrepareRemove(req, p, name, &n, audit::audit_events::kUnlink);
+    if (err != 0) return (void)fuse_reply_err(req, err);
+    PinVictim(fs, n.pfd->get(), n.stored.entry);
+    if (::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0) != 0) {
       return (void)fuse_reply_err(req, errno);
     }
-    view->dir.RemoveLongName(*stored);
+    n.view->dir.RemoveLongName(n.stored);
     fuse_reply_err(req, 0);
   });
 }
@@ -282,20 +275,13 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Guard(req, [&] {
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
-    if (IsRoot(fs, p)) return (void)fuse_reply_err(req, EPERM);
-    int denied =
-        Authorize(req, p, name, policy::Action::kDelete, audit::audit_events::kRmdir, "delete");
-    if (denied != 0) return (void)fuse_reply_err(req, denied);
-    auto pfd = fs->inodes().Fd(p);
-    if (!pfd.ok()) return Reply(req, pfd.error(), p);
-    auto view = DirOf(fs, p, (*pfd)->get());
-    if (!view.ok()) return Reply(req, view.error(), p);
-    auto stored = view->dir.Encode(name);
-    if (!stored.ok()) return Reply(req, stored.error());
-    auto doomed = vault::MoveEmptyDirAside((*pfd)->get(), stored->entry);
+    NameInDir n;
+    int err = PrepareRemove(req, p, name, &n, audit::audit_events::kRmdir);
+    if (err != 0) return (void)fuse_reply_err(req, err);
+    auto doomed = vault::MoveEmptyDirAside(n.pfd->get(), n.stored.entry);
     if (!doomed.ok()) return Reply(req, doomed.error());
-    view->dir.RemoveLongName(*stored);
-    if (Status s = doomed->Destroy((*pfd)->get()); !s.ok()) {
+    n.view->dir.RemoveLongName(n.stored);
+    if (Status s = doomed->Destroy(n.pfd->get()); !s.ok()) {
       log::Warning("rmdir " + log::Path(fs->inodes().PathOf(p) + "/" + name) + ": " +
                    s.error().message());
     }
@@ -316,20 +302,16 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
       return (void)fuse_reply_err(req, EINVAL);
     }
-    int denied =
-        Authorize(req, p, name, policy::Action::kDelete, audit::audit_events::kRename, "delete");
-    if (denied != 0) return (void)fuse_reply_err(req, denied);
-    auto pfd = fs->inodes().Fd(p);
-    if (!pfd.ok()) return Reply(req, pfd.error(), p);
-    auto from = DirOf(fs, p, (*pfd)->get());
-    if (!from.ok()) return Reply(req, from.error(), p);
-    auto old_name = from->dir.Encode(name);
-    if (!old_name.ok()) return Reply(req, old_name.error());
-    NewName n;
-    int err = PrepareNew(req, np, newname, &n, nullptr);
+    NameInDir from;
+    int err = PrepareRemove(req, p, name, &from, audit::audit_events::kRename);
+    if (err != 0) return (void)fuse_reply_err(req, err);
+    const int pfd = from.pfd->get();
+    const vault::StoredName& old_name = from.stored;
+    NameInDir n;
+    err = PrepareNew(req, np, newname, &n, nullptr);
     if (err != 0) return (void)fuse_reply_err(req, err);
     struct stat moved;
-    if (::fstatat((*pfd)->get(), old_name->entry.c_str(), &moved, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (::fstatat(pfd, old_name.entry.c_str(), &moved, AT_SYMLINK_NOFOLLOW) != 0) {
       return (void)fuse_reply_err(req, errno);
     }
     struct stat other;
@@ -345,8 +327,8 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
       if (!aside.ok()) return Reply(req, aside.error());
       replaced = std::move(*aside);
     }
-    if (::renameat2((*pfd)->get(), old_name->entry.c_str(), n.pfd->get(), n.stored.entry.c_str(),
-                    flags) != 0) {
+    if (::renameat2(pfd, old_name.entry.c_str(), n.pfd->get(), n.stored.entry.c_str(), flags) !=
+        0) {
       int e = errno;
       replaced.Restore(n.pfd->get(), n.stored.entry);
       return (void)fuse_reply_err(req, e);
@@ -354,15 +336,15 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     if (Status s = replaced.Destroy(n.pfd->get()); !s.ok()) {
       log::Warning("rename over a directory: " + s.error().message());
     }
-    const bool same = p == np && old_name->entry == n.stored.entry;
-    if (!same && !(flags & RENAME_EXCHANGE)) from->dir.RemoveLongName(*old_name);
+    const bool same = p == np && old_name.entry == n.stored.entry;
+    if (!same && !(flags & RENAME_EXCHANGE)) from.view->dir.RemoveLongName(old_name);
     if (!same) {
       if (Inode* i = fs->inodes().Find(moved.st_dev, moved.st_ino)) {
         fs->inodes().Move(i, np, n.stored.entry, newname);
       }
       if ((flags & RENAME_EXCHANGE) && had_target) {
         if (Inode* i = fs->inodes().Find(other.st_dev, other.st_ino)) {
-          fs->inodes().Move(i, p, old_name->entry, name);
+          fs->inodes().Move(i, p, old_name.entry, name);
         }
       }
     }
@@ -380,7 +362,7 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
     if (inode->matter != np->matter) return (void)fuse_reply_err(req, EXDEV);
     auto fd = fs->inodes().Fd(inode);
     if (!fd.ok()) return Reply(req, fd.error(), inode);
-    NewName n;
+    NameInDir n;
     int err = PrepareNew(req, np, newname, &n, audit::audit_events::kLink);
     if (err != 0) return (void)fuse_reply_err(req, err);
     if (::linkat(AT_FDCWD, ProcPath((*fd)->get()).c_str(), n.pfd->get(), n.stored.entry.c_str(),

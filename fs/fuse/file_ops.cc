@@ -76,7 +76,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Guard(req, [&] {
     MatterFs* fs = Fs(req);
     Inode* p = In(req, parent);
-    NewName n;
+    NameInDir n;
     int err = PrepareNew(req, p, name, &n, audit::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
     fs->access().CountOpen(CallerOf(req), p->matter->name());

@@ -28,8 +28,6 @@ inline constexpr double kTimeout = 1.0;
 inline bool IsRoot(MatterFs* fs, Inode* i) { return i == fs->inodes().root(); }
 inline std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-policy::MatterStatus PolicyStatus(vault::MatterStatus s);
-
 // The policy decision for an operation inside a matter, audited: 0 or the errno.
 // `inode` is the object or the directory the operation works in; `name` a child, if any.
 int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,
@@ -59,15 +57,18 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
              bool check_access = true);
 void ReplyEntry(fuse_req_t req, Inode* parent, const char* name, bool check_access = true);
 
-// The shared prologue of the operations that make a new name in `parent`: EPERM at the
-// root, the write decision (when `event` is given), the stored name, and a long name's
-// side file written. Returns 0 or the errno.
-struct NewName {
+// The shared prologue of the operations on a name in `parent`: EPERM at the root, the
+// policy's decision (when `event` is given), the directory and the stored name.
+// PrepareNew asks for write and writes a long name's side file first; PrepareRemove asks
+// for delete. Return 0 or the errno.
+struct NameInDir {
   SharedFd pfd;
   std::optional<DirView> view;
   vault::StoredName stored;
 };
-int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out, const char* event);
+int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NameInDir* out, const char* event);
+int PrepareRemove(fuse_req_t req, Inode* parent, const char* name, NameInDir* out,
+                  const char* event);
 
 // Gives a newly created backing object to the calling user (when we run as root).
 void ChownNew(fuse_req_t req, int dirfd, const std::string& entry);

@@ -10,17 +10,6 @@
 
 namespace matterfs::fuse {
 
-policy::MatterStatus PolicyStatus(vault::MatterStatus s) {
-  switch (s) {
-    case vault::MatterStatus::kClosed:
-      return policy::MatterStatus::kClosed;
-    case vault::MatterStatus::kHold:
-      return policy::MatterStatus::kHold;
-    default:
-      return policy::MatterStatus::kOpen;
-  }
-}
-
 int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,
               const char* event, const char* access) {
   MatterFs* fs = Fs(req);
@@ -28,13 +17,13 @@ int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action act
   std::string path = fs->inodes().PathOf(inode);
   if (name != nullptr) path += "/" + std::string(name);
   return fs->access().Check(CallerOf(req), inode->matter->name(),
-                            PolicyStatus(inode->matter->status()), action, event, path, access);
+                            PolicyStatusOf(inode->matter->status()), action, event, path, access);
 }
 
 int CheckRead(fuse_req_t req, Inode* inode, const char* event, const std::string& path) {
   if (!inode->matter) return 0;
   return Fs(req)->access().Quiet(CallerOf(req), inode->matter->name(),
-                                 PolicyStatus(inode->matter->status()), policy::Action::kRead,
+                                 PolicyStatusOf(inode->matter->status()), policy::Action::kRead,
                                  event, path);
 }
 
@@ -57,11 +46,14 @@ Result<DirView> DirOf(MatterFs* fs, Inode* dir, int dirfd) {
   return DirView{keys, vault::EncryptedDir(dirfd, keys->names(), iv)};
 }
 
-int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out, const char* event) {
+namespace {
+int PrepareName(fuse_req_t req, Inode* parent, const char* name, NameInDir* out,
+                policy::Action action, const char* event, bool make_new) {
   MatterFs* fs = Fs(req);
   if (IsRoot(fs, parent)) return EPERM;  // only matters (mkdir) live at the root
   if (event != nullptr) {
-    int denied = Authorize(req, parent, name, policy::Action::kWrite, event, "write");
+    int denied = Authorize(req, parent, name, action, event,
+                           action == policy::Action::kDelete ? "delete" : "write");
     if (denied != 0) return denied;
   }
   auto pfd = fs->inodes().Fd(parent);
@@ -70,12 +62,24 @@ int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NewName* out, co
   if (!view.ok()) return Errno(fs, view.error(), parent);
   auto stored = view->dir.Encode(name);
   if (!stored.ok()) return Errno(fs, stored.error(), parent);
-  Status s = view->dir.WriteLongName(*stored);
-  if (!s.ok()) return Errno(fs, s.error(), parent);
+  if (make_new) {
+    Status s = view->dir.WriteLongName(*stored);
+    if (!s.ok()) return Errno(fs, s.error(), parent);
+  }
   out->pfd = *pfd;
   out->stored = std::move(*stored);
   out->view = std::move(*view);
   return 0;
+}
+}  // namespace
+
+int PrepareNew(fuse_req_t req, Inode* parent, const char* name, NameInDir* out, const char* event) {
+  return PrepareName(req, parent, name, out, policy::Action::kWrite, event, true);
+}
+
+int PrepareRemove(fuse_req_t req, Inode* parent, const char* name, NameInDir* out,
+                  const char* event) {
+  return PrepareName(req, parent, name, out, policy::Action::kDelete, event, false);
 }
 
 void ChownNew(fuse_req_t req, int dirfd, const std::string& entry) {
@@ -155,7 +159,7 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
     }
     matter = *m;
     if (check_access) {
-      int hidden = fs->access().Quiet(CallerOf(req), name, PolicyStatus(matter->status()),
+      int hidden = fs->access().Quiet(CallerOf(req), name, PolicyStatusOf(matter->status()),
                                       policy::Action::kList, audit::audit_events::kLookup, name);
       if (hidden != 0) return hidden;
     }
