@@ -408,11 +408,11 @@ TEST_F(MountTest, UserXattrsRoundTrip) {
   EXPECT_EQ(r.Find("get-removed")->err, ENODATA);
 
   // Survives a remount; neither the name nor the value is readable in the vault.
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   const std::vector<std::string> hits =
       FindInVault({secret_value, secret_name.substr(5), "replaced", "user.foo", "viafd"});
   EXPECT_TRUE(hits.empty()) << "xattr readable in the vault: " << hits.front();
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   char buf[256];
   ssize_t n = ::getxattr(M("f").c_str(), secret_name.c_str(), buf, sizeof buf);
   EXPECT_EQ(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0), secret_value);

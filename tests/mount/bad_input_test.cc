@@ -31,7 +31,7 @@ TEST_F(BadInputTest, WrongPassphraseExits3AndMountsNothing) {
   EXPECT_EQ(Lines(r.err), 1u) << r.err;
   EXPECT_FALSE(IsMountPoint(mnt_));
   // The right one still works afterwards.
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
 }
 
 TEST_F(BadInputTest, MissingMountPointFailsWithOneLine) {
@@ -64,7 +64,7 @@ TEST_F(BadInputTest, NonEmptyMountPointIsRefused) {
 }
 
 TEST_F(BadInputTest, AlreadyMountedMountPointIsRefused) {
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   ASSERT_TRUE(WriteFile(M("f"), "still served"));
   CmdResult r = RunMatterfs(mnt_, {"--passphrase-file", pass_});
   EXPECT_NE(r.status, 0);

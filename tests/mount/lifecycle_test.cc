@@ -58,7 +58,7 @@ TEST_F(MountTest, UnlinkedOpenFileKeepsWorkingUntilLastClose) {
   });
   EXPECT_EQ(r.Find("fstat-after-unlink")->data, "mode=0100644 nlink=0 uid=0 gid=0 size=10000");
   // After the last close only the new file's ciphertext is left in the vault.
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   EXPECT_EQ(BackingFiles().size(), 1u);
 }
 
@@ -249,11 +249,11 @@ TEST_F(MountTest, DataSurvivesUnmountAndRemount) {
   EXPECT_EQ(before, after);
   EXPECT_TRUE(ReadFile(M("big")).value_or("") == big);
   // Offline, matterctl reads the same plaintext.
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   CmdResult cat = Matterctl({"cat", vault_, "alpha/big", "--passphrase-file", pass_});
   EXPECT_EQ(cat.status, 0) << cat.err;
   EXPECT_TRUE(cat.out == big) << "matterctl cat differs (" << cat.out.size() << " bytes)";
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   EXPECT_EQ(Snapshot(M()), before);
 }
 
@@ -273,7 +273,7 @@ TEST_F(MountTest, DaemonUnmountsCleanlyOnSigterm) {
   }
   ASSERT_EQ(w, pid) << "the daemon did not exit";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status 0x" << std::hex << status;
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   EXPECT_EQ(ReadFile(M("f")).value_or("?"), "written before the signal");
 }
 

@@ -321,7 +321,7 @@ TEST_F(MountTest, SymlinkAndReadlink) {
   });
   EXPECT_EQ(r.Find("read-through-link")->data, "file content");
   EXPECT_EQ(r.Find("file-after")->data, "via link");
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   const std::vector<std::string> hits = FindInVault({secret_target, "secret.txt"});
   EXPECT_TRUE(hits.empty()) << "symlink target readable in the vault: " << hits.front();
 }

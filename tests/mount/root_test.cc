@@ -48,7 +48,7 @@ TEST_F(MountTest, MkdirAtTheRootCreatesAMatter) {
   EXPECT_EQ(errno, EXDEV);
   ASSERT_NO_FATAL_FAILURE(Remount());
   EXPECT_EQ(ReadFile(mnt_ + "/gamma/first").value_or("?"), "in gamma");
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   CmdResult cat = Matterctl({"cat", vault_, "gamma/first", "--passphrase-file", pass_});
   EXPECT_EQ(cat.status, 0) << ::testing::PrintToString(cat);
   EXPECT_EQ(cat.out, "in gamma");

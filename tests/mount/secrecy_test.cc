@@ -53,7 +53,7 @@ TEST_F(MountTest, NothingReadableInTheVault) {
   std::vector<std::string> hits = FindInVault(needles);
   EXPECT_TRUE(hits.empty()) << "readable in the vault while mounted: " << hits.front();
   open_file.reset();
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   hits = FindInVault(needles);
   EXPECT_TRUE(hits.empty()) << "readable in the vault: " << hits.front() << " (" << hits.size()
                             << " hits)";
@@ -63,7 +63,7 @@ TEST_F(MountTest, NothingReadableInTheVault) {
   EXPECT_FALSE(FindInVault({content}).empty());
   ASSERT_EQ(::unlink(canary.c_str()), 0);
   // And the plaintext is all there.
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   EXPECT_EQ(ReadFile(M(dir_name + "/" + file_name)).value_or("?"), content);
   EXPECT_TRUE(ReadFile(M("repeated")).value_or("?") == repeated);
   EXPECT_EQ(ReadFile(mnt_ + "/" + matter_name + "/in-new-matter").value_or("?"), content);
@@ -144,11 +144,11 @@ TEST_F(TamperTest, FlippedByteInOneBlockReadsEioOnlyThere) {
   EXPECT_TRUE(WaitForSyslog({"tamper", "victim"}))
       << "no tamper event among " << SyslogMessages().size() << " messages";
   // Offline, matterctl cat refuses it with exit code 4 (corruption).
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   CmdResult cat = Matterctl({"cat", vault_, "alpha/victim", "--passphrase-file", pass_});
   EXPECT_EQ(cat.status, 4) << ::testing::PrintToString(cat);
   // After a remount: still EIO there, still fine elsewhere.
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   EXPECT_EQ(ReadBlock("victim", 1), "EIO");
   EXPECT_TRUE(ReadBlock("victim", 2) == data.substr(2 * kBlock, kBlock));
 }
@@ -158,18 +158,18 @@ TEST_F(TamperTest, SwappedBlocksReadEio) {
   const std::string backing = WriteAndFindBacking("victim", data);
   ASSERT_FALSE(backing.empty());
   const size_t stored = StoredBlockSize(backing, data.size());
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   const std::string b0 = ReadAt(backing, kHeader, stored);
   const std::string b2 = ReadAt(backing, kHeader + 2 * stored, stored);
   ASSERT_EQ(b0.size(), stored);
   ASSERT_EQ(b2.size(), stored);
   ASSERT_NO_FATAL_FAILURE(WriteAt(backing, kHeader, b2));
   ASSERT_NO_FATAL_FAILURE(WriteAt(backing, kHeader + 2 * stored, b0));
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   EXPECT_TRUE(ReadBlock("victim", 1) == data.substr(kBlock, kBlock)) << "untouched block 1";
   EXPECT_EQ(ReadBlock("victim", 0), "EIO");
   EXPECT_EQ(ReadBlock("victim", 2), "EIO");
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   CmdResult cat = Matterctl({"cat", vault_, "alpha/victim", "--passphrase-file", pass_});
   EXPECT_EQ(cat.status, 4) << ::testing::PrintToString(cat);
 }
@@ -192,7 +192,7 @@ TEST_F(TamperTest, BlockCopiedFromAnotherFileReadsEio) {
   EXPECT_TRUE(ReadBlock("a", 0) == a.substr(0, kBlock));
   EXPECT_TRUE(ReadBlock("a", 2) == a.substr(2 * kBlock, kBlock));
   EXPECT_TRUE(ReadFile(M("b")).value_or("?") == b) << "the source file is unharmed";
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   CmdResult cat = Matterctl({"cat", vault_, "alpha/a", "--passphrase-file", pass_});
   EXPECT_EQ(cat.status, 4) << ::testing::PrintToString(cat);
 }
@@ -205,11 +205,11 @@ TEST_F(TamperTest, WholeFileReplacedByAnotherFilesCiphertextReadsEio) {
   const std::string backing_b = WriteAndFindBacking("b", b);
   ASSERT_FALSE(backing_a.empty());
   ASSERT_FALSE(backing_b.empty());
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   // Blocks of b behind a's header.
   const std::string b_blocks = ReadAt(backing_b, kHeader, 1 << 20);
   ASSERT_NO_FATAL_FAILURE(WriteAt(backing_a, kHeader, b_blocks));
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   EXPECT_EQ(ReadBlock("a", 0), "EIO");
   EXPECT_EQ(ReadBlock("a", 1), "EIO");
   EXPECT_TRUE(ReadFile(M("b")).value_or("?") == b);
@@ -219,18 +219,18 @@ TEST_F(TamperTest, AlteredHeaderFailsWithEio) {
   const std::string data = Pattern(kBlock + 7, 37);
   const std::string backing = WriteAndFindBacking("victim", data);
   ASSERT_FALSE(backing.empty());
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   // A byte of the wrapped data key near the end of the 100-byte header.
   std::string byte = ReadAt(backing, 80, 1);
   byte[0] = static_cast<char>(byte[0] ^ 0x80);
   ASSERT_NO_FATAL_FAILURE(WriteAt(backing, 80, byte));
-  ASSERT_NO_FATAL_FAILURE(MountVault());
+  ASSERT_NO_FATAL_FAILURE(Mount());
   UniqueFd fd(::open(M("victim").c_str(), O_RDONLY | O_CLOEXEC));
   char buf[16];
   const long rc = fd.valid() ? static_cast<long>(::pread(fd.get(), buf, sizeof buf, 0)) : -1;
   EXPECT_EQ(rc, -1);
   EXPECT_EQ(errno, EIO);
-  ASSERT_NO_FATAL_FAILURE(UnmountVault());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
   CmdResult cat = Matterctl({"cat", vault_, "alpha/victim", "--passphrase-file", pass_});
   EXPECT_EQ(cat.status, 4) << ::testing::PrintToString(cat);
 }
