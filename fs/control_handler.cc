@@ -47,7 +47,7 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
   auto list = fs_.vault().ListMatters();
   if (list.ok()) {
     for (const auto& m : *list) {
-      auto status = fs_.MatterStatusByName(m.name);
+      auto status = fs_.MatterStatusByName(m.name).value_or(m.status);
       if (!access.Visible(caller, m.name, fuse::PolicyStatusOf(status))) continue;
       r.rows.push_back(
           {{"kind", "matter"}, {"name", m.name}, {"status", vault::MatterStatusName(status)}});
@@ -60,9 +60,10 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
   const bool operator_user = caller.uid == 0 || caller.uid == ::geteuid();
   for (const auto& g : access.ActiveGrants()) {
     const bool own = operator_user || (me.ok() && me->user == g.user);
-    const bool admin =
-        access.Quiet(caller, g.matter, fuse::PolicyStatusOf(fs_.MatterStatusByName(g.matter)),
-                     policy::Action::kAdmin, nullptr, "") == 0;
+    const bool admin = access.Quiet(caller, g.matter,
+                                    fuse::PolicyStatusOf(fs_.MatterStatusByName(g.matter).value_or(
+                                        vault::MatterStatus::kOpen)),
+                                    policy::Action::kAdmin, nullptr, "") == 0;
     if (!own && !admin) continue;
     r.rows.push_back({{"kind", "break-glass"},
                       {"user", g.user},
@@ -137,8 +138,11 @@ control::Response ControlHandler::ChangeStatus(const control::Request& req,
         return Fail("EIO", change.error().message());
     }
   }
-  // Every later operation of this daemon sees the new status before we answer.
-  if (auto loaded = fs_.matters().Find(matter)) loaded->set_status(change->to);
+  // Every later operation of this daemon sees the new keyring (and so the new status)
+  // before we answer.
+  if (auto loaded = fs_.matters().Find(matter)) {
+    if (!fs_.matters().Reload(matter).ok()) loaded->set_status(change->to);
+  }
   control::Response r;
   r.rows.push_back({{"matter", matter},
                     {"from", vault::MatterStatusName(change->from)},

@@ -95,10 +95,17 @@ Result<std::unique_ptr<AccessControl>> AccessControl::Create(AccessOptions opts,
 }
 
 AccessControl::~AccessControl() {
-  stop_ = true;
+  StopWatcher();
+  if (sink_) (void)sink_->Close();
+}
+
+void AccessControl::StopWatcher() {
+  {
+    std::lock_guard<std::mutex> g(watch_mu_);
+    stop_ = true;
+  }
   watch_cv_.notify_all();
   if (watcher_.joinable()) watcher_.join();
-  if (sink_) (void)sink_->Close();
 }
 
 Result<policy::Subject> AccessControl::SubjectOf(uint32_t uid) {

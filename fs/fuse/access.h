@@ -106,6 +106,8 @@ class AccessControl {
   // every second) and calls `tick` on each round (the daemon refreshes matter status).
   void StartWatcher(std::function<void()> tick);
   void RequestReload() { reload_requested_ = true; }
+  // Stops the watcher (before the session goes away); idempotent.
+  void StopWatcher();
 
  private:
   AccessControl() = default;

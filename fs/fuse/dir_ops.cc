@@ -106,8 +106,9 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       }
       if (root) {
         // Matters the caller may not see are left out of the listing.
+        // Matters the vault cannot open (wiped elsewhere, damaged) are left out too.
         auto status = fs->MatterStatusByName(*e.name);
-        if (!fs->access().Visible(caller, *e.name, PolicyStatusOf(status))) return;
+        if (!status || !fs->access().Visible(caller, *e.name, PolicyStatusOf(*status))) return;
       }
       handle->entries.push_back({std::move(*e.name), e.ino, e.type});
     });

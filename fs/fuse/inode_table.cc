@@ -195,6 +195,15 @@ std::string InodeTable::PathOf(Inode* inode) {
   return path;
 }
 
+std::vector<Inode*> InodeTable::InodesOf(const LoadedMatter* matter) {
+  std::lock_guard<std::mutex> g(mutex_);
+  std::vector<Inode*> out;
+  for (auto& [key, inode] : map_) {
+    if (inode->matter.get() == matter) out.push_back(inode.get());
+  }
+  return out;
+}
+
 size_t InodeTable::size() {
   std::lock_guard<std::mutex> g(mutex_);
   return map_.size();

@@ -23,6 +23,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "fs/fuse/matter_registry.h"
 #include "fs/vault/names.h"
@@ -90,6 +91,9 @@ class InodeTable {
 
   // Closes fds of idle inodes when more than max_fds are open.
   void Trim();
+  // The inodes that belong to `matter` (no reference taken: use them only to notify the
+  // kernel, by value).
+  std::vector<Inode*> InodesOf(const LoadedMatter* matter);
   // Backing fds held now and inodes remembered (the root not counted in either).
   size_t open_fds() const { return open_fds_.load(); }
   size_t size();

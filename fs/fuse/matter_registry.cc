@@ -121,7 +121,9 @@ void MatterRegistry::Evict(std::string_view name) {
       }
     }
   }
-  if (m) m->Evict();
+  if (!m) return;
+  m->Evict();
+  if (evict_hook_) evict_hook_(m);
 }
 
 }  // namespace matterfs::fuse

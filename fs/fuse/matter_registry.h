@@ -87,12 +87,18 @@ class MatterRegistry {
   Status Reload(std::string_view name);
   // Evicts a matter (after a wipe). No-op if it is not loaded.
   void Evict(std::string_view name);
+  // Called (outside the registry's lock) with every matter evicted, by Evict or by
+  // Refresh: the daemon drops the kernel's caches of it.
+  void SetEvictHook(std::function<void(const std::shared_ptr<LoadedMatter>&)> hook) {
+    evict_hook_ = std::move(hook);
+  }
 
  private:
   Status ReloadOne(LoadedMatter& m);
   const vault::Vault& vault_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<LoadedMatter>, std::less<>> by_entry_;
+  std::function<void(const std::shared_ptr<LoadedMatter>&)> evict_hook_;  // set before use
 };
 
 }  // namespace matterfs::fuse

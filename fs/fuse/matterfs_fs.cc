@@ -66,7 +66,18 @@ MatterFs::MatterFs(std::unique_ptr<vault::Vault> vault, std::unique_ptr<AccessCo
       access_(std::move(access)),
       inodes_(UniqueFd(::openat(vault_->data_fd(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC)),
               max_fds),
-      matters_(*vault_) {}
+      matters_(*vault_) {
+  matters_.SetEvictHook([this](const std::shared_ptr<LoadedMatter>& m) {
+    // The kernel caches pages, attributes and names: drop all of this matter's, so that
+    // nothing of it is served after its keys are gone.
+    fuse_session* se = session_.load();
+    if (se == nullptr) return;
+    for (Inode* inode : inodes_.InodesOf(m.get())) {
+      fuse_lowlevel_notify_inval_inode(se, Id(this, inode), 0, 0);
+    }
+    fuse_lowlevel_notify_inval_entry(se, FUSE_ROOT_ID, m->name().c_str(), m->name().size());
+  });
+}
 
 MatterFs::~MatterFs() = default;
 
@@ -94,10 +105,11 @@ void MatterFs::ReportTamperIn(Inode* dir, const std::string& entry, const Error&
                   what, path);
 }
 
-vault::MatterStatus MatterFs::MatterStatusByName(const std::string& name) {
+std::optional<vault::MatterStatus> MatterFs::MatterStatusByName(const std::string& name) {
   if (auto m = matters_.Find(name)) return m->status();
   auto info = vault_->FindMatter(name);
-  return info.ok() ? info->status : vault::MatterStatus::kOpen;
+  if (!info.ok()) return std::nullopt;
+  return info->status;
 }
 
 }  // namespace matterfs::fuse

@@ -9,8 +9,10 @@
 // Thread-safety: every public method may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "fs/fuse/access.h"
@@ -19,6 +21,7 @@
 #include "fs/vault/vault.h"
 
 struct fuse_lowlevel_ops;
+struct fuse_session;
 
 namespace matterfs::fuse {
 
@@ -45,8 +48,15 @@ class MatterFs {
   AccessControl& access() { return *access_; }
   MatterRegistry& matters() { return matters_; }
 
-  // The status of a matter by name (loaded matters from memory, others from the vault).
-  vault::MatterStatus MatterStatusByName(const std::string& name);
+  // The status of a matter by name (loaded matters from memory, others from the vault);
+  // nullopt when the vault cannot open it (no keyring: wiped elsewhere; damaged).
+  std::optional<vault::MatterStatus> MatterStatusByName(const std::string& name);
+
+  // The session, once created (for cache invalidation).
+  void set_session(fuse_session* se) { session_.store(se); }
+  // Evicts a matter (a wipe): keys dropped, open handles fail, and the kernel forgets
+  // every cached page, attribute and name of it, so nothing of it is served from cache.
+  void EvictMatter(std::string_view name) { matters_.Evict(name); }
 
   // A tamper or corruption finding: an alert event naming the file (and block) and a
   // log line.
@@ -59,6 +69,7 @@ class MatterFs {
   std::unique_ptr<AccessControl> access_;
   InodeTable inodes_;
   MatterRegistry matters_;
+  std::atomic<fuse_session*> session_{nullptr};
 };
 
 }  // namespace matterfs::fuse

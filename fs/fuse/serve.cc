@@ -173,6 +173,7 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
     if (hooks.stop) hooks.stop();
     return kExitUsage;
   }
+  fs->set_session(se);
   int rc = kExitError;
   if (fuse_set_signal_handlers(se) != 0) {
     log::Error("cannot install signal handlers");
@@ -212,6 +213,8 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
     fuse_remove_signal_handlers(se);
   }
   if (hooks.stop) hooks.stop();
+  ac->StopWatcher();
+  fs->set_session(nullptr);
   fuse_session_destroy(se);
   fuse_opt_free_args(&args);
   return rc;
