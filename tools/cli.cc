@@ -11,6 +11,7 @@
 
 #include "audit/syslog_output.h"
 #include "util/file_io.h"
+#include "util/log.h"
 
 namespace matterfs::tools {
 
@@ -135,8 +136,7 @@ vault::AdminContext OfflineContext(const po::variables_map& vm) {
     e.host = host;
     auto out = audit::SyslogOutput::Make(so);
     if (!out.ok() || !(*out)->Write(e).ok()) {
-      std::cerr << "matterctl: warning: could not send the audit event to syslog ("
-                << so.socket_path << ")\n";
+      log::Warning("could not send the audit event to syslog (" + so.socket_path + ")");
       return false;
     }
     return true;

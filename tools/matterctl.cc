@@ -10,6 +10,7 @@
 #include "crypto/secure_memory.h"
 #include "fs/vault/format.h"
 #include "tools/cli.h"
+#include "util/log.h"
 
 namespace matterfs::tools {
 
@@ -17,22 +18,29 @@ namespace {
 
 using Args = std::vector<std::string>;
 
+void PrintCommand(std::ostream& out, const Command& c) {
+  const std::string head = c.name + " " + c.usage;
+  if (head.size() < 34) {
+    out << "  " << head << std::string(34 - head.size(), ' ') << c.summary << "\n";
+  } else {
+    out << "  " << head << "\n" << std::string(36, ' ') << c.summary << "\n";
+  }
+}
+
 void PrintTopUsage(const Commands& cmds) {
   std::cout << "usage: matterctl COMMAND [ARGS] [OPTIONS]   (matterctl COMMAND --help)\n\n"
                "commands:\n";
-  for (const auto& c : cmds) {
-    std::string head = c.name + " " + c.usage;
-    std::cout << "  " << head << std::string(head.size() < 34 ? 34 - head.size() : 1, ' ')
-              << c.summary << "\n";
-  }
+  for (const auto& c : cmds) PrintCommand(std::cout, c);
   std::cout << "\nCommands that need the vault's keys take --passphrase-file F or --key-file F,\n"
                "or ask for the passphrase on the terminal. Exit codes: 0 ok, 1 error, 2 usage,\n"
-               "3 wrong key, 4 corrupt, 5 not found, 6 unsupported version, 7 exists.\n";
+               "3 wrong key, 4 corrupt, 5 not found, 6 unsupported version, 7 exists, 8 busy\n"
+               "(the vault is mounted), 10 denied by the policy.\n";
 }
 
 }  // namespace
 
 int RunMatterctl(int argc, char** argv) {
+  log::Init({"matterctl", true, false});
   Commands cmds;
   AddVaultCommands(cmds);
   AddMatterCommands(cmds);
@@ -62,18 +70,21 @@ int RunMatterctl(int argc, char** argv) {
     }
   }
   if (cmd == nullptr) {
-    bool group = false;
-    for (const auto& c : cmds) group |= c.name.rfind(args[0] + " ", 0) == 0;
-    if (group) {
-      std::cerr << "matterctl: '" << args[0] << "' needs a subcommand:";
-      for (const auto& c : cmds) {
-        if (c.name.rfind(args[0] + " ", 0) == 0)
-          std::cerr << " " << c.name.substr(args[0].size() + 1);
-      }
-      std::cerr << "\n";
-    } else {
-      std::cerr << "matterctl: unknown command '" << args[0] << "' (see matterctl --help)\n";
+    std::vector<const Command*> group;
+    for (const auto& c : cmds) {
+      if (c.name.rfind(args[0] + " ", 0) == 0) group.push_back(&c);
     }
+    if (!group.empty()) {
+      // `matterctl matter` lists its subcommands; with --help that is the answer.
+      const bool help = args.size() >= 2 && (args[1] == "--help" || args[1] == "-h");
+      std::ostream& out = help ? std::cout : std::cerr;
+      if (!help) out << "matterctl: '" << args[0] << "' needs a subcommand\n";
+      out << "usage: matterctl " << args[0] << " SUBCOMMAND [ARGS] [OPTIONS]\n\nsubcommands:\n";
+      for (const Command* c : group) PrintCommand(out, *c);
+      out << "\n(matterctl " << args[0] << " SUBCOMMAND --help for its options)\n";
+      return help ? kExitOk : kExitUsage;
+    }
+    log::Error("unknown command '" + args[0] + "' (see matterctl --help)");
     return kExitUsage;
   }
   Args rest(args.begin() + static_cast<std::ptrdiff_t>(consumed), args.end());
@@ -98,13 +109,13 @@ int RunMatterctl(int argc, char** argv) {
     po::notify(vm);
     return cmd->run(vm);
   } catch (const Failure& f) {
-    std::cerr << "matterctl: " << f.message << "\n";
+    log::Error(f.message);
     return f.code;
   } catch (const po::error& e) {
-    std::cerr << "matterctl " << cmd->name << ": " << e.what() << " (see --help)\n";
+    log::Error(cmd->name + ": " + e.what() + " (see --help)");
     return kExitUsage;
   } catch (const std::exception& e) {
-    std::cerr << "matterctl: " << e.what() << "\n";
+    log::Error(e.what());
     return kExitError;
   }
 }
