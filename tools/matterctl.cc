@@ -78,7 +78,11 @@ int RunMatterctl(int argc, char** argv) {
       // `matterctl matter` lists its subcommands; with --help that is the answer.
       const bool help = args.size() >= 2 && (args[1] == "--help" || args[1] == "-h");
       std::ostream& out = help ? std::cout : std::cerr;
-      if (!help) out << "matterctl: '" << args[0] << "' needs a subcommand\n";
+      if (!help) {
+        out << "matterctl: '" << args[0] << "' needs a subcommand:";
+        for (const Command* c : group) out << " " << c->name.substr(args[0].size() + 1);
+        out << "\n";
+      }
       out << "usage: matterctl " << args[0] << " SUBCOMMAND [ARGS] [OPTIONS]\n\nsubcommands:\n";
       for (const Command* c : group) PrintCommand(out, *c);
       out << "\n(matterctl " << args[0] << " SUBCOMMAND --help for its options)\n";

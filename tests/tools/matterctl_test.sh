@@ -207,6 +207,8 @@ stderr_has "unknown command" "unknown command 'frobnicate'"
 expect_one_line_error "unknown command"
 expect_rc "group without subcommand" 2 matter
 stderr_has "group without subcommand" "needs a subcommand: create list"
+expect_rc "group --help" 0 matter --help
+stdout_has "group --help" "matter close VAULT[|]MOUNTPOINT MATTER"
 expect_rc "missing required argument" 2 matter list
 stderr_has "missing required argument" "vault"
 expect_rc "unknown option" 2 keyslot list "$V" --no-such-option
