@@ -83,17 +83,6 @@ int SyslogFacilityCode(LogFacility f) {
   return 10;
 }
 
-// The vault accepts any file name as a matter name; the policy can name any of them that
-// fits a section header (no ']', no control characters).
-bool IsValidMatterName(std::string_view name) {
-  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
-  for (char c : name) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == '/' || c == ']') return false;
-  }
-  return true;
-}
-
 std::string FormatProblem(std::string_view file, const Problem& p) {
   std::string out(file);
   if (p.line > 0) out += ":" + std::to_string(p.line);

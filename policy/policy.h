@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "policy/timestamp.h"
+#include "util/matter_name.h"
 #include "util/result.h"
 
 namespace matterfs::policy {
@@ -117,9 +118,9 @@ struct Policy {
   static Policy OwnerOnly(std::string user);
 };
 
-// Whether the policy can name a matter: 1..255 bytes, no '/', ']' or control characters,
-// not "." or "..". ("*" is [matter *], the defaults, not a matter.)
-bool IsValidMatterName(std::string_view name);
+// Whether the policy can name a matter: util/matter_name.h, the vault's own rule.
+// ("*" is [matter *], the defaults, not a matter.)
+using ::matterfs::IsValidMatterName;
 
 // Answers whether users and groups exist. Parsing uses it to tell users from undefined
 // roles and to refuse names that are both. An Error (e.g. the directory service is down)

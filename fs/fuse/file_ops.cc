@@ -105,7 +105,19 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
       fs->inodes().Forget(inode, 1);
       return Reply(req, state.error(), inode);
     }
-    if (!created && (fi->flags & O_TRUNC)) (void)TruncateFile(cipher, inode, **state, 0);
+    if (!created && (fi->flags & O_TRUNC)) {
+      // Truncating an existing file destroys data: the same delete decision as open with
+      // O_TRUNC (a legal hold refuses it), and its failure is the caller's.
+      int denied = Authorize(req, inode, nullptr, policy::Action::kDelete,
+                             audit::audit_events::kOpen, "truncate");
+      Status s = denied == 0 ? TruncateFile(cipher, inode, **state, 0) : Status();
+      if (denied != 0 || !s.ok()) {
+        ReleaseFile(inode);
+        fs->inodes().Forget(inode, 1);
+        if (denied != 0) return (void)fuse_reply_err(req, denied);
+        return Reply(req, s.error(), inode);
+      }
+    }
     PublishHandle(fi, std::make_unique<FileHandle>(FileHandle{inode, *state, fi->flags}),
                   [&] { return fuse_reply_create(req, &e, fi); });
   });

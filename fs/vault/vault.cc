@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "util/file_io.h"
+#include "util/matter_name.h"
 
 namespace matterfs::vault {
 
@@ -305,6 +306,15 @@ Result<MatterStatus> Vault::SetMatterStatus(std::string_view name, MatterStatus 
 }
 
 Result<MatterInfo> Vault::CreateMatter(std::string_view name, mode_t mode) {
+  if (!IsValidMatterName(name)) {
+    const bool too_long = name.size() > kMaxPlainName;
+    return Error(Code::kInvalidArgument,
+                 too_long ? "matter name too long (at most 255 bytes)"
+                          : "invalid matter name '" + std::string(name) +
+                                "': 1 to 255 bytes, no '/', ']' or control characters, "
+                                "not '.' or '..'",
+                 too_long ? ENAMETOOLONG : EINVAL);
+  }
   MFS_ASSIGN(StoredName stored, matter_names().Encode(root_iv_, name));
   MFS_ASSIGN(UniqueFd lock, LockVault());
   MatterId id;

@@ -69,7 +69,8 @@ class Vault {
   ByteSpan audit_path_key() const { return keys_->audit_path.bytes(); }
 
   Result<std::vector<MatterInfo>> ListMatters() const;
-  // kExists if a matter of that name exists; kInvalidArgument for a bad name.
+  // kExists if a matter of that name exists; kInvalidArgument for a name that breaks
+  // util/matter_name.h (the rule the policy needs to name it).
   // A matter folder is rwx for everyone: on a mount, who may enter, read or write a matter
   // is the policy's decision (file modes inside still apply as usual).
   Result<MatterInfo> CreateMatter(std::string_view name, mode_t mode = 0777);

@@ -54,6 +54,20 @@ TEST_F(MountTest, MkdirAtTheRootCreatesAMatter) {
   EXPECT_EQ(cat.out, "in gamma");
 }
 
+TEST_F(MountTest, MkdirAtTheRootRefusesANameNoPolicyCouldName) {
+  // The rule of `matterctl matter create` (util/matter_name.h): a policy section
+  // [matter NAME] must be able to name every matter.
+  for (const std::string& bad : {std::string("wall]"), std::string("tab\there"),
+                                 std::string("bell\x07"), std::string("del\x7f")}) {
+    EXPECT_EQ(::mkdir((mnt_ + "/" + bad).c_str(), 0755), -1) << bad;
+    EXPECT_EQ(errno, EINVAL) << bad;
+  }
+  EXPECT_EQ(ListDir(mnt_).value_or(Names{"?"}), (Names{"alpha"})) << "nothing was created";
+  CmdResult list = Matterctl({"matter", "list", vault_, "--passphrase-file", pass_});
+  EXPECT_EQ(list.status, 0) << ::testing::PrintToString(list);
+  EXPECT_EQ(list.out.find("wall"), std::string::npos) << list.out;
+}
+
 TEST_F(MountTest, NoPlainFilesAtTheRoot) {
   ASSERT_TRUE(WriteFile(M("f"), "f"));
   const std::string at_root = mnt_ + "/file";

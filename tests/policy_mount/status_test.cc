@@ -160,6 +160,8 @@ TEST_F(MatterStatusTest, HoldRefusesDeletionButAllowsWriting) {
               mark);
   Sys ot = OpenAs(bob_, M("initech/patent.txt"), O_WRONLY | O_TRUNC);
   EXPECT_EQ(ot.err, EPERM) << "open O_TRUNC: " << ::testing::PrintToString(ot);
+  Sys ct = OpenAs(bob_, M("initech/notes.txt"), O_WRONLY | O_CREAT | O_TRUNC);
+  EXPECT_EQ(ct.err, EPERM) << "open O_CREAT|O_TRUNC: " << ::testing::PrintToString(ct);
   Sys rd = RmdirAs(bob_, M("initech/empty"));
   EXPECT_EQ(rd.err, EPERM) << "rmdir: " << ::testing::PrintToString(rd);
 

@@ -288,7 +288,7 @@ before=$(snapshot "$V")
 expect_rc "duplicate matter" 7 matter create "$V" "$M1" --passphrase-file pw
 stderr_has "duplicate matter" "already exists"
 unchanged "duplicate matter" "$before" "$V"
-for bad_name in "a/b" ".." "." ""; do
+for bad_name in "a/b" ".." "." "" "wall]" $'tab\there' $'bell\a'; do
   expect_rc "matter name '$bad_name' refused" 2 matter create "$V" "$bad_name" --passphrase-file pw
 done
 expect_rc "matter name over 255 bytes refused" 2 matter create "$V" "$(printf 'x%.0s' {1..300})" --passphrase-file pw
