@@ -54,6 +54,7 @@ inline constexpr char kMatterHold[] = "matter-hold";
 inline constexpr char kMatterRelease[] = "matter-release";
 inline constexpr char kBreakGlass[] = "break-glass";
 inline constexpr char kTamper[] = "tamper";
+inline constexpr char kInternalError[] = "internal-error";
 inline constexpr char kBulkAccess[] = "bulk-access";
 inline constexpr char kAuditDropped[] = "audit-dropped";
 }  // namespace audit_events

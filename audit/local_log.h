@@ -32,9 +32,9 @@
 #include <string>
 #include <vector>
 
-#include "crypto/signing.h"
 #include "audit/event.h"
 #include "audit/sink.h"
+#include "crypto/signing.h"
 #include "util/bytes.h"
 #include "util/result.h"
 #include "util/unique_fd.h"

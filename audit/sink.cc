@@ -34,9 +34,28 @@ AuditSink::AuditSink(AuditSinkOptions options, std::vector<std::unique_ptr<Audit
         if (o.tick_interval.count() <= 0) o.tick_interval = std::chrono::milliseconds(1000);
         return o;
       }()),
+      full_mode_(options_.full_mode),
       outputs_(std::move(outputs)),
       paused_(options_.start_paused) {
-  writer_ = std::thread([this] { Run(); });
+  writer_ = std::thread([this] {
+    // Nothing thrown on the writer thread (an allocation failure) may end the daemon:
+    // the event being delivered is counted lost and the writer starts over.
+    for (;;) {
+      try {
+        Run();
+        return;
+      } catch (...) {
+        try {
+          std::lock_guard<std::mutex> g(mu_);
+          in_flight_ = false;
+          ++stats_.lost;
+          stats_.last_error = "audit writer: out of memory";
+        } catch (...) {
+        }
+      }
+      std::this_thread::sleep_for(options_.retry_max);
+    }
+  });
 }
 
 AuditSink::~AuditSink() { (void)Close(); }
@@ -57,7 +76,7 @@ bool AuditSink::Submit(AuditEvent event) {
       return false;
     }
     if (queue_.size() >= options_.capacity) {
-      if (options_.full_mode == QueueFullMode::kStrict) {
+      if (full_mode_.load() == QueueFullMode::kStrict) {
         ++stats_.refused;
         ++pending_refused_;
         return false;
@@ -115,9 +134,18 @@ AuditEvent AuditSink::MakeDroppedReport(uint64_t dropped, uint64_t refused) cons
   return e;
 }
 
+void AuditSink::Reconfigure(OutputChange change) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    pending_changes_.push_back(std::move(change));
+  }
+  work_cv_.notify_all();
+}
+
 void AuditSink::Run() {
   auto has_work = [&] {
-    return !paused_ && (!queue_.empty() || closing_ || pending_dropped_ + pending_refused_ > 0);
+    return !paused_ && (!queue_.empty() || closing_ || pending_dropped_ + pending_refused_ > 0 ||
+                        !pending_changes_.empty());
   };
   auto next_tick = std::chrono::steady_clock::now() + options_.tick_interval;
   std::unique_lock<std::mutex> lk(mu_);
@@ -142,6 +170,14 @@ void AuditSink::Run() {
       next_tick = std::chrono::steady_clock::now() + options_.tick_interval;
     }
     if (!has_work()) continue;
+    if (!pending_changes_.empty()) {
+      std::vector<OutputChange> changes;
+      changes.swap(pending_changes_);
+      lk.unlock();
+      for (auto& change : changes) change(outputs_);
+      lk.lock();
+      continue;
+    }
     const bool past_deadline = closing_ && std::chrono::steady_clock::now() >= deadline_;
     if (past_deadline) {
       stats_.lost += queue_.size();

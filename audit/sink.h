@@ -32,6 +32,7 @@
 // Fork: create the sink after daemonizing; a thread does not survive fork().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -118,7 +119,15 @@ class AuditSink {
   Status Close();
 
   AuditSinkStats stats() const;
-  QueueFullMode full_mode() const { return options_.full_mode; }
+  QueueFullMode full_mode() const { return full_mode_.load(); }
+  // Changes what a full queue does from now on (a policy reload).
+  void SetFullMode(QueueFullMode mode) { full_mode_ = mode; }
+
+  // A change to the outputs (add, remove, reconfigure one), applied by the writer thread
+  // before it delivers the next event, so that no output is touched by two threads.
+  // Returns at once; changes run in the order given.
+  using OutputChange = std::function<void(std::vector<std::unique_ptr<AuditOutput>>&)>;
+  void Reconfigure(OutputChange change);
 
  private:
   void Run();
@@ -128,6 +137,7 @@ class AuditSink {
   AuditTime Now() const;
 
   const AuditSinkOptions options_;
+  std::atomic<QueueFullMode> full_mode_;
   std::vector<std::unique_ptr<AuditOutput>> outputs_;  // writer thread only (see above)
 
   mutable std::mutex mu_;
@@ -141,6 +151,7 @@ class AuditSink {
   std::chrono::steady_clock::time_point deadline_;  // guarded by mu_; set by Close
   uint64_t pending_dropped_ = 0;                    // guarded by mu_: not yet reported
   uint64_t pending_refused_ = 0;                    // guarded by mu_: not yet reported
+  std::vector<OutputChange> pending_changes_;       // guarded by mu_: for the writer
   AuditSinkStats stats_;                            // guarded by mu_ (queued computed on read)
 
   std::mutex close_mu_;  // serialises Close(); taken before mu_, never inside it

@@ -41,6 +41,12 @@ class SyslogOutput : public AuditOutput {
   Status Close() override;
   std::string Name() const override { return "syslog " + options_.socket_path; }
 
+  // The facility of later messages (a policy reload; called on the writer thread, through
+  // AuditSink::Reconfigure).
+  void set_facility(SyslogFacility f) { options_.header.facility = f; }
+  // The socket path, and whether the last attempt to reach it succeeded.
+  const std::string& socket_path() const { return options_.socket_path; }
+
   // Sends one already formatted message (tests, and matterctl's offline events).
   Status Send(const std::string& message);
 

@@ -28,15 +28,16 @@ Result<BlockCipher> BlockCipher::Create(Cipher cipher, const SecretKey<KeyPurpos
     if (!AesGcmAvailable()) {
       return Error(Code::kUnsupported, "this CPU has no AES-NI; the vault's cipher is AES-256-GCM");
     }
-    // sodium_malloc returns memory aligned for the state (it requires 16 bytes).
-    SecureBuffer state(sizeof(crypto_aead_aes256gcm_state));
+    // Per-file: from the secure pool, whose slots are aligned for the state (16 bytes).
+    static_assert(sizeof(crypto_aead_aes256gcm_state) <= kPoolSlotSize);
+    SecureBuffer state(sizeof(crypto_aead_aes256gcm_state), Storage::kPooled);
     crypto_aead_aes256gcm_beforenm(reinterpret_cast<crypto_aead_aes256gcm_state*>(state.data()),
                                    key.data());
     state.ReadOnly();
     return BlockCipher(cipher, std::move(state));
   }
   if (cipher == Cipher::kXChaCha20Poly1305) {
-    SecureBuffer state(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    SecureBuffer state(crypto_aead_xchacha20poly1305_ietf_KEYBYTES, Storage::kPooled);
     std::memcpy(state.data(), key.data(), state.size());
     state.ReadOnly();
     return BlockCipher(cipher, std::move(state));

@@ -6,29 +6,66 @@
 // key cannot be passed where a data key is expected (securefs tags.h does the same).
 // Both are move-only: a key has exactly one owner and is never copied into a std::string,
 // a vector or a stream.
-// Thread-safety: const methods may be called from any number of threads at once.
-// Allocation failure throws std::bad_alloc (the FUSE dispatcher maps it to ENOMEM).
+// Per-file keys (data keys and their cipher states) are many and short-lived: each
+// sodium_malloc region costs several memory mappings, so a busy server would run out of
+// mappings long before memory. They live in one shared secure pool instead
+// (Storage::kPooled): 512-byte slots carved out of 64 KiB sodium_malloc chunks (guarded,
+// mlock'ed, excluded from core dumps, zeroed when a slot is freed), up to a limit the
+// daemon sets from its open-file limit. Pooled memory cannot be made read-only slot by
+// slot (ReadOnly is a no-op for it); long-lived keys keep a region of their own.
+// Thread-safety: const methods may be called from any number of threads at once; the
+// pool is internally locked.
+// Allocation failure throws std::bad_alloc (the FUSE dispatcher maps it to ENOMEM); a
+// pool at its limit throws PoolExhausted (ENFILE: too many open files in the daemon).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
+#include <string>
 #include <utility>
 
 namespace matterfs::crypto {
 
 // Must be called once before any other crypto function (idempotent, thread-safe).
+// Reads MATTERFS_FAULT_INJECT_ALLOC_FILE (tests only): while a file of that name exists,
+// every secure allocation fails as if memory were exhausted.
 void Init();
+
+enum class Storage {
+  kGuarded,  // a sodium_malloc region of its own (long-lived keys)
+  kPooled,   // a slot of the shared secure pool (per-file keys; at most kPoolSlotSize)
+};
+inline constexpr size_t kPoolSlotSize = 512;
+
+// The pool is at its limit: the daemon serves as many open files as it can already.
+class PoolExhausted : public std::bad_alloc {
+ public:
+  const char* what() const noexcept override { return "secure key pool exhausted"; }
+};
+
+struct SecurePoolStats {
+  size_t slots_in_use = 0;
+  size_t chunks = 0;  // 64 KiB regions mapped
+  size_t limit = 0;   // slots
+};
+// Sets the most slots the pool hands out at once (the daemon: its open-file limit plus
+// room for keys being unwrapped). 0 = no limit. Thread-safe.
+void SetSecurePoolLimit(size_t slots);
+SecurePoolStats SecurePoolStatistics();
 
 class SecureBuffer {
  public:
   SecureBuffer() = default;
-  explicit SecureBuffer(size_t size);
+  explicit SecureBuffer(size_t size, Storage storage = Storage::kGuarded);
   ~SecureBuffer();
   SecureBuffer(const SecureBuffer&) = delete;
   SecureBuffer& operator=(const SecureBuffer&) = delete;
   SecureBuffer(SecureBuffer&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        pooled_(std::exchange(o.pooled_, false)) {}
   SecureBuffer& operator=(SecureBuffer&& o) noexcept;
 
   uint8_t* data() { return data_; }
@@ -37,15 +74,17 @@ class SecureBuffer {
   bool empty() const { return size_ == 0; }
   std::span<const uint8_t> span() const { return {data_, size_}; }
   std::span<uint8_t> mutable_span() { return {data_, size_}; }
-  // Makes the memory read-only (writes fault) / writable again.
+  // Makes the memory read-only (writes fault) / writable again (no-ops when pooled).
   void ReadOnly();
   void ReadWrite();
   // Shrinks the logical size (e.g. after reading a passphrase); the bytes past it are zeroed.
   void Truncate(size_t size);
 
  private:
+  void Release();
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool pooled_ = false;
 };
 
 enum class KeyPurpose {
@@ -85,7 +124,8 @@ class SecretKey {
   std::span<const uint8_t> bytes() const { return buf_.span(); }
 
  private:
-  SecretKey() : buf_(kSize) {}
+  // Data keys are per file: pooled (see the file comment).
+  SecretKey() : buf_(kSize, P == KeyPurpose::kData ? Storage::kPooled : Storage::kGuarded) {}
   SecureBuffer buf_;
 };
 

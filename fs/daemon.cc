@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <sstream>
@@ -45,6 +47,17 @@ size_t Harden() {
   return limit < 64 ? 64 : limit;
 }
 
+// `path` made absolute against the current directory: resolved through symlinks when it
+// exists, joined lexically when it does not (yet), unchanged when already absolute.
+std::string Absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char real[PATH_MAX];
+  if (::realpath(path.c_str(), real) != nullptr) return real;
+  char cwd[PATH_MAX];
+  if (::getcwd(cwd, sizeof cwd) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
+}
+
 void Usage(std::ostream& out, const po::options_description& desc) {
   out << "usage: matterfs VAULT MOUNTPOINT [-f] [-o opts] [--passphrase-file F | --key-file F]\n"
          "Mounts the vault; matters appear as folders. Unmount with fusermount3 -u MOUNTPOINT.\n\n"
@@ -66,6 +79,9 @@ int RunMatterfs(int argc, char** argv) {
       "keystore", po::value<std::string>(),
       "directory of the matter keyrings, if outside the vault")(
       "max-fds", po::value<size_t>(), "at most this many backing fds kept for remembered inodes")(
+      "max-open-files", po::value<size_t>()->default_value(65536),
+      "at most this many files open at once (each holds its key in secure memory); more get "
+      "ENFILE")(
       "policy", po::value<std::string>(),
       "access policy (INI, docs/POLICY.md); without it only the mounting user has access")(
       "syslog-socket", po::value<std::string>(),
@@ -103,7 +119,7 @@ int RunMatterfs(int argc, char** argv) {
   vault::UnlockOptions unlock;
   std::optional<std::string> keystore;
   fuse::MountOptions mount;
-  mount.mountpoint = vm["mountpoint"].as<std::string>();
+  mount.mountpoint = Absolute(vm["mountpoint"].as<std::string>());
   mount.debug = vm.count("debug") > 0;
   mount.foreground = vm.count("foreground") > 0 || mount.debug;
   if (vm.count("passphrase-file")) unlock.passphrase_file = vm["passphrase-file"].as<std::string>();
@@ -138,10 +154,16 @@ int RunMatterfs(int argc, char** argv) {
   }
   mount.fuse_options = fuse_opts;
   mount.max_fds = vm.count("max-fds") ? vm["max-fds"].as<size_t>() : 0;
-  if (vm.count("policy")) mount.access.policy_path = vm["policy"].as<std::string>();
-  if (vm.count("syslog-socket")) mount.access.syslog_socket = vm["syslog-socket"].as<std::string>();
+  // Every path the daemon uses after it detaches (and changes to /) is made absolute now,
+  // against the directory it was started in.
+  if (vm.count("policy")) mount.access.policy_path = Absolute(vm["policy"].as<std::string>());
+  if (vm.count("syslog-socket")) {
+    mount.access.syslog_socket = Absolute(vm["syslog-socket"].as<std::string>());
+  }
   if (vm.count("audit")) mount.access.audit_mode = vm["audit"].as<std::string>();
-  if (vm.count("control-socket")) mount.control_socket = vm["control-socket"].as<std::string>();
+  if (vm.count("control-socket")) {
+    mount.control_socket = Absolute(vm["control-socket"].as<std::string>());
+  }
   mount.access.mountpoint = mount.mountpoint;
   mount.access.vault = vm["vault"].as<std::string>();
   {
@@ -197,6 +219,9 @@ int RunMatterfs(int argc, char** argv) {
 
   try {
     crypto::Init();
+    // Room for the open files' keys plus the data keys being unwrapped by the worker
+    // threads at any moment.
+    crypto::SetSecurePoolLimit(vm["max-open-files"].as<size_t>() + 64);
     const size_t max_fds = Harden();
     if (mount.max_fds == 0) mount.max_fds = max_fds;
     log::Init({"matterfs", true, true});

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
+#include <thread>
 
 namespace matterfs::control {
 
@@ -63,6 +65,10 @@ void ControlServer::Stop() {
   if (!thread_.joinable()) return;
   stop_ = true;
   thread_.join();
+  {
+    std::unique_lock<std::mutex> g(clients_mu_);
+    clients_cv_.wait(g, [this] { return clients_ == 0; });
+  }
   listen_.reset();
   ::unlink(path_.c_str());
 }
@@ -74,8 +80,35 @@ void ControlServer::Loop() {
     if (rc <= 0) continue;
     UniqueFd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn.valid()) continue;
-    Serve(conn.get());
+    {
+      std::lock_guard<std::mutex> g(clients_mu_);
+      if (clients_ >= kMaxClients) {
+        static const std::string busy = "ERR EBUSY too many control connections at once\n.\n";
+        (void)::send(conn.get(), busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        continue;
+      }
+      ++clients_;
+    }
+    try {
+      std::thread([this, c = std::move(conn)]() mutable { ServeAndCount(std::move(c)); }).detach();
+    } catch (const std::exception&) {
+      // No thread to be had: this client goes unanswered, the daemon goes on.
+      std::lock_guard<std::mutex> g(clients_mu_);
+      --clients_;
+    }
   }
+}
+
+void ControlServer::ServeAndCount(UniqueFd conn) {
+  try {
+    Serve(conn.get());
+  } catch (...) {
+    // Nothing a connection does may end the daemon (e.g. an allocation failure).
+  }
+  conn.reset();
+  std::lock_guard<std::mutex> g(clients_mu_);
+  --clients_;
+  clients_cv_.notify_all();
 }
 
 void ControlServer::Serve(int fd) {
@@ -95,7 +128,7 @@ void ControlServer::Serve(int fd) {
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
   std::string in;
   char buf[1024];
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + kReadTimeout;
   while (in.find('\n') == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

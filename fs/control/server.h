@@ -1,16 +1,22 @@
 // ControlServer: the daemon's end of the control socket (protocol.h).
 //
-// Owns the listening socket and one thread that accepts connections one at a time, reads
-// one request (at most kMaxRequest bytes, 2 s), identifies the peer with SO_PEERCRED and
-// calls the handler, which must not block for long. Malformed or hostile requests get an
-// "ERR EINVAL ..." reply; nothing a client sends can crash the daemon or stall it past
-// the read timeout. Start/Stop from one thread; the handler runs on the server thread.
+// Owns the listening socket, one thread that accepts connections, and one short-lived
+// thread per connection (at most kMaxClients at once; beyond that a client is answered
+// "ERR EBUSY" at once). A connection thread reads one request (at most kMaxRequest
+// bytes, within kReadTimeout), identifies the peer with SO_PEERCRED and calls the
+// handler, so a client that sends nothing delays only itself, never another client.
+// Malformed or hostile requests get an "ERR EINVAL ..." reply; nothing a client sends can
+// crash the daemon. Start/Stop from one thread; the handler runs on connection threads,
+// several at once, and must be thread-safe. Stop waits for running connections.
 #pragma once
 
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -28,6 +34,9 @@ struct Peer {
 
 class ControlServer {
  public:
+  static constexpr int kMaxClients = 32;
+  static constexpr std::chrono::milliseconds kReadTimeout{2000};
+
   using Handler = std::function<Response(const Request&, const Peer&)>;
   ControlServer() = default;
   ~ControlServer() { Stop(); }
@@ -41,11 +50,15 @@ class ControlServer {
  private:
   void Loop();
   void Serve(int fd);
+  void ServeAndCount(UniqueFd conn);
   std::string path_;
   Handler handler_;
   UniqueFd listen_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::mutex clients_mu_;
+  std::condition_variable clients_cv_;
+  int clients_ = 0;  // guarded by clients_mu_: connection threads running
 };
 
 }  // namespace matterfs::control

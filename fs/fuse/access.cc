@@ -8,6 +8,7 @@
 #include "audit/syslog_output.h"
 #include "policy/nss_resolver.h"
 #include "util/file_io.h"
+#include "util/log.h"
 
 namespace matterfs::fuse {
 
@@ -71,7 +72,9 @@ Result<std::unique_ptr<AccessControl>> AccessControl::Create(AccessOptions opts,
   MFS_ASSIGN(
       audit::PathRedactor redactor,
       audit::PathRedactor::Make(static_cast<audit::PathMode>(pol.audit_path), path_hash_key));
-  ac->redactor_ = std::make_unique<audit::PathRedactor>(std::move(redactor));
+  ac->redactor_.store(std::make_shared<const audit::PathRedactor>(std::move(redactor)));
+  ac->signing_key_ = &signing_key;
+  ac->path_hash_key_ = path_hash_key;
 
   std::vector<std::unique_ptr<audit::AuditOutput>> outputs;
   audit::SyslogOutputOptions so;
@@ -183,7 +186,7 @@ bool AccessControl::Audit(const Caller& caller, const std::string& user, const p
   e.result = d.allowed ? audit::AuditResult::kAllow : audit::AuditResult::kDeny;
   e.severity = d.allowed ? audit::AuditSeverity::kInfo : audit::AuditSeverity::kWarning;
   e.matter = matter;
-  if (!path.empty()) redactor_->Apply(path, e);
+  if (!path.empty()) redactor_.load()->Apply(path, e);
   e.access = access;
   e.rule = d.rule;
   return SubmitEvent(std::move(e));
@@ -300,6 +303,19 @@ std::vector<policy::BreakGlassGrant> AccessControl::ActiveGrants() {
   return out;
 }
 
+std::string AccessControl::LogPath(std::string_view path) const {
+  auto r = redactor_.load();
+  switch (r->mode()) {
+    case audit::PathMode::kPlain:
+      return std::string(path);
+    case audit::PathMode::kHash:
+      return "hash:" + r->Hash(path);
+    case audit::PathMode::kOmit:
+      return "(path omitted)";
+  }
+  return "(path omitted)";
+}
+
 audit::AuditEvent AccessControl::CallerEvent(const Caller& caller) {
   auto subject = SubjectOf(caller.uid);
   return BaseEvent(caller, subject.ok() ? subject->user : "");
@@ -318,28 +334,101 @@ void AccessControl::Notice(const char* event, audit::AuditResult result,
   e.result = result;
   e.severity = severity;
   e.matter = matter;
-  if (!path.empty()) redactor_->Apply(path, e);
+  if (!path.empty()) redactor_.load()->Apply(path, e);
   e.message = message;
   SubmitEvent(std::move(e));
 }
 
 Status AccessControl::Reload() {
   if (!opts_.policy_path) return {};
+  std::lock_guard<std::mutex> serial(reload_mu_);  // SIGHUP, file change and socket at once
   policy::NssResolver resolver;
   auto loaded = policy::LoadPolicyFile(*opts_.policy_path, resolver);
-  if (!loaded.ok()) {
+  auto refuse = [&](const std::string& why) -> Status {
     Notice(audit::audit_events::kPolicyReload, audit::AuditResult::kError,
            audit::AuditSeverity::kAlert, nullptr, "",
-           "invalid policy kept out, the previous one stays in force: " + loaded.error().message());
-    return loaded.error();
+           "invalid policy kept out, the previous one stays in force: " + why);
+    return Error(Code::kInvalidArgument, why);
+  };
+  if (!loaded.ok()) return refuse(loaded.error().message());
+  auto fresh = std::make_shared<const policy::Policy>(std::move(*loaded));
+  auto old = policy();
+  // The audit settings take effect too (docs/AUDIT.md "Reloading"). Anything that can
+  // fail is prepared before the policy is swapped, so a failure keeps all of the old one.
+  std::vector<std::string> changed;
+  std::shared_ptr<const audit::PathRedactor> redactor;
+  if (fresh->audit_path != old->audit_path) {
+    auto made =
+        audit::PathRedactor::Make(static_cast<audit::PathMode>(fresh->audit_path), path_hash_key_);
+    if (!made.ok()) return refuse("audit_path: " + made.error().message());
+    redactor = std::make_shared<const audit::PathRedactor>(std::move(*made));
+    changed.push_back(std::string("audit_path ") +
+                      audit::PathModeName(static_cast<audit::PathMode>(old->audit_path)) + " -> " +
+                      audit::PathModeName(static_cast<audit::PathMode>(fresh->audit_path)));
   }
-  std::atomic_store(&policy_, std::make_shared<const policy::Policy>(std::move(*loaded)));
+  std::shared_ptr<std::unique_ptr<audit::AuditOutput>> new_log;
+  const bool log_changed = fresh->audit_log != old->audit_log;
+  if (log_changed) {
+    new_log = std::make_shared<std::unique_ptr<audit::AuditOutput>>();
+    if (!fresh->audit_log.empty()) {
+      auto opened = audit::AuditLog::Open(fresh->audit_log, *signing_key_);
+      if (!opened.ok()) {
+        return refuse("audit_log " + fresh->audit_log + ": " + opened.error().message());
+      }
+      *new_log = std::move(*opened);
+    }
+    changed.push_back("audit_log " + (old->audit_log.empty() ? "(none)" : old->audit_log) + " -> " +
+                      (fresh->audit_log.empty() ? "(none)" : fresh->audit_log));
+  }
+  // Applied from here on.
+  std::atomic_store(&policy_, fresh);
+  if (redactor) redactor_.store(std::move(redactor));
+  if (log_changed) {
+    sink_->Reconfigure([new_log](std::vector<std::unique_ptr<audit::AuditOutput>>& outputs) {
+      for (auto it = outputs.begin(); it != outputs.end();) {
+        if (dynamic_cast<audit::AuditLog*>(it->get()) != nullptr) {
+          (void)(*it)->Close();  // its final signed checkpoint
+          it = outputs.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (*new_log) outputs.push_back(std::move(*new_log));
+    });
+  }
+  if (fresh->syslog_facility != old->syslog_facility) {
+    const audit::SyslogFacility facility = FacilityOf(*fresh);
+    sink_->Reconfigure([facility](std::vector<std::unique_ptr<audit::AuditOutput>>& outputs) {
+      for (auto& out : outputs) {
+        if (auto* s = dynamic_cast<audit::SyslogOutput*>(out.get())) s->set_facility(facility);
+      }
+    });
+    changed.push_back(std::string("syslog_facility ") +
+                      policy::SyslogFacilityName(old->syslog_facility) + " -> " +
+                      policy::SyslogFacilityName(fresh->syslog_facility));
+  }
+  if (fresh->audit != old->audit) {
+    if (opts_.audit_mode) {
+      changed.push_back(std::string("audit = ") + policy::AuditModeName(fresh->audit) +
+                        " ignored: --audit " + *opts_.audit_mode + " given at mount wins");
+    } else {
+      sink_->SetFullMode(fresh->audit == policy::AuditMode::kStrict ? audit::QueueFullMode::kStrict
+                                                                    : audit::QueueFullMode::kDrop);
+      changed.push_back(std::string("audit ") + policy::AuditModeName(old->audit) + " -> " +
+                        policy::AuditModeName(fresh->audit));
+    }
+  }
   {
     std::lock_guard<std::mutex> g(subjects_mu_);
     subjects_.clear();
   }
+  std::string message = "policy reloaded from " + *opts_.policy_path;
+  if (!changed.empty()) {
+    message += "; audit settings:";
+    for (size_t i = 0; i < changed.size(); ++i) message += (i == 0 ? " " : ", ") + changed[i];
+  }
   Notice(audit::audit_events::kPolicyReload, audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
-         nullptr, "", "policy reloaded from " + *opts_.policy_path);
+         nullptr, "", message);
   return {};
 }
 
@@ -366,11 +455,34 @@ void AccessControl::StartWatcher(std::function<void()> tick) {
           reload = true;
         }
       }
-      if (reload) (void)Reload();
-      (void)ActiveGrants();  // expires grants (and records it)
-      if (tick_) tick_();
+      // Nothing thrown here may end the daemon (an allocation failure while a keyring is
+      // re-read, say): each step is guarded on its own, reported, and tried again next round.
+      Guarded("policy reload", [&] {
+        if (reload) (void)Reload();
+      });
+      Guarded("break-glass expiry", [&] { (void)ActiveGrants(); });
+      Guarded("matter refresh", [&] {
+        if (tick_) tick_();
+      });
     }
   });
+}
+
+void AccessControl::Guarded(const char* what, const std::function<void()>& step) noexcept {
+  try {
+    step();
+    return;
+  } catch (const std::exception& e) {
+    const std::string message = std::string(what) + " failed: " + e.what();
+    try {
+      log::Error(message);
+      Notice(audit::audit_events::kInternalError, audit::AuditResult::kError,
+             audit::AuditSeverity::kAlert, nullptr, "", message);
+    } catch (...) {
+      // Out of memory even for the report: the next round tries again.
+    }
+  } catch (...) {
+  }
 }
 
 }  // namespace matterfs::fuse

@@ -86,6 +86,10 @@ class AccessControl {
   // The subject behind a uid (cached), or an error if NSS does not know it.
   Result<policy::Subject> SubjectOf(uint32_t uid);
 
+  // A path as log lines may show it under the current audit_path setting: the path, its
+  // keyed hash ("hash:<hex>"), or "(path omitted)".
+  std::string LogPath(std::string_view path) const;
+
   // An event with the caller's user, uid, pid and process filled in.
   audit::AuditEvent CallerEvent(const Caller& caller);
   // Queues an event as it is; false when audit = strict refused it (queue full).
@@ -119,12 +123,17 @@ class AccessControl {
              const std::string& matter, const char* event, const std::string& path,
              const char* access);
   std::string ProcessName(int32_t pid);
+  // Runs one step of the watcher; an exception is logged and becomes an alert event.
+  void Guarded(const char* what, const std::function<void()>& step) noexcept;
   bool SubmitEvent(audit::AuditEvent e);
 
   AccessOptions opts_;
   std::shared_ptr<const policy::Policy> policy_;
   std::unique_ptr<audit::AuditSink> sink_;
-  std::unique_ptr<audit::PathRedactor> redactor_;
+  std::atomic<std::shared_ptr<const audit::PathRedactor>> redactor_;
+  const crypto::SigningKey* signing_key_ = nullptr;  // the vault's; outlives us
+  ByteSpan path_hash_key_;                           // the vault's; outlives us
+  std::mutex reload_mu_;                             // one reload at a time
 
   std::mutex subjects_mu_;
   struct CachedSubject {

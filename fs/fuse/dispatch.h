@@ -2,7 +2,8 @@
 // <fuse_lowlevel.h>).
 //
 // Every operation body runs inside Guard(): nothing thrown escapes into libfuse (a C
-// library: a throw there kills the mount). std::bad_alloc answers ENOMEM; any other
+// library: a throw there kills the mount). A full secure key pool answers ENFILE (too
+// many open files for this daemon), std::bad_alloc ENOMEM; any other
 // exception answers EIO and logs one line. A body replies exactly once itself.
 //
 // Errors reach the kernel through Reply(req, error, inode) / Errno(fs, error, inode):
@@ -18,6 +19,7 @@
 #include <new>
 #include <string>
 
+#include "crypto/secure_memory.h"
 #include "fs/fuse/access.h"
 #include "fs/fuse/matterfs_fs.h"
 #include "util/log.h"
@@ -49,6 +51,9 @@ template <typename F>
 void Guard(fuse_req_t req, F&& body) noexcept {
   try {
     body();
+  } catch (const crypto::PoolExhausted&) {
+    // More open files than the daemon serves (--max-open-files): like a full file table.
+    fuse_reply_err(req, ENFILE);
   } catch (const std::bad_alloc&) {
     fuse_reply_err(req, ENOMEM);
   } catch (const std::exception& e) {

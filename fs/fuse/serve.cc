@@ -161,6 +161,11 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
   auto fs = std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds);
+  // Log lines name paths the way the audit trail does (audit_path = plain|hash|omit).
+  log::SetPathRedactor([ac](std::string_view p) { return ac->LogPath(p); });
+  struct Unset {
+    ~Unset() { log::SetPathRedactor(nullptr); }  // runs before `fs` (and `ac`) go
+  } unset_redactor;
   if (hooks.start) {
     if (Status st = hooks.start(*fs); !st.ok()) {
       log::Error(st.error().message());

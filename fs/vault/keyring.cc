@@ -184,10 +184,13 @@ Result<UniqueFd> LockKeyringFile(int keystore_fd, const MatterId& matter) {
     if (err == ENOENT) return Error(Code::kNotFound, "matter keyring " + name + " is missing", err);
     return IoError("open keyring " + name, err);
   }
+  // An open-file-description lock: a process-associated one would be dropped when any
+  // other thread of this process closed its own fd of the keyring (a reader), and would
+  // not exclude two threads of one process (the daemon's control requests).
   struct flock fl = {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
-  while (::fcntl(fd.get(), F_SETLKW, &fl) != 0) {
+  while (::fcntl(fd.get(), F_OFD_SETLKW, &fl) != 0) {
     if (errno != EINTR) return IoError("lock keyring " + name);
   }
   return fd;

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <type_traits>
+#include <vector>
 
 #include "tests/crypto/test_util.h"
 
@@ -73,6 +75,51 @@ TEST(SecureMemoryTest, RandomBytesAreNotConstant) {
   RandomBytes(a);
   RandomBytes(b);
   EXPECT_NE(a, b);
+}
+
+// The shared pool for per-file keys: one 64 KiB region serves 128 keys (instead of a
+// region, with its guard pages and mappings, per key); a limit turns "too many open files"
+// into a clean PoolExhausted; freed slots are reused and emptied regions given back.
+TEST(SecurePoolTest, ManyKeysShareFewRegionsAndALimitIsAnError) {
+  const size_t base_in_use = SecurePoolStatistics().slots_in_use;
+  SetSecurePoolLimit(base_in_use + 300);
+  std::vector<SecureBuffer> keys;
+  for (int i = 0; i < 300; ++i) {
+    keys.emplace_back(512, Storage::kPooled);
+    const SecureBuffer& k = keys.back();
+    ASSERT_EQ(k.size(), 512u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(k.data()) % 16, 0u) << "aligned for an AES-GCM state";
+    EXPECT_EQ(ToHex(k.span()), ToHex(Bytes(512, 0))) << "handed out zeroed";
+    std::memset(keys.back().data(), 0xA5, 512);
+  }
+  const SecurePoolStats full = SecurePoolStatistics();
+  EXPECT_EQ(full.slots_in_use, base_in_use + 300);
+  EXPECT_LE(full.chunks, 4u) << "300 keys in a handful of regions";
+  EXPECT_THROW(SecureBuffer(32, Storage::kPooled), PoolExhausted);
+  // Freed slots come back zeroed.
+  keys.erase(keys.begin(), keys.begin() + 10);
+  for (int i = 0; i < 10; ++i) {
+    SecureBuffer again(512, Storage::kPooled);
+    EXPECT_EQ(ToHex(again.span()), ToHex(Bytes(512, 0)));
+  }
+  keys.clear();
+  EXPECT_EQ(SecurePoolStatistics().slots_in_use, base_in_use);
+  EXPECT_LE(SecurePoolStatistics().chunks, 1u) << "emptied regions are given back";
+  EXPECT_THROW(SecureBuffer(kPoolSlotSize + 1, Storage::kPooled), std::invalid_argument);
+  SetSecurePoolLimit(0);
+}
+
+TEST(SecurePoolTest, DataKeysArePooledOtherKeysAreNot) {
+  const size_t before = SecurePoolStatistics().slots_in_use;
+  {
+    auto dek = SecretKey<KeyPurpose::kData>::Random();
+    EXPECT_EQ(SecurePoolStatistics().slots_in_use, before + 1);
+    auto name_key = SecretKey<KeyPurpose::kName>::Random();
+    EXPECT_EQ(SecurePoolStatistics().slots_in_use, before + 1);
+    auto moved = std::move(dek);
+    EXPECT_EQ(SecurePoolStatistics().slots_in_use, before + 1) << "a move keeps one slot";
+  }
+  EXPECT_EQ(SecurePoolStatistics().slots_in_use, before);
 }
 
 }  // namespace

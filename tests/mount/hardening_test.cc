@@ -1,0 +1,164 @@
+// The daemon does not die or freeze (issue "hardening"): more open files than it serves
+// get a clean ENFILE; secure-memory allocation failures (injected) are clean ENOMEM
+// answers and alert events, in FUSE threads and in the daemon's own threads alike, and
+// the mount works again once memory is back; relative paths given at start keep working
+// after the daemon has detached.
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/mount/mount_fixture.h"
+#include "util/unique_fd.h"
+
+namespace matterfs::mount_test {
+namespace {
+
+class OpenLimitTest : public MountTest {
+ protected:
+  std::vector<std::string> ExtraArgs() const override { return {"--max-open-files", "8"}; }
+};
+
+TEST_F(OpenLimitTest, OpensBeyondTheLimitGetENFILEAndTheDaemonGoesOn) {
+  constexpr int kFiles = 150;
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_TRUE(WriteFile(M("f" + std::to_string(i)), "file " + std::to_string(i)));
+  }
+  std::vector<UniqueFd> open;
+  int refused = 0;
+  for (int i = 0; i < kFiles; ++i) {
+    UniqueFd fd(::open(M("f" + std::to_string(i)).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.valid()) {
+      open.push_back(std::move(fd));
+    } else {
+      EXPECT_EQ(errno, ENFILE) << "file " << i;
+      ++refused;
+    }
+  }
+  EXPECT_GE(open.size(), 8u) << "at least the files the limit promises";
+  EXPECT_GT(refused, 0) << "the limit (8 files, plus room for keys being unwrapped) holds";
+  // The open ones read correctly; the daemon still answers everything else.
+  for (size_t i = 0; i < open.size(); ++i) EXPECT_TRUE(ReadFd(open[i].get()).has_value());
+  struct stat st;
+  EXPECT_EQ(::stat(M("f0").c_str(), &st), 0);
+  open.clear();
+  // With the handles closed, every file opens again.
+  for (int i = 0; i < kFiles; ++i) {
+    EXPECT_EQ(ReadFile(M("f" + std::to_string(i))), "file " + std::to_string(i)) << i;
+  }
+}
+
+class AllocationFaultTest : public MountTest {
+ protected:
+  void SetUp() override {
+    fault_ = "/tmp/matterfs-alloc-fault." + UniqueToken();
+    ::unlink(fault_.c_str());
+    // The daemon reads this at start; while the file exists, secure allocations fail.
+    ::setenv("MATTERFS_FAULT_INJECT_ALLOC_FILE", fault_.c_str(), 1);
+    MountTest::SetUp();
+  }
+  void TearDown() override {
+    ::unlink(fault_.c_str());
+    ::unsetenv("MATTERFS_FAULT_INJECT_ALLOC_FILE");
+    MountTest::TearDown();
+  }
+  std::string fault_;
+};
+
+TEST_F(AllocationFaultTest, FailedSecureAllocationsAreCleanErrorsAndTheMountSurvives) {
+  ASSERT_TRUE(WriteFile(M("brief.txt"), "the brief\n"));
+  ASSERT_TRUE(WriteFile(M("memo.txt"), "the memo\n"));
+  ASSERT_TRUE(WriteFile(fault_, ""));
+  const size_t mark = SyslogMessages().size();
+  // Opens need a data key in secure memory: a clean ENOMEM, not a dead mount.
+  for (int i = 0; i < 5; ++i) {
+    errno = 0;
+    EXPECT_EQ(::open(M("brief.txt").c_str(), O_RDONLY | O_CLOEXEC), -1);
+    EXPECT_EQ(errno, ENOMEM);
+    EXPECT_EQ(::open(M("new" + std::to_string(i)).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644),
+              -1);
+  }
+  // The daemon's own refresh thread re-reads the matter's keyring every second: its
+  // allocation fails too, is reported, and the thread goes on.
+  EXPECT_TRUE(WaitForSyslog({"internal-error", "matter refresh failed"}, 15000));
+  struct stat st;
+  EXPECT_EQ(::stat(M("brief.txt").c_str(), &st), 0) << "the mount is alive";
+  EXPECT_GT(SyslogMessages().size(), mark);
+  // Memory is back: everything works, nothing was lost.
+  ASSERT_EQ(::unlink(fault_.c_str()), 0);
+  EXPECT_EQ(ReadFile(M("brief.txt")), "the brief\n");
+  EXPECT_EQ(ReadFile(M("memo.txt")), "the memo\n");
+  EXPECT_TRUE(WriteFile(M("after.txt"), "after\n"));
+  EXPECT_EQ(ReadFile(M("after.txt")), "after\n");
+  EXPECT_TRUE(IsMountPoint(mnt_));
+}
+
+class RelativePathTest : public MountTest {
+ protected:
+  bool MountAtStart() const override { return false; }
+  // The daemon started with relative arguments (DaemonsFor matches absolute ones).
+  static std::vector<pid_t> RelativeDaemons() {
+    std::vector<pid_t> out;
+    for (const std::string& pid : ListDir("/proc").value_or(std::vector<std::string>{})) {
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      auto cmdline = ReadFile("/proc/" + pid + "/cmdline");
+      if (cmdline && cmdline->find("rel-policy.ini") != std::string::npos &&
+          cmdline->find("matterfs") != std::string::npos &&
+          cmdline->find("bash") == std::string::npos) {
+        out.push_back(static_cast<pid_t>(std::stoi(pid)));
+      }
+    }
+    return out;
+  }
+};
+
+TEST_F(RelativePathTest, RelativePathsGivenAtStartWorkAfterTheDaemonDetaches) {
+  // A policy that grants root everything; later a second version walls root off alpha.
+  const std::string open_policy =
+      "[policy]\nhide_denied = yes\n[matter *]\nread = root\nwrite = root\nadmin = root\n";
+  ASSERT_TRUE(WriteFile(dir_ + "/rel-policy.ini", open_policy));
+  const std::string cmd = "cd " + Quote(dir_) + " && " + Quote(MatterfsPath()) +
+                          " vault mnt --passphrase-file pass --policy rel-policy.ini"
+                          " --control-socket rel-ctl/ctl.sock --syslog-socket syslog.sock";
+  CmdResult mounted = Shell(cmd);
+  ASSERT_EQ(mounted.status, 0) << ::testing::PrintToString(mounted);
+  ASSERT_TRUE(IsMountPoint(mnt_));
+  ASSERT_TRUE(WriteFile(M("file.txt"), "x"));
+  // The control socket is where the relative path said, not under the daemon's cwd (/).
+  struct stat st;
+  EXPECT_EQ(::stat((dir_ + "/rel-ctl/ctl.sock").c_str(), &st), 0);
+  EXPECT_NE(::stat("/rel-ctl", &st), 0) << "no directory made under /";
+  CmdResult status = Matterctl({"status", mnt_, "--control-socket", dir_ + "/rel-ctl/ctl.sock"});
+  EXPECT_EQ(status.status, 0) << ::testing::PrintToString(status);
+  // A new wall in the relative policy file is enforced: the reload finds the file.
+  ASSERT_TRUE(
+      WriteFile(dir_ + "/rel-policy.ini.new", open_policy + "[matter alpha]\ndeny = root\n"));
+  ASSERT_EQ(::rename((dir_ + "/rel-policy.ini.new").c_str(), (dir_ + "/rel-policy.ini").c_str()),
+            0);
+  EXPECT_TRUE(
+      WaitForSyslog({"policy-reload", "policy reloaded from " + dir_ + "/rel-policy.ini"}, 15000));
+  EXPECT_NE(::stat(M("file.txt").c_str(), &st), 0) << "the wall holds after the reload";
+  // SIGTERM unmounts the relative mount point cleanly: no dead mount is left.
+  const auto daemons = RelativeDaemons();
+  ASSERT_EQ(daemons.size(), 1u);
+  char cwd[64] = {};
+  ASSERT_GT(::readlink(("/proc/" + std::to_string(daemons[0]) + "/cwd").c_str(), cwd, 63), 0);
+  EXPECT_EQ(std::string(cwd), "/") << "the daemon detached";
+  ASSERT_EQ(::kill(daemons[0], SIGTERM), 0);
+  WaitForDaemonExit(daemons[0]);  // exit status 0 within 10 s, or a test failure
+  EXPECT_FALSE(IsMountPoint(mnt_)) << "and leaves no dead mount";
+  // The same relative command mounts again (no stray socket directory refuses it).
+  CmdResult again = Shell(cmd);
+  ASSERT_EQ(again.status, 0) << ::testing::PrintToString(again);
+  const auto second = RelativeDaemons();
+  ASSERT_EQ(second.size(), 1u);
+  FuseUnmount(mnt_);
+  WaitForDaemonExit(second[0]);
+}
+
+}  // namespace
+}  // namespace matterfs::mount_test
