@@ -43,12 +43,20 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
                     {"policy", pol->source.empty() ? "(owner only)" : pol->source},
                     {"audit_queued", std::to_string(stats.queued)},
                     {"audit_dropped", std::to_string(stats.dropped)},
-                    {"audit_refused", std::to_string(stats.refused)}});
+                    {"audit_refused", std::to_string(stats.refused)},
+                    {"syslog", access.syslog_socket()},
+                    {"syslog_problem", access.SyslogProblem()},
+                    {"audit_error", stats.last_error}});
+  // Root and the daemon's own user (the operators, who hold the vault's key anyway) see
+  // every matter; everyone else the matters the policy shows them.
+  const bool operator_user = caller.uid == 0 || caller.uid == ::geteuid();
   auto list = fs_.vault().ListMatters();
   if (list.ok()) {
     for (const auto& m : *list) {
       auto status = fs_.MatterStatusByName(m.name).value_or(m.status);
-      if (!access.Visible(caller, m.name, fuse::PolicyStatusOf(status))) continue;
+      if (!operator_user && !access.Visible(caller, m.name, fuse::PolicyStatusOf(status))) {
+        continue;
+      }
       r.rows.push_back(
           {{"kind", "matter"}, {"name", m.name}, {"status", vault::MatterStatusName(status)}});
     }
@@ -57,7 +65,6 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
   // holds it, to those who administer the matter, and to root and the daemon's own user
   // (who read the audit trail anyway), to no one else.
   auto me = access.SubjectOf(caller.uid);
-  const bool operator_user = caller.uid == 0 || caller.uid == ::geteuid();
   for (const auto& g : access.ActiveGrants()) {
     const bool own = operator_user || (me.ok() && me->user == g.user);
     const bool admin = access.Quiet(caller, g.matter,

@@ -28,6 +28,14 @@ void AddMountCommands(Commands& cmds) {
                        << "\naudit:    " << Field(row, "audit_queued") << " queued, "
                        << Field(row, "audit_dropped") << " dropped, " << Field(row, "audit_refused")
                        << " refused (strict)\n";
+             const std::string problem = Field(row, "syslog_problem");
+             std::cout << "syslog:   " << Field(row, "syslog")
+                       << (problem.empty() ? "" : " (" + problem + ")") << "\n";
+             if (!problem.empty()) {
+               std::cerr << "matterctl: warning: audit events cannot reach syslog ("
+                         << Field(row, "syslog") << ": " << problem
+                         << "); they are queued, then dropped or refused when the queue is full\n";
+             }
            } else if (kind == "matter") {
              std::cout << "matter:   " << Field(row, "name") << "\t" << Field(row, "status")
                        << "\n";

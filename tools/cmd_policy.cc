@@ -12,13 +12,36 @@
 namespace matterfs::tools {
 
 void AddPolicyCommands(Commands& cmds) {
-  cmds.push_back(
-      {"policy check", "FILE", "validate a policy file: every problem as file:line: reason",
-       [](auto& d, auto& p) {
-         d.add_options()("file", po::value<std::string>()->required(), "policy file");
-         p.add("file", 1);
-       },
-       [](const po::variables_map& vm) { return PolicyCheck(vm["file"].as<std::string>()); }});
+  cmds.push_back({"policy check", "FILE",
+                  "validate a policy file: every problem as file:line: reason",
+                  [](auto& d, auto& p) {
+                    d.add_options()("file", po::value<std::string>()->required(), "policy file")(
+                        "vault", po::value<std::string>(),
+                        "also warn about [matter NAME] sections that name no matter of this vault "
+                        "(unlock options needed) or of this mount point (through its daemon)");
+                    AddVaultOptions(d, true);
+                    AddControlOptions(d);
+                    p.add("file", 1);
+                  },
+                  [](const po::variables_map& vm) {
+                    std::optional<KnownMatters> known;
+                    if (vm.count("vault")) {
+                      const std::string target = vm["vault"].as<std::string>();
+                      KnownMatters k;
+                      if (IsVault(target)) {
+                        auto v = OpenUnlocked(vm);
+                        for (const auto& m : Check(v->ListMatters())) k.names.push_back(m.name);
+                        k.where = "vault " + target;
+                      } else {
+                        for (const auto& row : CallDaemon(vm, target, {"status", {}})) {
+                          if (Field(row, "kind") == "matter") k.names.push_back(Field(row, "name"));
+                        }
+                        k.where = "the mount " + target;
+                      }
+                      known = std::move(k);
+                    }
+                    return PolicyCheck(vm["file"].as<std::string>(), known);
+                  }});
   cmds.push_back(
       {"policy explain", "FILE",
        "the decision and the rule for one user, matter and action (exit 0 allow, 10 deny)",

@@ -1,5 +1,6 @@
 #include "tools/policy_cmd.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <vector>
@@ -45,6 +46,22 @@ std::string JoinGroups(const std::vector<std::string>& groups) {
   return out.empty() ? "none" : out;
 }
 
+// Levenshtein distance, for "did you mean".
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
 policy::Time Now() {
   return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 }
@@ -52,19 +69,43 @@ policy::Time Now() {
 }  // namespace
 
 int PolicyCheck(const std::string& file, const policy::Resolver& resolver, std::ostream& out,
-                std::ostream& err) {
+                std::ostream& err, const std::optional<KnownMatters>& known) {
   policy::Policy p;
   if (auto code = Load(file, resolver, p, err)) return *code;
+  size_t warnings = 0;
+  if (known) {
+    for (const auto& [name, rules] : p.matters) {
+      if (std::find(known->names.begin(), known->names.end(), name) != known->names.end()) {
+        continue;
+      }
+      ++warnings;
+      err << file << ":" << rules.line << ": warning: [matter " << name << "] names no matter in "
+          << known->where;
+      std::string nearest;
+      size_t best = 3;  // suggest only names at most 2 edits away
+      for (const std::string& m : known->names) {
+        size_t d = EditDistance(name, m);
+        if (d < best) {
+          best = d;
+          nearest = m;
+        }
+      }
+      if (!nearest.empty()) err << " (did you mean '" << nearest << "'?)";
+      err << "\n";
+    }
+  }
   size_t roles = p.roles.size();
   size_t matters = p.matters.size();
   out << file << ": ok (" << roles << (roles == 1 ? " role, " : " roles, ") << matters
-      << (matters == 1 ? " matter)\n" : " matters)\n");
+      << (matters == 1 ? " matter" : " matters");
+  if (warnings > 0) out << ", " << warnings << (warnings == 1 ? " warning" : " warnings");
+  out << ")\n";
   return kExitOk;
 }
 
-int PolicyCheck(const std::string& file) {
+int PolicyCheck(const std::string& file, const std::optional<KnownMatters>& matters) {
   policy::NssResolver nss;
-  return PolicyCheck(file, nss, std::cout, std::cerr);
+  return PolicyCheck(file, nss, std::cout, std::cerr, matters);
 }
 
 int PolicyExplain(const std::string& file, const std::string& user, const std::string& matter,

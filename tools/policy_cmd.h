@@ -12,6 +12,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "policy/decision.h"
 #include "policy/policy.h"
@@ -20,8 +21,16 @@
 
 namespace matterfs::tools {
 
+// With `matters` (the matters of a vault or a mount, named `where` in messages), every
+// [matter NAME] section that names none of them is a warning on `err`
+// ("file:line: warning: ..."), with the nearest existing name when one is close. Warnings
+// do not change the exit code: the file is still valid.
+struct KnownMatters {
+  std::vector<std::string> names;
+  std::string where;
+};
 // Users and groups from NSS (policy/nss_resolver.h).
-int PolicyCheck(const std::string& file);
+int PolicyCheck(const std::string& file, const std::optional<KnownMatters>& matters = std::nullopt);
 
 // Resolves `user` and its groups through NSS; `time` defaults to the current time,
 // `status` to open. The decision has no active break-glass grants (those live in the
@@ -34,7 +43,7 @@ int PolicyExplain(const std::string& file, const std::string& user, const std::s
 using SubjectLookup = std::function<Result<policy::Subject>(const std::string& user)>;
 
 int PolicyCheck(const std::string& file, const policy::Resolver& resolver, std::ostream& out,
-                std::ostream& err);
+                std::ostream& err, const std::optional<KnownMatters>& matters = std::nullopt);
 
 int PolicyExplain(const std::string& file, const std::string& user, const std::string& matter,
                   const std::string& action, const std::optional<std::string>& status,

@@ -1,8 +1,12 @@
 #include "fs/fuse/access.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "audit/local_log.h"
 #include "audit/syslog_output.h"
@@ -301,6 +305,22 @@ std::vector<policy::BreakGlassGrant> AccessControl::ActiveGrants() {
     SubmitEvent(std::move(e));
   }
   return out;
+}
+
+std::string AccessControl::SyslogProblem() const {
+  struct stat st;
+  if (::stat(opts_.syslog_socket.c_str(), &st) != 0) return "missing";
+  if (!S_ISSOCK(st.st_mode)) return "not a socket";
+  UniqueFd probe(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (opts_.syslog_socket.size() >= sizeof addr.sun_path) return "path too long";
+  std::memcpy(addr.sun_path, opts_.syslog_socket.c_str(), opts_.syslog_socket.size() + 1);
+  if (!probe.valid() ||
+      ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return "refuses connections (is the syslog daemon running?)";
+  }
+  return "";
 }
 
 std::string AccessControl::LogPath(std::string_view path) const {

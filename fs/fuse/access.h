@@ -110,6 +110,11 @@ class AccessControl {
   // every second) and calls `tick` on each round (the daemon refreshes matter status).
   void StartWatcher(std::function<void()> tick);
   void RequestReload() { reload_requested_ = true; }
+  // The syslog socket events go to, and whether something listens there now ("" when it
+  // is fine, else what is wrong: "missing", "not a socket", "refuses connections").
+  const std::string& syslog_socket() const { return opts_.syslog_socket; }
+  std::string SyslogProblem() const;
+
   // Stops the watcher (before the session goes away); idempotent.
   void StopWatcher();
 

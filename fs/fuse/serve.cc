@@ -145,6 +145,12 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
     return kExitUsage;
   }
   AccessControl* ac = access->get();
+  if (std::string syslog_problem = ac->SyslogProblem(); !syslog_problem.empty()) {
+    // Mounting anyway keeps the files reachable; the events wait in the queue (and are
+    // dropped, counted, or refuse access under audit = strict) until syslog is back.
+    log::Warning("audit events cannot reach syslog: " + ac->syslog_socket() + " " + syslog_problem +
+                 "; they wait in the audit queue until it is back (matterctl status shows this)");
+  }
   // The kernel has applied the caller's umask to every mode it sends us; ours must not
   // strip more (a group-writable file asked for must stay group-writable).
   ::umask(0);

@@ -162,3 +162,30 @@ TEST_F(RelativePathTest, RelativePathsGivenAtStartWorkAfterTheDaemonDetaches) {
 
 }  // namespace
 }  // namespace matterfs::mount_test
+
+namespace matterfs::mount_test {
+namespace {
+
+class NoSyslogTest : public MountTest {
+ protected:
+  std::string SyslogSocket() const override { return dir_ + "/nothing-listens-here.sock"; }
+  bool WithControlSocket() const override { return true; }
+  bool MountAtStart() const override { return false; }
+};
+
+TEST_F(NoSyslogTest, AMissingSyslogSocketIsSaidAtStartAndInStatus) {
+  CmdResult r = RunMatterfs(DaemonArgs());
+  ASSERT_EQ(r.status, 0) << ::testing::PrintToString(r);
+  EXPECT_NE(r.err.find("cannot reach syslog"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing-listens-here.sock missing"), std::string::npos) << r.err;
+  ASSERT_TRUE(WriteFile(M("still-works.txt"), "yes"));
+  CmdResult status = Matterctl({"status", mnt_, "--control-socket", control_});
+  EXPECT_EQ(status.status, 0) << ::testing::PrintToString(status);
+  EXPECT_NE(status.out.find("syslog:   " + SyslogSocket() + " (missing)"), std::string::npos)
+      << status.out;
+  EXPECT_NE(status.err.find("cannot reach syslog"), std::string::npos) << status.err;
+  ASSERT_NO_FATAL_FAILURE(UnmountAndWait(mnt_));
+}
+
+}  // namespace
+}  // namespace matterfs::mount_test

@@ -75,6 +75,26 @@ TEST_F(PolicyCmdTest, CheckValid) {
   EXPECT_EQ(err_.str(), "");
 }
 
+TEST_F(PolicyCmdTest, CheckAgainstAVaultWarnsAboutSectionsThatNameNoMatter) {
+  std::string f = Write("typo.ini", std::string(kGood) +
+                                        "[matter acme-v-smtih]\nread = bob\n"
+                                        "[matter estate-of-jones]\nread = bob\n"
+                                        "[matter zzz-unrelated]\nread = bob\n");
+  out_.str("");
+  err_.str("");
+  KnownMatters known{{"acme-v-smith", "estate-of-jones"}, "vault /srv/vault"};
+  EXPECT_EQ(PolicyCheck(f, resolver_, out_, err_, known), kExitOk) << "still a valid file";
+  EXPECT_EQ(out_.str(), f + ": ok (1 role, 4 matters, 2 warnings)\n");
+  EXPECT_NE(err_.str().find(f + ":7: warning: [matter acme-v-smtih] names no matter in vault "
+                                "/srv/vault (did you mean 'acme-v-smith'?)"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_NE(err_.str().find("[matter zzz-unrelated] names no matter in vault /srv/vault\n"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_EQ(err_.str().find("estate-of-jones"), std::string::npos) << "it exists";
+}
+
 TEST_F(PolicyCmdTest, CheckInvalidPrintsEveryProblem) {
   std::string f = Write("bad.ini", "[policy]\nhide_denied = perhaps\n[matter m]\nread = ghost\n");
   EXPECT_EQ(Check(f), kExitError);

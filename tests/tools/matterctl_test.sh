@@ -300,6 +300,12 @@ expect_rc "matter list with a long name" 0 matter list "$V" --passphrase-file pw
 stdout_has "long matter name listed intact" "^$long_name	open	[0-9a-f]{32}$"
 check "three matters listed" test "$(grep -c . <<<"$OUT")" -eq 3
 
+# policy check against the vault: a section for a matter that does not exist is a warning
+printf '[matter %s]\nread = root\n[matter acme-v-smiht]\nread = root\n' "$M1" > "$T/typo.ini"
+expect_rc "policy check --vault with a typo" 0 policy check "$T/typo.ini" --vault "$V" --passphrase-file pw
+stderr_has "policy check --vault with a typo" "typo.ini:3: warning: \\[matter acme-v-smiht\\] names no matter in vault .*did you mean 'acme-v-smith'"
+stdout_has "policy check --vault counts it" "1 warning"
+
 # ---- names are ciphertext -------------------------------------------------------------
 section "no plaintext names or secrets on disk"
 for secret in "$M1" "$M2" "in-re-in-re" "acme" "jones" "correct horse"; do
