@@ -20,6 +20,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kSubjectTtl = std::chrono::seconds(5);
 constexpr auto kCommTtl = std::chrono::seconds(2);
+constexpr auto kDenialWindow = std::chrono::seconds(60);
 
 policy::Time Now() {
   return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
@@ -182,9 +183,25 @@ policy::Decision AccessControl::Decide(const Caller& caller, const std::string& 
   return policy::Decide(*pol, *subject, matter, status, action, Now(), grants);
 }
 
+std::optional<uint64_t> AccessControl::ThrottleDenial(uint32_t uid, const std::string& matter,
+                                                      const char* event, const std::string& path) {
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> g(throttle_mu_);
+  if (throttle_.size() > 65536) throttle_.clear();
+  auto& slot = throttle_[std::make_tuple(uid, matter, std::string(event), path)];
+  if (slot.reported != Clock::time_point() && now - slot.reported < kDenialWindow) {
+    ++slot.suppressed;
+    return std::nullopt;
+  }
+  const uint64_t repeats = slot.suppressed;
+  slot.reported = now;
+  slot.suppressed = 0;
+  return repeats;
+}
+
 bool AccessControl::Audit(const Caller& caller, const std::string& user, const policy::Decision& d,
                           const std::string& matter, const char* event, const std::string& path,
-                          const char* access) {
+                          const char* access, uint64_t repeats) {
   audit::AuditEvent e = BaseEvent(caller, user);
   e.event = event;
   e.result = d.allowed ? audit::AuditResult::kAllow : audit::AuditResult::kDeny;
@@ -193,6 +210,11 @@ bool AccessControl::Audit(const Caller& caller, const std::string& user, const p
   if (!path.empty()) redactor_.load()->Apply(path, e);
   e.access = access;
   e.rule = d.rule;
+  if (repeats > 0) {
+    e.count = repeats;
+    e.message =
+        std::to_string(repeats) + " more like it in the minute before, not logged one by one";
+  }
   return SubmitEvent(std::move(e));
 }
 
@@ -214,7 +236,16 @@ int AccessControl::Quiet(const Caller& caller, const std::string& matter,
   std::string user;
   policy::Decision d = Decide(caller, matter, status, action, &user);
   if (d.allowed) return 0;
-  if (event != nullptr) Audit(caller, user, d, matter, event, path, policy::ActionName(action));
+  if (event != nullptr) {
+    // Metadata probes repeat (a file server's SMB daemon reads the same attributes of the
+    // same folders again and again, as root): one event per caller, matter, operation
+    // and path a minute, the repeats counted in the next one, so the trail keeps every
+    // distinct probe without drowning.
+    std::optional<uint64_t> repeats = ThrottleDenial(caller.uid, matter, event, path);
+    if (repeats) {
+      Audit(caller, user, d, matter, event, path, policy::ActionName(action), *repeats);
+    }
+  }
   // A matter hidden from the caller does not exist for them.
   return action == policy::Action::kList ? ENOENT : ErrnoFor(d);
 }

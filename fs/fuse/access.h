@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "audit/event.h"
@@ -126,7 +127,11 @@ class AccessControl {
                           policy::MatterStatus status, policy::Action action, std::string* user);
   bool Audit(const Caller& caller, const std::string& user, const policy::Decision& d,
              const std::string& matter, const char* event, const std::string& path,
-             const char* access);
+             const char* access, uint64_t repeats = 0);
+  // For a denied metadata read: nullopt when the same denial was reported within the
+  // last minute (it is counted), else how many were not reported since the last one.
+  std::optional<uint64_t> ThrottleDenial(uint32_t uid, const std::string& matter, const char* event,
+                                         const std::string& path);
   std::string ProcessName(int32_t pid);
   // Runs one step of the watcher; an exception is logged and becomes an alert event.
   void Guarded(const char* what, const std::function<void()>& step) noexcept;
@@ -149,6 +154,13 @@ class AccessControl {
 
   std::mutex grants_mu_;
   std::vector<policy::BreakGlassGrant> grants_;
+
+  std::mutex throttle_mu_;
+  struct Throttled {
+    std::chrono::steady_clock::time_point reported;
+    uint64_t suppressed = 0;
+  };
+  std::map<std::tuple<uint32_t, std::string, std::string, std::string>, Throttled> throttle_;
 
   std::mutex bulk_mu_;
   struct BulkWindow {
