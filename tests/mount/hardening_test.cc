@@ -189,3 +189,87 @@ TEST_F(NoSyslogTest, AMissingSyslogSocketIsSaidAtStartAndInStatus) {
 
 }  // namespace
 }  // namespace matterfs::mount_test
+
+namespace matterfs::mount_test {
+namespace {
+
+// The backing directory of matter alpha in the vault (its only directory entry).
+std::string AlphaDir(const std::string& vault) {
+  for (const std::string& e : ListDir(vault + "/d").value_or(std::vector<std::string>{})) {
+    if (e[0] != '.') return vault + "/d/" + e;
+  }
+  return "";
+}
+
+// The one name entry (not metadata) in a backing directory.
+std::string OnlyEntry(const std::string& dir, const std::string& prefix = "") {
+  std::string found;
+  for (const std::string& e : ListDir(dir).value_or(std::vector<std::string>{})) {
+    if (e.rfind(prefix, 0) != 0 || (prefix.empty() && e[0] == '.')) continue;
+    if (e.size() > 2 && e.substr(e.size() - 2) == ".n") continue;
+    found = e;
+  }
+  return found;
+}
+
+TEST_F(MountTest, TamperedNamesRaiseTamperEventsNamingTheMatterAndDirectory) {
+  ASSERT_EQ(::mkdir(M("short").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFile(M("short/victim.txt"), "v"));
+  ASSERT_EQ(::mkdir(M("long").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFile(M("long/" + std::string(200, 'L')), "l"));
+  ASSERT_EQ(::mkdir(M("iv").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFile(M("iv/a.txt"), "a"));
+  ASSERT_TRUE(WriteFile(M("iv/b.txt"), "b"));  // two names: how its backing dir is told apart
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const std::string alpha = AlphaDir(vault_);
+  ASSERT_FALSE(alpha.empty());
+  // Find the three backing directories by what they hold.
+  std::string short_dir, long_dir, iv_dir;
+  for (const std::string& e : ListDir(alpha).value_or(std::vector<std::string>{})) {
+    if (e[0] == '.') continue;
+    const std::string d = alpha + "/" + e;
+    auto inside = ListDir(d).value_or(std::vector<std::string>{});
+    bool has_long = false;
+    size_t names = 0;
+    for (const auto& x : inside) {
+      has_long |= x.rfind(".L", 0) == 0;
+      names += x[0] != '.' ? 1 : 0;
+    }
+    if (has_long) {
+      long_dir = d;
+    } else if (names == 1) {
+      short_dir = d;
+    } else {
+      iv_dir = d;
+    }
+  }
+  ASSERT_FALSE(short_dir.empty() || long_dir.empty() || iv_dir.empty());
+  // 1. An edited name: flip a character of the entry.
+  const std::string entry = OnlyEntry(short_dir);
+  std::string edited = entry;
+  edited[3] = edited[3] == 'A' ? 'B' : 'A';
+  ASSERT_EQ(::rename((short_dir + "/" + entry).c_str(), (short_dir + "/" + edited).c_str()), 0);
+  // 2. A swapped long-name side file.
+  const std::string long_entry = OnlyEntry(long_dir, ".L");
+  ASSERT_TRUE(WriteFile(long_dir + "/" + long_entry + ".n", "AAAA"));
+  // 3. A replaced directory IV (the old one is 0444).
+  ::unlink((iv_dir + "/.diriv").c_str());
+  ASSERT_TRUE(WriteFile(iv_dir + "/.diriv", std::string(16, 'X')));
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  const size_t mark = SyslogMessages().size();
+  // Listings leave the bad names out (a replaced IV makes every name undecodable) ...
+  for (const std::string d : {"short", "long", "iv"}) {
+    auto listing = ListDir(M(d));
+    ASSERT_TRUE(listing.has_value()) << d;
+    EXPECT_TRUE(listing->empty()) << d;
+  }
+  // ... and each raises a tamper event naming the matter, the directory and the entry.
+  EXPECT_TRUE(WaitForSyslog({"tamper", "matter=\"alpha\"", "path=\"alpha/short\"", edited}))
+      << receiver_->Tail();
+  EXPECT_TRUE(WaitForSyslog({"tamper", "path=\"alpha/long\"", long_entry}));
+  EXPECT_TRUE(WaitForSyslog({"tamper", "path=\"alpha/iv\"", "does not decode"}));
+  EXPECT_GT(SyslogMessages().size(), mark);
+}
+
+}  // namespace
+}  // namespace matterfs::mount_test
