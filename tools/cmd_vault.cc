@@ -8,6 +8,7 @@
 #include "crypto/secure_memory.h"
 #include "tools/cli.h"
 #include "util/file_io.h"
+#include "util/log.h"
 
 namespace matterfs::tools {
 
@@ -39,6 +40,7 @@ void AddVaultCommands(Commands& cmds) {
          const std::string path = vm["vault"].as<std::string>();
          auto cred = Check(
              vault::ReadCredential(UnlockOpts(vm), "New passphrase for " + path + ": ", true));
+         if (auto w = vault::PassphraseWarning(cred); !w.empty()) log::Warning(w);
          Check(vault::Vault::Create(path, o, cred));
          std::cout << "created vault " << path << " (cipher " << crypto::CipherName(o.cipher)
                    << ")\n";
@@ -59,6 +61,7 @@ void AddVaultCommands(Commands& cmds) {
          auto v = OpenUnlocked(vm);
          vault::UnlockOptions n{Opt(vm, "new-passphrase-file"), Opt(vm, "new-key-file")};
          auto cred = Check(vault::ReadCredential(n, "New passphrase: ", true));
+         if (auto w = vault::PassphraseWarning(cred); !w.empty()) log::Warning(w);
          Check(v->AddKeyslot(cred, KdfParams(vm)));
          std::cout << "added keyslot " << v->config().slots.size() - 1 << " ("
                    << vault::SlotKindName(cred.kind) << ")\n";

@@ -122,4 +122,11 @@ Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& 
   return Credential{SlotKind::kPassphrase, std::move(pass)};
 }
 
+std::string PassphraseWarning(const Credential& cred) {
+  if (cred.kind != SlotKind::kPassphrase || cred.secret.size() >= kMinPassphraseLength) return "";
+  return "warning: this passphrase has only " + std::to_string(cred.secret.size()) +
+         " characters; anyone with a copy of the vault can try guesses offline. Use at least " +
+         std::to_string(kMinPassphraseLength) + " (four or more random words), or a key file";
+}
+
 }  // namespace matterfs::vault

@@ -23,6 +23,12 @@ struct UnlockOptions {
 Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
                                   bool confirm);
 
+// For a new passphrase: a one-line warning when it is weak (shorter than
+// kMinPassphraseLength characters), else "". Weak passphrases are allowed (the firm's
+// own rules may differ) but never silently.
+inline constexpr size_t kMinPassphraseLength = 12;
+std::string PassphraseWarning(const Credential& cred);
+
 // Reads a passphrase from a file descriptor until newline/EOF (for the prompt and tests).
 Result<crypto::SecureBuffer> ReadSecretLine(int fd);
 

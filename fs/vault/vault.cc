@@ -51,6 +51,14 @@ uint64_t Now() { return static_cast<uint64_t>(::time(nullptr)); }
 }  // namespace
 
 Status Vault::Create(const std::string& path, const InitOptions& opts, const Credential& cred) {
+  // Missing parents are made too (0755), like mkdir -p; the vault itself is 0700.
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    const std::string parent = path.substr(0, slash);
+    if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return IoError("create directory " + parent);
+    }
+  }
   if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return IoError("create vault " + path);
   MFS_ASSIGN(UniqueFd root, OpenDir(AT_FDCWD, path, "vault"));
   if (::faccessat(root.get(), std::string(kConfigName).c_str(), F_OK, 0) == 0) {

@@ -239,6 +239,14 @@ check "non-empty directory untouched" test "$(ls -A full)" = brief.txt
 
 expect_rc "init xchacha20-poly1305" 0 init xc --cipher xchacha20-poly1305 --passphrase-file pw "${KDF[@]}"
 stdout_has "init xchacha20-poly1305" "cipher xchacha20-poly1305"
+expect_rc "init makes missing parents" 0 init "$T/new/parents/vault" --passphrase-file pw "${KDF[@]}"
+check "init made the parents" test -f "$T/new/parents/vault/matterfs.vault"
+check "the vault directory is 0700" test "$(stat -c %a "$T/new/parents/vault")" = 700
+printf 'x\n' >short-pw
+expect_rc "init with a one-character passphrase" 0 init short-v --passphrase-file short-pw "${KDF[@]}"
+stderr_has "a short passphrase is not accepted silently" "warning: this passphrase has only 1 characters"
+expect_rc "keyslot add with a short passphrase" 0 keyslot add short-v --passphrase-file short-pw --new-passphrase-file pw2 "${KDF[@]}"
+stderr_has "keyslot add warns too" "warning: this passphrase has only 11 characters"
 
 printf '' >empty-pw
 expect_rc "empty passphrase refused" 2 init "$T/e" --passphrase-file empty-pw "${KDF[@]}"
