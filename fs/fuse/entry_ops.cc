@@ -61,8 +61,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (int denied = CheckRead(req, inode, nullptr, ""); denied != 0) {
       return (void)fuse_reply_err(req, denied);
     }
-    const double timeout = !inode->matter || fs->access().policy()->hide_denied ? kTimeout : 0.0;
-    fuse_reply_attr(req, &st, timeout);
+    fuse_reply_attr(req, &st, AttrTimeout(fs, inode));
   });
 }
 
@@ -103,13 +102,12 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     }
     if (to_set & FUSE_SET_ATTR_SIZE) {
       if (!S_ISREG(inode->type)) return (void)fuse_reply_err(req, EINVAL);
-      const crypto::Cipher cipher = fs->vault().cipher();
       std::shared_ptr<FileState> state;
       if (fi != nullptr) {
         auto* h = reinterpret_cast<FileHandle*>(fi->fh);
         if (!h->state->writable) {
           // Upgrades the shared state's fd to read-write.
-          auto up = AcquireFile(fs->inodes(), cipher, inode, true);
+          auto up = AcquireFile(fs->files(), inode, true);
           if (!up.ok()) return Reply(req, up.error(), inode);
           ReleaseFile(inode);
         }
@@ -117,12 +115,12 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
       }
       bool temporary = false;
       if (!state) {
-        auto acquired = AcquireFile(fs->inodes(), cipher, inode, true);
+        auto acquired = AcquireFile(fs->files(), inode, true);
         if (!acquired.ok()) return Reply(req, acquired.error(), inode);
         state = *acquired;
         temporary = true;
       }
-      Status s = TruncateFile(cipher, inode, *state, static_cast<uint64_t>(attr->st_size));
+      Status s = TruncateFile(fs->files(), inode, *state, static_cast<uint64_t>(attr->st_size));
       if (temporary) ReleaseFile(inode);
       if (!s.ok()) return Reply(req, s.error(), inode);
     }
@@ -151,7 +149,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     struct stat st;
     Status s = AttrOf(fs, inode, fd, &st);
     if (!s.ok()) return Reply(req, s.error(), inode);
-    fuse_reply_attr(req, &st, kTimeout);
+    fuse_reply_attr(req, &st, AttrTimeout(fs, inode));
   });
 }
 

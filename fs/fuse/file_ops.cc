@@ -29,6 +29,13 @@ void PublishHandle(fuse_file_info* fi, std::unique_ptr<FileHandle> handle, Reply
   (void)handle.release();  // owned by the kernel's file now; OpRelease frees it
 }
 
+// Shared mode: the kernel's page cache of one server cannot know what another wrote, and
+// it splits a write at page boundaries (an O_APPEND record could then interleave with
+// another server's append). Direct I/O sends every read to us and every write whole.
+void UncachedIfShared(MatterFs* fs, fuse_file_info* fi) {
+  if (fs->shared()) fi->direct_io = 1;
+}
+
 Error EvictedError() { return Error(Code::kNotFound, "the matter was wiped", EIO); }
 
 }  // namespace
@@ -55,16 +62,16 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     if (denied != 0) return (void)fuse_reply_err(req, denied);
     fs->access().CountOpen(CallerOf(req), inode->matter->name());
-    const crypto::Cipher cipher = fs->vault().cipher();
-    auto state = AcquireFile(fs->inodes(), cipher, inode, write);
+    auto state = AcquireFile(fs->files(), inode, write);
     if (!state.ok()) return Reply(req, state.error(), inode);
     if (fi->flags & O_TRUNC) {
-      Status s = TruncateFile(cipher, inode, **state, 0);
+      Status s = TruncateFile(fs->files(), inode, **state, 0);
       if (!s.ok()) {
         ReleaseFile(inode);
         return Reply(req, s.error(), inode);
       }
     }
+    UncachedIfShared(fs, fi);
     PublishHandle(fi, std::make_unique<FileHandle>(FileHandle{inode, *state, fi->flags}),
                   [&] { return fuse_reply_open(req, fi); });
   });
@@ -99,8 +106,8 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     if (err != 0) return (void)fuse_reply_err(req, err);
     Inode* inode = In(req, e.ino);
     const bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
-    auto state = AcquireFile(fs->inodes(), cipher, inode, write || created,
-                             created ? std::move(fd) : UniqueFd());
+    auto state =
+        AcquireFile(fs->files(), inode, write || created, created ? std::move(fd) : UniqueFd());
     if (!state.ok()) {
       fs->inodes().Forget(inode, 1);
       return Reply(req, state.error(), inode);
@@ -110,7 +117,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
       // O_TRUNC (a legal hold refuses it), and its failure is the caller's.
       int denied = Authorize(req, inode, nullptr, policy::Action::kDelete,
                              audit::audit_events::kOpen, "truncate");
-      Status s = denied == 0 ? TruncateFile(cipher, inode, **state, 0) : Status();
+      Status s = denied == 0 ? TruncateFile(fs->files(), inode, **state, 0) : Status();
       if (denied != 0 || !s.ok()) {
         ReleaseFile(inode);
         fs->inodes().Forget(inode, 1);
@@ -118,6 +125,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         return Reply(req, s.error(), inode);
       }
     }
+    UncachedIfShared(fs, fi);
     PublishHandle(fi, std::make_unique<FileHandle>(FileHandle{inode, *state, fi->flags}),
                   [&] { return fuse_reply_create(req, &e, fi); });
   });
@@ -133,13 +141,24 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     thread_local std::vector<uint8_t> buf;
     if (buf.size() < vault::kMaxIo) buf.resize(vault::kMaxIo);
     size = std::min(size, vault::kMaxIo);
-    std::shared_lock<std::shared_mutex> rl(state.lock);
-    if (state.evicted) return Reply(req, EvictedError());
-    if (!state.crypto) return (void)fuse_reply_buf(req, nullptr, 0);
-    vault::CryptFile file(*state.crypto);
-    auto n = file.Read(state.fd.get(), state.size.load(), static_cast<uint64_t>(off),
+    MatterFs* fs = Fs(req);
+    Result<size_t> n = size_t{0};
+    auto read = [&]() -> Result<size_t> {
+      if (state.evicted) return EvictedError();
+      if (!state.crypto) return size_t{0};
+      vault::CryptFile file(*state.crypto);
+      return file.Read(state.fd.get(), state.size.load(), static_cast<uint64_t>(off),
                        {buf.data(), size});
-    rl.unlock();
+    };
+    if (fs->shared()) {
+      // Another server may have written: lock the backing file and catch up first.
+      std::unique_lock<std::shared_mutex> wl(state.lock);
+      auto backing = CatchUp(fs->files(), h->inode, state, false);
+      n = backing.ok() ? read() : Result<size_t>(backing.error());
+    } else {
+      std::shared_lock<std::shared_mutex> rl(state.lock);
+      n = read();
+    }
     if (!n.ok()) return Reply(req, n.error(), h->inode);
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
   });
@@ -156,17 +175,22 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
     FileState& state = *h->state;
     std::unique_lock<std::shared_mutex> wl(state.lock);
     if (!state.writable) return (void)fuse_reply_err(req, EBADF);
-    Status s = EnsureHeader(fs->vault().cipher(), h->inode, state);
+    auto taken = CatchUp(fs->files(), h->inode, state, true);
+    if (!taken.ok()) return Reply(req, taken.error(), h->inode);
+    std::optional<BackingFileLock> backing = std::move(*taken);
+    Status s = EnsureHeader(fs->files(), h->inode, state);
     if (!s.ok()) return Reply(req, s.error(), h->inode);
     uint64_t at = (h->flags & O_APPEND) ? state.size.load() : static_cast<uint64_t>(off);
     vault::CryptFile file(*state.crypto);
     auto size_after = file.Write(state.fd.get(), state.size.load(), at,
                                  {reinterpret_cast<const uint8_t*>(data), size});
     if (!size_after.ok()) {
+      backing.reset();
       wl.unlock();
       return Reply(req, size_after.error(), h->inode);
     }
     state.size = *size_after;
+    backing.reset();
     wl.unlock();
     fuse_reply_write(req, size);
   });
@@ -208,7 +232,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
     FileHandle* h = HandleOf(fi);
     const uint64_t end = static_cast<uint64_t>(offset) + static_cast<uint64_t>(length);
     if (end <= h->state->size.load()) return (void)fuse_reply_err(req, 0);
-    Status s = TruncateFile(Fs(req)->vault().cipher(), h->inode, *h->state, end);
+    Status s = TruncateFile(Fs(req)->files(), h->inode, *h->state, end);
     if (!s.ok()) return Reply(req, s.error(), h->inode);
     fuse_reply_err(req, 0);
   });

@@ -61,12 +61,13 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 }
 
 MatterFs::MatterFs(std::unique_ptr<vault::Vault> vault, std::unique_ptr<AccessControl> access,
-                   size_t max_fds)
+                   size_t max_fds, bool shared)
     : vault_(std::move(vault)),
       access_(std::move(access)),
       inodes_(UniqueFd(::openat(vault_->data_fd(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC)),
               max_fds),
-      matters_(*vault_) {
+      matters_(*vault_),
+      shared_(shared) {
   matters_.SetEvictHook([this](const std::shared_ptr<LoadedMatter>& m) {
     // The kernel caches pages, attributes and names: drop all of this matter's, so that
     // nothing of it is served after its keys are gone.

@@ -18,6 +18,7 @@
 #include "fs/fuse/access.h"
 #include "fs/fuse/inode_table.h"
 #include "fs/fuse/matter_registry.h"
+#include "fs/fuse/open_file.h"
 #include "fs/vault/vault.h"
 
 struct fuse_lowlevel_ops;
@@ -37,8 +38,9 @@ struct MountOptions {
 
 class MatterFs {
  public:
+  // `shared`: other daemons (file servers) serve the same vault at once (-o shared).
   MatterFs(std::unique_ptr<vault::Vault> vault, std::unique_ptr<AccessControl> access,
-           size_t max_fds);
+           size_t max_fds, bool shared = false);
   ~MatterFs();
 
   static const fuse_lowlevel_ops& Ops();
@@ -47,6 +49,11 @@ class MatterFs {
   InodeTable& inodes() { return inodes_; }
   AccessControl& access() { return *access_; }
   MatterRegistry& matters() { return matters_; }
+  // Other daemons may change the vault under us: no caching across requests, and every
+  // file access locks the backing file and re-reads its size (docs/MATTERFS.md).
+  bool shared() const { return shared_; }
+  // What the open-file functions need (open_file.h).
+  FileContext files() { return {inodes_, matters_, vault_->cipher(), shared_}; }
 
   // The status of a matter by name (loaded matters from memory, others from the vault);
   // nullopt when the vault cannot open it (no keyring: wiped elsewhere; damaged).
@@ -70,6 +77,7 @@ class MatterFs {
   InodeTable inodes_;
   MatterRegistry matters_;
   std::atomic<fuse_session*> session_{nullptr};
+  const bool shared_;
 };
 
 }  // namespace matterfs::fuse

@@ -15,17 +15,26 @@ namespace {
 
 Error Evicted() { return Error(Code::kNotFound, "the matter was wiped", EIO); }
 
-// Reads the header and the plaintext size into a new state.
-Status LoadCrypto(crypto::Cipher cipher, Inode* inode, FileState& state) {
+// Reads the header and the plaintext size into a state. A header on a key version newer
+// than ours was written after another process rotated the matter: the keyring is re-read
+// (once) before the header could be called foreign.
+Status LoadCrypto(MatterRegistry& matters, crypto::Cipher cipher, Inode* inode, FileState& state) {
   auto keys = inode->matter->keys();
   if (!keys) return Evicted();
-  MFS_ASSIGN(auto opened, vault::OpenFile(state.fd.get(), cipher, keys->keyring()));
-  if (!opened) {
+  MFS_ASSIGN(std::optional<vault::FileHeader> header,
+             vault::ReadFileHeader(state.fd.get(), cipher));
+  if (!header) {
     state.crypto.reset();
     state.size = 0;
     return {};
   }
-  state.crypto.emplace(std::move(opened->crypto));
+  if (header->key_version > keys->keyring().current_version) {
+    MFS_TRY(matters.Reload(inode->matter->name()));
+    keys = inode->matter->keys();
+    if (!keys) return Evicted();
+  }
+  MFS_ASSIGN(vault::FileCrypto fc, vault::FileCrypto::Open(*header, keys->keyring()));
+  state.crypto.emplace(std::move(fc));
   MFS_ASSIGN(uint64_t size, vault::PlainSizeOfFd(state.fd.get(), state.crypto->layout()));
   state.size = size;
   return {};
@@ -33,8 +42,8 @@ Status LoadCrypto(crypto::Cipher cipher, Inode* inode, FileState& state) {
 
 }  // namespace
 
-Result<std::shared_ptr<FileState>> AcquireFile(InodeTable& inodes, crypto::Cipher cipher,
-                                               Inode* inode, bool write, UniqueFd existing) {
+Result<std::shared_ptr<FileState>> AcquireFile(const FileContext& ctx, Inode* inode, bool write,
+                                               UniqueFd existing) {
   {
     std::lock_guard<std::mutex> g(inode->mu);
     if (inode->file && (inode->file->writable || !write)) {
@@ -45,7 +54,7 @@ Result<std::shared_ptr<FileState>> AcquireFile(InodeTable& inodes, crypto::Ciphe
   UniqueFd fd = std::move(existing);
   bool writable = true;
   if (!fd.valid()) {
-    MFS_ASSIGN(SharedFd pfd, inodes.Fd(inode));
+    MFS_ASSIGN(SharedFd pfd, ctx.inodes.Fd(inode));
     const std::string proc = "/proc/self/fd/" + std::to_string(pfd->get());
     // O_NOATIME: reading our own header must not touch the file's atime (only the
     // caller's reads should); it needs ownership or CAP_FOWNER, so fall back without.
@@ -76,7 +85,7 @@ Result<std::shared_ptr<FileState>> AcquireFile(InodeTable& inodes, crypto::Ciphe
   auto state = std::make_shared<FileState>();
   state->fd = std::move(fd);
   state->writable = writable;
-  MFS_TRY(LoadCrypto(cipher, inode, *state));
+  MFS_TRY(LoadCrypto(ctx.matters, ctx.cipher, inode, *state));
   state->users = 1;
   inode->file = state;
   inode->matter->TrackFile(state);
@@ -89,26 +98,60 @@ void ReleaseFile(Inode* inode) {
   if (inode->file && --inode->file->users == 0) drop = std::move(inode->file);
 }
 
-Status EnsureHeader(crypto::Cipher cipher, Inode* inode, FileState& state) {
+Status EnsureHeader(const FileContext& ctx, Inode* inode, FileState& state) {
   if (state.evicted) return Evicted();
   if (state.crypto) return {};
   auto keys = inode->matter->keys();
   if (!keys) return Evicted();
-  MFS_ASSIGN(vault::FileCrypto fc, vault::WriteNewHeader(state.fd.get(), cipher, keys->keyring()));
+  MFS_ASSIGN(vault::FileCrypto fc,
+             vault::WriteNewHeader(state.fd.get(), ctx.cipher, keys->keyring()));
   state.crypto.emplace(std::move(fc));
   state.size = 0;
   return {};
 }
 
-Status TruncateFile(crypto::Cipher cipher, Inode* inode, FileState& state, uint64_t size) {
+Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t size) {
   std::unique_lock<std::shared_mutex> wl(state.lock);
   if (state.evicted) return Evicted();
+  MFS_ASSIGN(auto backing, CatchUp(ctx, inode, state, true));
   if (!state.crypto && size == 0) return {};
-  MFS_TRY(EnsureHeader(cipher, inode, state));
+  MFS_TRY(EnsureHeader(ctx, inode, state));
   vault::CryptFile file(*state.crypto);
   MFS_ASSIGN(uint64_t now, file.Truncate(state.fd.get(), state.size, size));
   state.size = now;
   return {};
+}
+
+Result<BackingFileLock> BackingFileLock::Take(int fd, bool write) {
+  struct flock fl = {};
+  fl.l_type = static_cast<short>(write ? F_WRLCK : F_RDLCK);
+  fl.l_whence = SEEK_SET;  // the whole file
+  while (::fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
+    if (errno != EINTR) return IoError("lock the backing file");
+  }
+  return BackingFileLock(fd);
+}
+
+BackingFileLock::~BackingFileLock() {
+  if (fd_ < 0) return;
+  struct flock fl = {};
+  fl.l_type = F_UNLCK;
+  fl.l_whence = SEEK_SET;
+  (void)::fcntl(fd_, F_OFD_SETLK, &fl);
+}
+
+Result<std::optional<BackingFileLock>> CatchUp(const FileContext& ctx, Inode* inode,
+                                               FileState& state, bool write) {
+  if (!ctx.shared) return std::optional<BackingFileLock>();
+  if (state.evicted) return Evicted();
+  MFS_ASSIGN(BackingFileLock lock, BackingFileLock::Take(state.fd.get(), write));
+  if (!state.crypto) {
+    MFS_TRY(LoadCrypto(ctx.matters, ctx.cipher, inode, state));  // another server wrote one?
+  } else {
+    MFS_ASSIGN(uint64_t size, vault::PlainSizeOfFd(state.fd.get(), state.crypto->layout()));
+    state.size = size;
+  }
+  return std::optional<BackingFileLock>(std::move(lock));
 }
 
 void DropKeys(FileState& state) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <shared_mutex>
+#include <utility>
 
 #include "crypto/aead.h"
 #include "fs/fuse/inode_table.h"
@@ -41,20 +42,51 @@ struct FileHandle {
   int flags;
 };
 
+// What the open-file functions need from the daemon.
+struct FileContext {
+  InodeTable& inodes;
+  MatterRegistry& matters;
+  crypto::Cipher cipher;  // the vault's
+  bool shared;            // other daemons serve the vault too (-o shared)
+};
+
 // Gets (or opens) the inode's shared file state and counts one more user. `existing`:
 // the backing fd a create just made (O_RDWR). Loads the header with the matter's keys.
-Result<std::shared_ptr<FileState>> AcquireFile(InodeTable& inodes, crypto::Cipher cipher,
-                                               Inode* inode, bool write,
+Result<std::shared_ptr<FileState>> AcquireFile(const FileContext& ctx, Inode* inode, bool write,
                                                UniqueFd existing = UniqueFd());
 // One user fewer; the state goes when the last one does.
 void ReleaseFile(Inode* inode);
 
-// Writes a header to a file that has none yet (caller holds state.lock exclusively).
-Status EnsureHeader(crypto::Cipher cipher, Inode* inode, FileState& state);
-// Changes the plaintext size (takes state.lock exclusively).
-Status TruncateFile(crypto::Cipher cipher, Inode* inode, FileState& state, uint64_t size);
+// Writes a header to a file that has none yet (caller holds state.lock exclusively, and
+// in shared mode the BackingFileLock from CatchUp).
+Status EnsureHeader(const FileContext& ctx, Inode* inode, FileState& state);
+// Changes the plaintext size (takes the locks itself).
+Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t size);
 
 // The matter is evicted: drops the data key, every later call on the state fails.
 void DropKeys(FileState& state);
+
+// Shared mode (-o shared: other daemons serve the same vault): for the length of one read,
+// write or truncate, a lock on the backing file that every server honours (an
+// open-file-description lock: NFS and CephFS carry it), so no server reads a block
+// another is rewriting (which would look like tampering) and read-modify-writes of one
+// block do not interleave. Released on destruction.
+class BackingFileLock {
+ public:
+  static Result<BackingFileLock> Take(int fd, bool write);
+  BackingFileLock(BackingFileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  BackingFileLock& operator=(BackingFileLock&&) = delete;
+  ~BackingFileLock();
+
+ private:
+  explicit BackingFileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// In shared mode, under state.lock (exclusive): takes the BackingFileLock and re-reads what
+// another server may have changed since we last looked (the size; the header of a file
+// that had none). Not shared: nothing to do, nullopt.
+Result<std::optional<BackingFileLock>> CatchUp(const FileContext& ctx, Inode* inode,
+                                               FileState& state, bool write);
 
 }  // namespace matterfs::fuse

@@ -26,6 +26,13 @@ namespace matterfs::fuse {
 inline constexpr double kTimeout = 1.0;
 
 inline bool IsRoot(MatterFs* fs, Inode* i) { return i == fs->inodes().root(); }
+
+// How long the kernel may cache a name in `parent` / the attributes of `inode`: 0 where
+// another user or another server could need a different answer (names at the root,
+// which the policy hides per user; everything inside matters when hide_denied = no or
+// when the vault is shared with other daemons), else kTimeout.
+double EntryTimeout(MatterFs* fs, Inode* parent);
+double AttrTimeout(MatterFs* fs, Inode* inode);
 inline std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 // The policy decision for an operation inside a matter, audited: 0 or the errno.

@@ -82,6 +82,17 @@ int PrepareRemove(fuse_req_t req, Inode* parent, const char* name, NameInDir* ou
   return PrepareName(req, parent, name, out, policy::Action::kDelete, event, false);
 }
 
+double EntryTimeout(MatterFs* fs, Inode* parent) {
+  if (IsRoot(fs, parent) || fs->shared() || !fs->access().policy()->hide_denied) return 0.0;
+  return kTimeout;
+}
+
+double AttrTimeout(MatterFs* fs, Inode* inode) {
+  if (IsRoot(fs, inode) || !inode->matter) return kTimeout;
+  if (fs->shared() || !fs->access().policy()->hide_denied) return 0.0;
+  return kTimeout;
+}
+
 void ChownNew(fuse_req_t req, int dirfd, const std::string& entry) {
   if (::geteuid() != 0) return;
   const fuse_ctx* ctx = fuse_req_ctx(req);
@@ -181,9 +192,8 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
   // Matters at the root are looked up again on every path walk, so that one user's
   // lookup never serves another whom the policy does not admit. When the policy lists
   // matters to everyone (hide_denied = no), entries inside matters are not cached either.
-  const double timeout = IsRoot(fs, parent) || !fs->access().policy()->hide_denied ? 0.0 : kTimeout;
-  e->attr_timeout = IsRoot(fs, parent) ? kTimeout : timeout;
-  e->entry_timeout = timeout;
+  e->attr_timeout = AttrTimeout(fs, inode);
+  e->entry_timeout = EntryTimeout(fs, parent);
   return 0;
 }
 

@@ -166,7 +166,8 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
   for (auto& s : argv_s) argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
-  auto fs = std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds);
+  auto fs =
+      std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds, shared);
   // Log lines name paths the way the audit trail does (audit_path = plain|hash|omit).
   log::SetPathRedactor([ac](std::string_view p) { return ac->LogPath(p); });
   struct Unset {

@@ -36,10 +36,10 @@ Result<std::string> ReadAll(FileState& state) {
 }
 
 // What OpWrite does: exclusive lock, a header if needed, encrypt.
-Status WriteAt(crypto::Cipher cipher, Inode* inode, FileState& state, uint64_t off,
+Status WriteAt(const FileContext& ctx, Inode* inode, FileState& state, uint64_t off,
                const std::string& data) {
   std::unique_lock<std::shared_mutex> wl(state.lock);
-  MFS_TRY(EnsureHeader(cipher, inode, state));
+  MFS_TRY(EnsureHeader(ctx, inode, state));
   vault::CryptFile file(*state.crypto);
   MFS_ASSIGN(uint64_t size, file.Write(state.fd.get(), state.size.load(), off, AsBytes(data)));
   state.size = size;
@@ -80,6 +80,7 @@ class RegistryTest : public ::testing::Test {
     }
   }
 
+  FileContext Files() { return {*inodes_, *registry_, fx_.vault().cipher(), false}; }
   static std::string Name(int i) { return "file" + std::to_string(i); }
   static std::string Content(int i, int round) {
     return "file " + std::to_string(i) + " round " + std::to_string(round) + std::string(5000, 'x');
@@ -125,7 +126,7 @@ TEST_F(RegistryTest, SwapUnderRunningReadersAndWritersLosesNothing) {
   const crypto::Cipher cipher = fx_.vault().cipher();
   std::vector<std::shared_ptr<FileState>> states;
   for (Inode* f : files_) {
-    auto s = AcquireFile(*inodes_, cipher, f, true);
+    auto s = AcquireFile(Files(), f, true);
     ASSERT_OK(s);
     states.push_back(*s);
   }
@@ -138,7 +139,7 @@ TEST_F(RegistryTest, SwapUnderRunningReadersAndWritersLosesNothing) {
     threads.emplace_back([&, i] {
       while (!stop) {
         const int r = rounds[static_cast<size_t>(i)] + 1;
-        if (!WriteAt(cipher, files_[static_cast<size_t>(i)], *states[static_cast<size_t>(i)], 0,
+        if (!WriteAt(Files(), files_[static_cast<size_t>(i)], *states[static_cast<size_t>(i)], 0,
                      Content(i, r))
                  .ok()) {
           ++failures;
@@ -192,7 +193,7 @@ TEST_F(RegistryTest, SwapUnderRunningReadersAndWritersLosesNothing) {
     // Every acknowledged write is there, read again through a fresh open of the file.
     states[static_cast<size_t>(i)].reset();
     ReleaseFile(files_[static_cast<size_t>(i)]);
-    auto reopened = AcquireFile(*inodes_, cipher, files_[static_cast<size_t>(i)], false);
+    auto reopened = AcquireFile(Files(), files_[static_cast<size_t>(i)], false);
     ASSERT_OK(reopened);
     auto data = ReadAll(**reopened);
     ASSERT_OK(data);
@@ -202,8 +203,7 @@ TEST_F(RegistryTest, SwapUnderRunningReadersAndWritersLosesNothing) {
 }
 
 TEST_F(RegistryTest, EvictDropsEveryKeyAndOpenHandlesFail) {
-  const crypto::Cipher cipher = fx_.vault().cipher();
-  auto state = AcquireFile(*inodes_, cipher, files_[0], false);
+  auto state = AcquireFile(Files(), files_[0], false);
   ASSERT_OK(state);
   std::atomic<bool> stop{false};
   std::atomic<int> good{0}, refused{0}, wrong{0};
@@ -241,8 +241,8 @@ TEST_F(RegistryTest, EvictDropsEveryKeyAndOpenHandlesFail) {
   EXPECT_TRUE(matter_->evicted());
   EXPECT_EQ(registry_->Find("acme"), nullptr);
   // A write, a truncate and a new open through the evicted matter all fail the same way.
-  EXPECT_EQ(TruncateFile(cipher, files_[0], **state, 0).error().ToErrno(), EIO);
-  auto other = AcquireFile(*inodes_, cipher, files_[1], false);
+  EXPECT_EQ(TruncateFile(Files(), files_[0], **state, 0).error().ToErrno(), EIO);
+  auto other = AcquireFile(Files(), files_[1], false);
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.error().ToErrno(), EIO);
   ReleaseFile(files_[0]);
