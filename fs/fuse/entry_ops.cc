@@ -58,9 +58,14 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     struct stat st;
     Status s = AttrOf(fs, inode, (*fd)->get(), &st);
     if (!s.ok()) return Reply(req, s.error(), inode);
-    if (int denied = CheckRead(req, inode, nullptr, ""); denied != 0) {
-      return (void)fuse_reply_err(req, denied);
-    }
+    // A matter's own folder is seen at the root by whoever may list the matter; what
+    // is inside needs read access.
+    const int denied = inode->matter_root
+                           ? fs->access().Quiet(CallerOf(req), inode->matter->name(),
+                                                PolicyStatusOf(inode->matter->status()),
+                                                policy::Action::kList, nullptr, "")
+                           : CheckRead(req, inode, nullptr, "");
+    if (denied != 0) return (void)fuse_reply_err(req, denied);
     fuse_reply_attr(req, &st, AttrTimeout(fs, inode));
   });
 }

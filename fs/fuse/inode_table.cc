@@ -73,6 +73,7 @@ Inode* InodeTable::Insert(Inode* parent, const std::string& entry, const std::st
       inode->name = name;
       inode->nlookup = 1;
       inode->matter = std::move(matter);
+      inode->matter_root = parent == &root_;
       map_.emplace(Key{st.st_dev, st.st_ino}, std::move(owned));
     }
     if (fd.valid()) {

@@ -51,6 +51,7 @@ struct Inode {
   bool pinned = false;  // fd must never be closed (root, matters, unnamed inodes)
 
   std::shared_ptr<LoadedMatter> matter;  // set at creation, never changes (null: the root)
+  bool matter_root = false;              // a matter's top directory (set at creation)
 
   // Guarded by mu:
   std::mutex mu;
