@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "util/file_io.h"
@@ -18,6 +20,45 @@ std::vector<uint8_t>& Scratch(size_t size) {
   if (buf.size() < size) buf.resize(size);
   return buf;
 }
+
+// Growing a file rewrites its old partial last block (at a longer length) and appends
+// blocks. If the disk fills up midway, the file must be put back as it was: a last block
+// cut short reads as tampering and would lose what the file held. The guard keeps the old
+// last block's ciphertext and the old length; Undo() cuts what grew and puts the block
+// back (it fits where it was). Needs no allocation beyond one block.
+class GrowGuard {
+ public:
+  static Result<GrowGuard> Make(int fd, const BlockLayout& L, uint64_t plain_size) {
+    GrowGuard g(fd, L, plain_size);
+    const size_t tail_len = static_cast<size_t>(plain_size % kBlockSize);
+    if (tail_len != 0) {
+      g.tail_stored_ = tail_len + L.overhead();
+      MFS_ASSIGN(size_t got, PreadFull(fd, g.tail_.data(), g.tail_stored_,
+                                       static_cast<off_t>(L.BlockOffset(plain_size / kBlockSize))));
+      if (got != g.tail_stored_)
+        return Error(Code::kCorruption, "file is shorter than its size", EIO);
+    }
+    return g;
+  }
+  // Puts the file back; returns `e` (the error that made us undo).
+  Error Undo(const Error& e) {
+    const uint64_t old_backing = std::max<uint64_t>(kHeaderSize, L_.BackingSize(plain_size_));
+    if (::ftruncate(fd_, static_cast<off_t>(old_backing)) == 0 && tail_stored_ != 0) {
+      (void)PwriteFull(fd_, tail_.data(), tail_stored_,
+                       static_cast<off_t>(L_.BlockOffset(plain_size_ / kBlockSize)));
+    }
+    return e;
+  }
+
+ private:
+  GrowGuard(int fd, const BlockLayout& L, uint64_t plain_size)
+      : fd_(fd), L_(L), plain_size_(plain_size) {}
+  int fd_;
+  const BlockLayout& L_;
+  uint64_t plain_size_;
+  std::array<uint8_t, kBlockSize + 64> tail_{};
+  size_t tail_stored_ = 0;
+};
 
 Error BlockError(uint64_t index) {
   return Error(Code::kCorruption, "block " + std::to_string(index) + " fails authentication", EIO);
@@ -107,15 +148,34 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
 
 Result<uint64_t> CryptFile::Write(int fd, uint64_t plain_size, uint64_t off, ByteSpan data) const {
   if (data.empty()) return plain_size;
+  std::optional<GrowGuard> guard;
+  if (off + data.size() > plain_size) {
+    MFS_ASSIGN(GrowGuard g, GrowGuard::Make(fd, fc_.layout(), plain_size));
+    guard.emplace(std::move(g));
+  }
+  uint64_t size = plain_size;
   // Fill a gap between the old end and the write with encrypted zeros first.
-  if (off > plain_size) {
-    MFS_ASSIGN(plain_size, Truncate(fd, plain_size, off));
+  if (off > size) {
+    auto grown = Grow(fd, size, off);
+    if (!grown.ok()) return guard->Undo(grown.error());
+    size = *grown;
   }
   uint64_t done = 0;
   while (done < data.size()) {
     const uint64_t chunk = std::min<uint64_t>(data.size() - done, kMaxIo);
-    MFS_ASSIGN(plain_size, WriteRange(fd, plain_size, off + done, chunk, data.data() + done));
+    auto after = WriteRange(fd, size, off + done, chunk, data.data() + done);
+    if (!after.ok()) return guard ? guard->Undo(after.error()) : after.error();
+    size = *after;
     done += chunk;
+  }
+  return size;
+}
+
+Result<uint64_t> CryptFile::Grow(int fd, uint64_t plain_size, uint64_t new_size) const {
+  // Encrypted zeros, a chunk at a time.
+  while (plain_size < new_size) {
+    const uint64_t chunk = std::min<uint64_t>(new_size - plain_size, kMaxIo);
+    MFS_ASSIGN(plain_size, WriteRange(fd, plain_size, plain_size, chunk, nullptr));
   }
   return plain_size;
 }
@@ -141,12 +201,11 @@ Result<uint64_t> CryptFile::Truncate(int fd, uint64_t plain_size, uint64_t new_s
     if (::ftruncate(fd, static_cast<off_t>(backing)) != 0) return IoError("ftruncate");
     return new_size;
   }
-  // Growing: encrypted zeros, a chunk at a time.
-  while (plain_size < new_size) {
-    const uint64_t chunk = std::min<uint64_t>(new_size - plain_size, kMaxIo);
-    MFS_ASSIGN(plain_size, WriteRange(fd, plain_size, plain_size, chunk, nullptr));
-  }
-  return plain_size;
+  if (new_size == plain_size) return plain_size;
+  MFS_ASSIGN(GrowGuard guard, GrowGuard::Make(fd, L, plain_size));
+  auto grown = Grow(fd, plain_size, new_size);
+  if (!grown.ok()) return guard.Undo(grown.error());
+  return *grown;
 }
 
 }  // namespace matterfs::vault

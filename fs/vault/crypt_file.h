@@ -8,6 +8,8 @@
 // Gaps (a write past EOF, a truncate up) are filled with encrypted zero blocks, never
 // left as holes: a block of zeros on disk fails authentication like any other tampering.
 // Buffers are thread-local and reused: no allocation per block or per call.
+// A write or a truncate that grows the file and fails (a full disk) puts the file back as
+// it was before returning the error: it never leaves a block cut short.
 // Errors: kCorruption names the block that failed authentication; kIo for the OS.
 #pragma once
 
@@ -38,6 +40,8 @@ class CryptFile {
   Result<uint64_t> Truncate(int fd, uint64_t plain_size, uint64_t new_size) const;
 
  private:
+  // Appends encrypted zeros up to new_size (no undo: the callers guard it).
+  Result<uint64_t> Grow(int fd, uint64_t plain_size, uint64_t new_size) const;
   // Re-encrypts the blocks [first, ...] covering plaintext range [off, off+len) where the
   // bytes come from `data`, or zeros when data is empty. plain_size is the size before.
   Result<uint64_t> WriteRange(int fd, uint64_t plain_size, uint64_t off, uint64_t len,

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -269,6 +270,80 @@ TEST_F(MountTest, TamperedNamesRaiseTamperEventsNamingTheMatterAndDirectory) {
   EXPECT_TRUE(WaitForSyslog({"tamper", "path=\"alpha/long\"", long_entry}));
   EXPECT_TRUE(WaitForSyslog({"tamper", "path=\"alpha/iv\"", "does not decode"}));
   EXPECT_GT(SyslogMessages().size(), mark);
+}
+
+}  // namespace
+}  // namespace matterfs::mount_test
+
+namespace matterfs::mount_test {
+namespace {
+
+// A full disk: every failed operation leaves the tree as a kernel file system would
+// (nothing half-made, no hidden leftover), what was there stays readable, and all works
+// again once there is room. On a private tmpfs, so the machine's own disk is not touched.
+class FullDiskTest : public MountTest {
+ protected:
+  size_t PrivateTmpfsMiB() const override { return 16; }
+};
+
+TEST_F(FullDiskTest, FailedOperationsOnAFullDiskLeaveNothingHalfMade) {
+  ASSERT_TRUE(WriteFile(M("keep.txt"), "kept\n"));
+  ASSERT_EQ(::mkdir(M("dir").c_str(), 0755), 0);
+  // Fill the file system.
+  const std::string filler = dir_ + "/filler";
+  {
+    UniqueFd fd(::open(filler.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+    ASSERT_TRUE(fd.valid());
+    const std::string chunk(1 << 16, 'f');
+    while (::write(fd.get(), chunk.data(), chunk.size()) > 0) {
+    }
+    ASSERT_EQ(errno, ENOSPC);
+    const std::string byte = "f";
+    while (::write(fd.get(), byte.data(), 1) == 1) {
+    }
+  }
+  const auto backing_before = WalkTree(vault_);
+  // mkdir, create and write all fail with ENOSPC (or succeed where the fs had a block)...
+  const int mk = ::mkdir(M("dir/new").c_str(), 0755);
+  const int mk_err = errno;
+  UniqueFd created(::open(M("dir/new.txt").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+  const int cr_err = errno;
+  int wr = 0;
+  int wr_err = 0;
+  {
+    UniqueFd fd(::open(M("keep.txt").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    const std::string big(1 << 20, 'x');
+    wr = static_cast<int>(::write(fd.get(), big.data(), big.size()));
+    wr_err = errno;
+  }
+  if (mk != 0) {
+    EXPECT_EQ(mk_err, ENOSPC);
+  }
+  if (!created.valid()) {
+    EXPECT_EQ(cr_err, ENOSPC);
+  }
+  EXPECT_EQ(wr, -1);
+  EXPECT_EQ(wr_err, ENOSPC);
+  // ... and leave nothing behind that a plain file system would not have.
+  auto listing = ListDir(M("dir")).value_or(std::vector<std::string>{"?"});
+  std::vector<std::string> expect;
+  if (mk == 0) expect.push_back("new");
+  if (created.valid()) expect.push_back("new.txt");
+  std::sort(expect.begin(), expect.end());
+  EXPECT_EQ(listing, expect);
+  for (const std::string& p : WalkTree(vault_)) {
+    EXPECT_EQ(p.find("/.tmp."), std::string::npos) << "a leftover: " << p;
+  }
+  // What was there is intact (the failed append re-encrypted nothing it could not write).
+  EXPECT_EQ(ReadFile(M("keep.txt")), "kept\n");
+  // Room again: everything works.
+  created.reset();
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  ASSERT_TRUE(WriteFile(M("dir/after.txt"), "after\n"));
+  EXPECT_EQ(ReadFile(M("dir/after.txt")), "after\n");
+  EXPECT_EQ(ReadFile(M("keep.txt")), "kept\n");
+  EXPECT_FALSE(WaitForSyslog({"tamper"}, 100)) << "a full disk is not tampering";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "tests/mount_support/fixture.h"
 
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -47,6 +48,12 @@ void MountFixture::SetUp() {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   dir_ = MakeTempDir(kTempPrefix);
   ASSERT_FALSE(dir_.empty()) << "cannot make the test directory: " << std::strerror(errno);
+  if (PrivateTmpfsMiB() > 0) {
+    const std::string opts = "size=" + std::to_string(PrivateTmpfsMiB()) + "m,mode=0755";
+    ASSERT_EQ(::mount("tmpfs", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()), 0)
+        << "cannot mount a private tmpfs on " << dir_ << ": " << std::strerror(errno);
+    tmpfs_mounted_ = true;
+  }
   vault_ = dir_ + "/vault";
   mnt_ = dir_ + "/mnt";
   pass_ = dir_ + "/pass";
@@ -87,7 +94,16 @@ void MountFixture::TearDown() {
   }
   watchdog_.reset();
   receiver_.reset();
-  if (!dir_.empty() && !IsMountPoint(mnt_)) RemoveTree(dir_);
+  if (!dir_.empty() && !IsMountPoint(mnt_)) {
+    if (tmpfs_mounted_) {
+      if (::umount2(dir_.c_str(), MNT_DETACH) != 0) {
+        ADD_FAILURE() << "cannot unmount the private tmpfs " << dir_ << ": "
+                      << std::strerror(errno);
+      }
+      tmpfs_mounted_ = false;
+    }
+    RemoveTree(dir_);
+  }
 }
 
 std::vector<std::string> MountFixture::DaemonArgs() const {

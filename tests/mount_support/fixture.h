@@ -72,6 +72,10 @@ class MountFixture : public ::testing::Test {
   virtual bool WithControlSocket() const { return false; }
   // False: SetUp prepares the vault but does not mount it.
   virtual bool MountAtStart() const { return true; }
+  // True: the test directory (vault, mount point, any plain tree beside them) lives on a
+  // private tmpfs of this many MiB that the fixture mounts, so that what the test does
+  // cannot depend on, or be disturbed by, the free space of the machine's disk. 0: no.
+  virtual size_t PrivateTmpfsMiB() const { return 0; }
   // The arguments of Mount() after `matterfs VAULT MNT --syslog-socket S`: the
   // passphrase file, the policy, the control socket, -o MountOptions(), ExtraArgs().
   std::vector<std::string> DaemonArgs() const;
@@ -131,6 +135,7 @@ class MountFixture : public ::testing::Test {
   pid_t daemon_pid_ = -1;
   std::vector<std::string> other_mounts_;  // mount points of RunMatterfs other than mnt_
   std::unique_ptr<Watchdog> watchdog_;
+  bool tmpfs_mounted_ = false;
 };
 
 // True when MATTERFS_TEST_KNOWN_BUGS=run: tests marked MATTERFS_KNOWN_BUG run anyway
