@@ -189,6 +189,7 @@ template class SecretKey<KeyPurpose::kMatterWrap>;
 template class SecretKey<KeyPurpose::kName>;
 template class SecretKey<KeyPurpose::kData>;
 template class SecretKey<KeyPurpose::kNameSub>;
+template class SecretKey<KeyPurpose::kFileSub>;
 
 void RandomBytes(std::span<uint8_t> out) { randombytes_buf(out.data(), out.size()); }
 

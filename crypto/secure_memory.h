@@ -95,6 +95,7 @@ enum class KeyPurpose {
   kName,        // name key (a matter's, or the vault's for matter names)
   kData,        // a file's data key (DEK)
   kNameSub,     // a subkey of a name key (SIV MAC / stream / symlink / xattr)
+  kFileSub,     // a subkey of a file's data key (the format 2 header MAC key)
 };
 
 template <KeyPurpose P>
@@ -124,8 +125,10 @@ class SecretKey {
   std::span<const uint8_t> bytes() const { return buf_.span(); }
 
  private:
-  // Data keys are per file: pooled (see the file comment).
-  SecretKey() : buf_(kSize, P == KeyPurpose::kData ? Storage::kPooled : Storage::kGuarded) {}
+  // Keys held per open file (the data key and its header MAC subkey) are pooled (see
+  // the file comment).
+  static constexpr bool kPerFile = P == KeyPurpose::kData || P == KeyPurpose::kFileSub;
+  SecretKey() : buf_(kSize, kPerFile ? Storage::kPooled : Storage::kGuarded) {}
   SecureBuffer buf_;
 };
 

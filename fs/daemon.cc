@@ -219,9 +219,9 @@ int RunMatterfs(int argc, char** argv) {
 
   try {
     crypto::Init();
-    // Room for the open files' keys plus the data keys being unwrapped by the worker
-    // threads at any moment.
-    crypto::SetSecurePoolLimit(vm["max-open-files"].as<size_t>() + 64);
+    // Room for the open files' keys (a data key and, in format 2, its header MAC key:
+    // two slots each) plus the keys being unwrapped by the worker threads at any moment.
+    crypto::SetSecurePoolLimit(2 * vm["max-open-files"].as<size_t>() + 64);
     const size_t max_fds = Harden();
     if (mount.max_fds == 0) mount.max_fds = max_fds;
     log::Init({"matterfs", true, true});

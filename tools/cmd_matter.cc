@@ -106,7 +106,7 @@ void AddMatterCommands(Commands& cmds) {
          auto v = OpenUnlocked(vm);
          auto matter = Check(vault::Matter::Load(*v, rest.substr(0, slash)));
          auto fd = Check(matter->OpenPath(*v, rest.substr(slash + 1), O_RDONLY), path);
-         Check(vault::DecryptFileTo(*matter, v->cipher(), fd.get(), STDOUT_FILENO), path);
+         Check(vault::DecryptFileTo(*matter, v->file_format(), fd.get(), STDOUT_FILENO), path);
          return 0;
        }});
 }

@@ -87,14 +87,14 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     int err = PrepareNew(req, p, name, &n, audit::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
     fs->access().CountOpen(CallerOf(req), p->matter->name());
-    const crypto::Cipher cipher = fs->vault().cipher();
     UniqueFd fd(::openat(n.pfd->get(), n.stored.entry.c_str(),
                          O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777));
     const bool created = fd.valid();
     if (!created) {
       if (errno != EEXIST || (fi->flags & O_EXCL)) return (void)fuse_reply_err(req, errno);
     } else {
-      auto made = vault::WriteNewHeader(fd.get(), cipher, n.view->keys->keyring());
+      auto made = vault::WriteNewHeader(fd.get(), fs->vault().file_format(),
+                                        n.view->keys->keyring());
       if (!made.ok()) {
         ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
         return Reply(req, made.error());
@@ -146,7 +146,7 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     auto read = [&]() -> Result<size_t> {
       if (state.evicted) return EvictedError();
       if (!state.crypto) return size_t{0};
-      vault::CryptFile file(*state.crypto);
+      vault::CryptFile file(*state.crypto, HeaderOf(state));
       return file.Read(state.fd.get(), state.size.load(), static_cast<uint64_t>(off),
                        {buf.data(), size});
     };
@@ -181,7 +181,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
     Status s = EnsureHeader(fs->files(), h->inode, state);
     if (!s.ok()) return Reply(req, s.error(), h->inode);
     uint64_t at = (h->flags & O_APPEND) ? state.size.load() : static_cast<uint64_t>(off);
-    vault::CryptFile file(*state.crypto);
+    vault::CryptFile file(*state.crypto, HeaderOf(state));
     auto size_after = file.Write(state.fd.get(), state.size.load(), at,
                                  {reinterpret_cast<const uint8_t*>(data), size});
     if (!size_after.ok()) {
@@ -223,7 +223,8 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   });
 }
 
-// fallocate: EOPNOTSUPP for any mode but 0; growing as a truncate up.
+// fallocate: EOPNOTSUPP for any mode but 0; reserves the backing space and grows the file
+// as a truncate up does.
 void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                  fuse_file_info* fi) {
   (void)ino;
@@ -231,8 +232,8 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
     if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
     FileHandle* h = HandleOf(fi);
     const uint64_t end = static_cast<uint64_t>(offset) + static_cast<uint64_t>(length);
-    if (end <= h->state->size.load()) return (void)fuse_reply_err(req, 0);
-    Status s = TruncateFile(Fs(req)->files(), h->inode, *h->state, end);
+    Status s = AllocateFile(Fs(req)->files(), h->inode, *h->state,
+                            static_cast<uint64_t>(offset), end);
     if (!s.ok()) return Reply(req, s.error(), h->inode);
     fuse_reply_err(req, 0);
   });

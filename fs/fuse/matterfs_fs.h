@@ -53,7 +53,7 @@ class MatterFs {
   // file access locks the backing file and re-reads its size (docs/MATTERFS.md).
   bool shared() const { return shared_; }
   // What the open-file functions need (open_file.h).
-  FileContext files() { return {inodes_, matters_, vault_->cipher(), shared_}; }
+  FileContext files() { return {inodes_, matters_, vault_->file_format(), shared_}; }
 
   // The status of a matter by name (loaded matters from memory, others from the vault);
   // nullopt when the vault cannot open it (no keyring: wiped elsewhere; damaged).

@@ -1,6 +1,7 @@
 #include "fs/fuse/open_file.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,23 +19,29 @@ Error Evicted() { return Error(Code::kNotFound, "the matter was wiped", EIO); }
 // Reads the header and the plaintext size into a state. A header on a key version newer
 // than ours was written after another process rotated the matter: the keyring is re-read
 // (once) before the header could be called foreign.
-Status LoadCrypto(MatterRegistry& matters, crypto::Cipher cipher, Inode* inode, FileState& state) {
+Status LoadCrypto(MatterRegistry& matters, const vault::FileFormat& format, Inode* inode,
+                  FileState& state) {
   auto keys = inode->matter->keys();
   if (!keys) return Evicted();
-  MFS_ASSIGN(std::optional<vault::FileHeader> header,
-             vault::ReadFileHeader(state.fd.get(), cipher));
-  if (!header) {
+  auto opened = vault::OpenFile(state.fd.get(), format, keys->keyring());
+  if (!opened.ok() && opened.error().code() == Code::kCorruption) {
+    auto plain = vault::ReadFileHeader(state.fd.get(), format);
+    if (plain.ok() && *plain && (*plain)->key_version > keys->keyring().current_version) {
+      MFS_TRY(matters.Reload(inode->matter->name()));
+      keys = inode->matter->keys();
+      if (!keys) return Evicted();
+      opened = vault::OpenFile(state.fd.get(), format, keys->keyring());
+    }
+  }
+  if (!opened.ok()) return opened.error();
+  if (!*opened) {
     state.crypto.reset();
+    state.header.reset();
     state.size = 0;
     return {};
   }
-  if (header->key_version > keys->keyring().current_version) {
-    MFS_TRY(matters.Reload(inode->matter->name()));
-    keys = inode->matter->keys();
-    if (!keys) return Evicted();
-  }
-  MFS_ASSIGN(vault::FileCrypto fc, vault::FileCrypto::Open(*header, keys->keyring()));
-  state.crypto.emplace(std::move(fc));
+  state.crypto.emplace(std::move((*opened)->crypto));
+  state.header.emplace(std::move((*opened)->header));
   MFS_ASSIGN(uint64_t size, vault::PlainSizeOfFd(state.fd.get(), state.crypto->layout()));
   state.size = size;
   return {};
@@ -85,7 +92,7 @@ Result<std::shared_ptr<FileState>> AcquireFile(const FileContext& ctx, Inode* in
   auto state = std::make_shared<FileState>();
   state->fd = std::move(fd);
   state->writable = writable;
-  MFS_TRY(LoadCrypto(ctx.matters, ctx.cipher, inode, *state));
+  MFS_TRY(LoadCrypto(ctx.matters, ctx.format, inode, *state));
   state->users = 1;
   inode->file = state;
   inode->matter->TrackFile(state);
@@ -103,9 +110,10 @@ Status EnsureHeader(const FileContext& ctx, Inode* inode, FileState& state) {
   if (state.crypto) return {};
   auto keys = inode->matter->keys();
   if (!keys) return Evicted();
-  MFS_ASSIGN(vault::FileCrypto fc,
-             vault::WriteNewHeader(state.fd.get(), ctx.cipher, keys->keyring()));
-  state.crypto.emplace(std::move(fc));
+  MFS_ASSIGN(vault::OpenedFile made,
+             vault::WriteNewHeader(state.fd.get(), ctx.format, keys->keyring()));
+  state.crypto.emplace(std::move(made.crypto));
+  state.header.emplace(std::move(made.header));
   state.size = 0;
   return {};
 }
@@ -116,8 +124,34 @@ Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint
   MFS_ASSIGN(auto backing, CatchUp(ctx, inode, state, true));
   if (!state.crypto && size == 0) return {};
   MFS_TRY(EnsureHeader(ctx, inode, state));
-  vault::CryptFile file(*state.crypto);
+  vault::CryptFile file(*state.crypto, HeaderOf(state));
   MFS_ASSIGN(uint64_t now, file.Truncate(state.fd.get(), state.size, size));
+  state.size = now;
+  return {};
+}
+
+Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t offset,
+                    uint64_t end) {
+  if (end > vault::kMaxPlainFileSize || end < offset) {
+    return Error(Code::kInvalidArgument, "file would exceed the largest size", EFBIG);
+  }
+  std::unique_lock<std::shared_mutex> wl(state.lock);
+  if (state.evicted) return Evicted();
+  MFS_ASSIGN(auto backing, CatchUp(ctx, inode, state, true));
+  const vault::BlockLayout layout = ctx.format.layout();
+  const uint64_t from = layout.BlockOffset(offset / vault::kBlockSize);
+  const uint64_t to = layout.BackingSize(end);
+  // KEEP_SIZE: the reservation changes nothing a reader sees; the file grows below, as a
+  // truncate does. A backing file system that cannot reserve (EOPNOTSUPP) still grows.
+  if (to > from && ::fallocate(state.fd.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
+                               static_cast<off_t>(to - from)) != 0 &&
+      errno != EOPNOTSUPP) {
+    return IoError("reserve space in the backing file");
+  }
+  if (end <= state.size) return {};
+  MFS_TRY(EnsureHeader(ctx, inode, state));
+  vault::CryptFile file(*state.crypto, HeaderOf(state));
+  MFS_ASSIGN(uint64_t now, file.Truncate(state.fd.get(), state.size, end));
   state.size = now;
   return {};
 }
@@ -146,8 +180,10 @@ Result<std::optional<BackingFileLock>> CatchUp(const FileContext& ctx, Inode* in
   if (state.evicted) return Evicted();
   MFS_ASSIGN(BackingFileLock lock, BackingFileLock::Take(state.fd.get(), write));
   if (!state.crypto) {
-    MFS_TRY(LoadCrypto(ctx.matters, ctx.cipher, inode, state));  // another server wrote one?
+    MFS_TRY(LoadCrypto(ctx.matters, ctx.format, inode, state));  // another server wrote one?
   } else {
+    // The hole table may have changed too.
+    MFS_TRY(vault::ReloadHeader(state.fd.get(), *state.header, *state.crypto));
     MFS_ASSIGN(uint64_t size, vault::PlainSizeOfFd(state.fd.get(), state.crypto->layout()));
     state.size = size;
   }
@@ -157,6 +193,7 @@ Result<std::optional<BackingFileLock>> CatchUp(const FileContext& ctx, Inode* in
 void DropKeys(FileState& state) {
   std::unique_lock<std::shared_mutex> wl(state.lock);
   state.crypto.reset();
+  state.header.reset();
   state.evicted = true;
 }
 

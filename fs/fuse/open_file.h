@@ -19,6 +19,7 @@
 
 #include "crypto/aead.h"
 #include "fs/fuse/inode_table.h"
+#include "fs/vault/encrypted_file.h"
 #include "fs/vault/file_codec.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
@@ -30,10 +31,16 @@ struct FileState {
   UniqueFd fd;  // backing fd, O_RDWR when writable
   bool writable = false;
   std::optional<vault::FileCrypto> crypto;  // absent while the file has no header
+  std::optional<vault::FileHeader> header;  // with crypto: its current header (holes)
   std::atomic<uint64_t> size{0};            // plaintext size
   bool evicted = false;                     // the matter was wiped: every call fails (EIO)
   int users = 0;                            // guarded by Inode::mu
 };
+
+// The header CryptFile needs (null while the file has none).
+inline vault::FileHeader* HeaderOf(FileState& state) {
+  return state.header ? &*state.header : nullptr;
+}
 
 // What fi->fh points to for a regular file.
 struct FileHandle {
@@ -46,7 +53,7 @@ struct FileHandle {
 struct FileContext {
   InodeTable& inodes;
   MatterRegistry& matters;
-  crypto::Cipher cipher;  // the vault's
+  vault::FileFormat format;  // the vault's cipher and file format
   bool shared;            // other daemons serve the vault too (-o shared)
 };
 
@@ -62,6 +69,11 @@ void ReleaseFile(Inode* inode);
 Status EnsureHeader(const FileContext& ctx, Inode* inode, FileState& state);
 // Changes the plaintext size (takes the locks itself).
 Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t size);
+// fallocate mode 0: reserves the backing space of plaintext bytes [offset, end) (so later
+// writes there cannot fail for want of space, where the backing file system keeps that
+// promise) and grows the file to `end` if it is shorter (format 2: the new range is a hole).
+Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t offset,
+                    uint64_t end);
 
 // The matter is evicted: drops the data key, every later call on the state fails.
 void DropKeys(FileState& state);

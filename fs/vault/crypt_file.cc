@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "fs/vault/encrypted_file.h"
 #include "util/file_io.h"
 
 namespace matterfs::vault {
@@ -28,10 +29,12 @@ std::vector<uint8_t>& Scratch(size_t size) {
 // back (it fits where it was). Needs no allocation beyond one block.
 class GrowGuard {
  public:
-  static Result<GrowGuard> Make(int fd, const BlockLayout& L, uint64_t plain_size) {
+  // `tail_is_hole`: the old last block is a hole (nothing on disk to keep).
+  static Result<GrowGuard> Make(int fd, const BlockLayout& L, uint64_t plain_size,
+                                bool tail_is_hole) {
     GrowGuard g(fd, L, plain_size);
     const size_t tail_len = static_cast<size_t>(plain_size % kBlockSize);
-    if (tail_len != 0) {
+    if (tail_len != 0 && !tail_is_hole) {
       g.tail_stored_ = tail_len + L.overhead();
       MFS_ASSIGN(size_t got, PreadFull(fd, g.tail_.data(), g.tail_stored_,
                                        static_cast<off_t>(L.BlockOffset(plain_size / kBlockSize))));
@@ -42,7 +45,8 @@ class GrowGuard {
   }
   // Puts the file back; returns `e` (the error that made us undo).
   Error Undo(const Error& e) {
-    const uint64_t old_backing = std::max<uint64_t>(kHeaderSize, L_.BackingSize(plain_size_));
+    const uint64_t old_backing =
+        std::max<uint64_t>(L_.header_size(), L_.BackingSize(plain_size_));
     if (::ftruncate(fd_, static_cast<off_t>(old_backing)) == 0 && tail_stored_ != 0) {
       (void)PwriteFull(fd_, tail_.data(), tail_stored_,
                        static_cast<off_t>(L_.BlockOffset(plain_size_ / kBlockSize)));
@@ -95,7 +99,11 @@ Result<size_t> CryptFile::Read(int fd, uint64_t plain_size, uint64_t off,
     // Decrypt straight into the caller's buffer when the whole block is wanted.
     const bool direct = from == bstart && to == bstart + blen;
     uint8_t* dst = direct ? out.data() + copied : block_plain;
-    if (!fc_.OpenBlock(b, {stored, blen + L.overhead()}, dst)) return BlockError(b);
+    if (IsHole(b)) {
+      std::memset(dst, 0, blen);  // a hole in the table: zeros, whatever the disk holds
+    } else if (!fc_.OpenBlock(b, {stored, blen + L.overhead()}, dst)) {
+      return BlockError(b);
+    }
     if (!direct) std::memcpy(out.data() + copied, block_plain + (from - bstart), to - from);
     copied += static_cast<size_t>(to - from);
   }
@@ -103,7 +111,7 @@ Result<size_t> CryptFile::Read(int fd, uint64_t plain_size, uint64_t off,
 }
 
 Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off, uint64_t len,
-                                       const uint8_t* data) const {
+                                       const uint8_t* data) {
   const BlockLayout& L = fc_.layout();
   const uint64_t end = off + len;
   const uint64_t new_size = std::max(plain_size, end);
@@ -123,9 +131,9 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
     const uint64_t to = std::min(end, bstart + new_blen);
     const bool covers = from == bstart && to == bstart + new_blen;
     if (!covers) {
-      // Keep the existing bytes of this block (zeros past the old end).
+      // Keep the existing bytes of this block (zeros past the old end or in a hole).
       std::memset(plain, 0, kBlockSize);
-      if (bstart < plain_size) {
+      if (bstart < plain_size && !IsHole(b)) {
         const size_t old_blen =
             static_cast<size_t>(std::min<uint64_t>(kBlockSize, plain_size - bstart));
         uint8_t* stored = plain + kBlockSize;  // the old block's ciphertext, up to stored size
@@ -143,18 +151,26 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
     out_len += new_blen + L.overhead();
   }
   MFS_TRY(PwriteFull(fd, out, out_len, static_cast<off_t>(L.BlockOffset(first))));
+  // The written blocks are data now (the table is written by the caller, after the data).
+  if (Sparse() && holes::Overlaps(header_->holes, first, last - first + 1)) {
+    holes::Remove(header_->holes, first, last - first + 1);
+    holes_dirty_ = true;
+  }
   return new_size;
 }
 
-Result<uint64_t> CryptFile::Write(int fd, uint64_t plain_size, uint64_t off, ByteSpan data) const {
+Result<uint64_t> CryptFile::Write(int fd, uint64_t plain_size, uint64_t off, ByteSpan data) {
   if (data.empty()) return plain_size;
+  if (off > kMaxPlainFileSize || data.size() > kMaxPlainFileSize - off) {
+    return Error(Code::kInvalidArgument, "file would exceed the largest size", EFBIG);
+  }
   std::optional<GrowGuard> guard;
   if (off + data.size() > plain_size) {
-    MFS_ASSIGN(GrowGuard g, GrowGuard::Make(fd, fc_.layout(), plain_size));
+    MFS_ASSIGN(GrowGuard g, GrowGuard::Make(fd, fc_.layout(), plain_size, TailIsHole(plain_size)));
     guard.emplace(std::move(g));
   }
   uint64_t size = plain_size;
-  // Fill a gap between the old end and the write with encrypted zeros first.
+  // A gap between the old end and the write: a hole (format 2) or encrypted zeros.
   if (off > size) {
     auto grown = Grow(fd, size, off);
     if (!grown.ok()) return guard->Undo(grown.error());
@@ -168,24 +184,88 @@ Result<uint64_t> CryptFile::Write(int fd, uint64_t plain_size, uint64_t off, Byt
     size = *after;
     done += chunk;
   }
+  if (Status st = SaveHoles(fd, size); !st.ok()) return st.error();
   return size;
 }
 
-Result<uint64_t> CryptFile::Grow(int fd, uint64_t plain_size, uint64_t new_size) const {
-  // Encrypted zeros, a chunk at a time.
-  while (plain_size < new_size) {
-    const uint64_t chunk = std::min<uint64_t>(new_size - plain_size, kMaxIo);
-    MFS_ASSIGN(plain_size, WriteRange(fd, plain_size, plain_size, chunk, nullptr));
-  }
-  return plain_size;
+bool CryptFile::IsHole(uint64_t block) const {
+  return Sparse() && holes::Contains(header_->holes, block);
 }
 
-Result<uint64_t> CryptFile::Truncate(int fd, uint64_t plain_size, uint64_t new_size) const {
+bool CryptFile::TailIsHole(uint64_t plain_size) const {
+  return plain_size % kBlockSize != 0 && IsHole(plain_size / kBlockSize);
+}
+
+Status CryptFile::SaveHoles(int fd, uint64_t plain_size) {
+  if (!Sparse()) return {};
+  const uint64_t nblocks = (plain_size + kBlockSize - 1) / kBlockSize;
+  const std::vector<HoleRange> before = header_->holes;
+  holes::Trim(header_->holes, nblocks);  // entries past the end are dead weight
+  if (header_->holes != before) holes_dirty_ = true;
+  // Too many holes for the table: fill the smallest with sealed zeros until it fits.
+  while (header_->holes.size() > kMaxHoles) {
+    auto smallest = std::min_element(
+        header_->holes.begin(), header_->holes.end(),
+        [](const HoleRange& a, const HoleRange& b) { return a.count < b.count; });
+    const HoleRange fill = *smallest;
+    for (uint64_t b = fill.first; b < fill.first + fill.count; ++b) {
+      const uint64_t bstart = b * kBlockSize;
+      const uint64_t blen = std::min<uint64_t>(kBlockSize, plain_size - bstart);
+      MFS_TRY(WriteRange(fd, plain_size, bstart, blen, nullptr));  // removes b from the table
+    }
+    holes_dirty_ = true;
+  }
+  if (!holes_dirty_) return {};
+  MFS_TRY(WriteHoleTable(fd, *header_, fc_));
+  holes_dirty_ = false;
+  return {};
+}
+
+Result<uint64_t> CryptFile::Grow(int fd, uint64_t plain_size, uint64_t new_size) {
+  if (!Sparse()) {
+    // Format 1: encrypted zeros, a chunk at a time.
+    while (plain_size < new_size) {
+      const uint64_t chunk = std::min<uint64_t>(new_size - plain_size, kMaxIo);
+      MFS_ASSIGN(plain_size, WriteRange(fd, plain_size, plain_size, chunk, nullptr));
+    }
+    return plain_size;
+  }
+  // Format 2: the old partial last block is sealed longer (unless it is a hole itself);
+  // every block after it is a hole in the table; the backing file is extended sparsely.
   const BlockLayout& L = fc_.layout();
+  uint64_t size = plain_size;
+  if (size % kBlockSize != 0) {
+    const uint64_t block_end = (size / kBlockSize + 1) * kBlockSize;
+    const uint64_t to = std::min(new_size, block_end);
+    if (!TailIsHole(size)) {
+      MFS_ASSIGN(size, WriteRange(fd, size, size, to - size, nullptr));
+    }
+    size = to;
+  }
+  if (new_size > size) {
+    const uint64_t first_new = (size + kBlockSize - 1) / kBlockSize;
+    const uint64_t last_new = (new_size - 1) / kBlockSize;
+    holes::Add(header_->holes, first_new, last_new - first_new + 1);
+    holes_dirty_ = true;
+  }
+  // The table before the size: a crash between them leaves entries past the end, which
+  // readers ignore; the other order could leave unlisted zero blocks (a false alarm).
+  MFS_TRY(SaveHoles(fd, new_size));
+  if (::ftruncate(fd, static_cast<off_t>(L.BackingSize(new_size))) != 0) {
+    return IoError("ftruncate");
+  }
+  return new_size;
+}
+
+Result<uint64_t> CryptFile::Truncate(int fd, uint64_t plain_size, uint64_t new_size) {
+  const BlockLayout& L = fc_.layout();
+  if (new_size > kMaxPlainFileSize) {
+    return Error(Code::kInvalidArgument, "file would exceed the largest size", EFBIG);
+  }
   if (new_size < plain_size) {
-    // The new last block, if partial, is re-encrypted at its shorter length.
+    // The new last block, if partial (and not a hole), is re-encrypted at its shorter length.
     const uint64_t rest = new_size % kBlockSize;
-    if (rest != 0) {
+    if (rest != 0 && !IsHole(new_size / kBlockSize)) {
       const uint64_t b = new_size / kBlockSize;
       uint8_t plain[kBlockSize];
       MFS_ASSIGN(size_t got,
@@ -197,12 +277,14 @@ Result<uint64_t> CryptFile::Truncate(int fd, uint64_t plain_size, uint64_t new_s
                          static_cast<off_t>(L.BlockOffset(b))));
     }
     // An empty file keeps its header (and so its file id and key).
-    const uint64_t backing = new_size == 0 ? kHeaderSize : L.BackingSize(new_size);
+    const uint64_t backing = new_size == 0 ? L.header_size() : L.BackingSize(new_size);
     if (::ftruncate(fd, static_cast<off_t>(backing)) != 0) return IoError("ftruncate");
+    // Cut first, then drop the table's entries past the end (readers ignore those).
+    MFS_TRY(SaveHoles(fd, new_size));
     return new_size;
   }
   if (new_size == plain_size) return plain_size;
-  MFS_ASSIGN(GrowGuard guard, GrowGuard::Make(fd, L, plain_size));
+  MFS_ASSIGN(GrowGuard guard, GrowGuard::Make(fd, L, plain_size, TailIsHole(plain_size)));
   auto grown = Grow(fd, plain_size, new_size);
   if (!grown.ok()) return guard.Undo(grown.error());
   return *grown;

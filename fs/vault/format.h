@@ -1,5 +1,6 @@
-// Constants of the on-disk format, version 1. docs/FORMAT.md is the specification;
-// every number here is named there. Changing any of them is a new format version.
+// Constants of the on-disk format, versions 1 and 2. docs/FORMAT.md is the
+// specification; every number here is named there. Changing any of them is a new format
+// version.
 #pragma once
 
 #include <cstddef>
@@ -8,7 +9,12 @@
 
 namespace matterfs::vault {
 
-inline constexpr uint16_t kFormatVersion = 1;
+// The newest vault format (the config's version), which new vaults get. Format 1 vaults
+// are read and written as they are (file headers of format 1) until upgraded.
+inline constexpr uint16_t kFormatVersion = 2;
+inline constexpr uint16_t kOldestFormatVersion = 1;
+// Keyring copies have their own version, unchanged since format 1.
+inline constexpr uint16_t kKeyringVersion = 1;
 
 // Vault layout (relative to the vault directory).
 inline constexpr std::string_view kConfigName = "matterfs.vault";
@@ -42,8 +48,15 @@ enum VaultSubkeyId : uint64_t {
   kSubkeyAuditPath = 7,  // keys the audit trail's path hashes; never touches the disk
 };
 
-// File header and blocks.
+// File header and blocks. A format 1 header is kHeaderSize bytes; a format 2 header is
+// two copies of kHeaderCopySize bytes whose first kHeaderSize bytes have the format 1
+// layout (docs/FORMAT.md §13.1, §13.1a).
 inline constexpr size_t kHeaderSize = 100;
+inline constexpr size_t kHeaderCopySize = 512;
+inline constexpr size_t kHeaderSizeV2 = 2 * kHeaderCopySize;
+inline constexpr size_t kMaxHoles = 24;
 inline constexpr size_t kBlockSize = 4096;
+// The largest plaintext file (EFBIG beyond it).
+inline constexpr uint64_t kMaxPlainFileSize = uint64_t{1} << 60;
 
 }  // namespace matterfs::vault

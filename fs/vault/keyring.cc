@@ -97,7 +97,7 @@ Bytes Keyring::SerializeCopy(const KeyringKeys& keys) const {
   Bytes out(kKeyringCopySize, 0);
   uint8_t* p = out.data();
   std::memcpy(p, kMagic.data(), 8);
-  PutU16(p + kOffVersion, kFormatVersion);
+  PutU16(p + kOffVersion, kKeyringVersion);
   p[kOffStatus] = static_cast<uint8_t>(status);
   p[kOffCount] = static_cast<uint8_t>(wrap_keys.size());
   std::memcpy(p + kOffVault, vault_id.data(), 16);
@@ -125,7 +125,7 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
   if (std::memcmp(p, kMagic.data(), 8) != 0)
     return Corrupt("bad magic (destroyed or not a keyring)");
   const uint16_t version = GetU16(p + kOffVersion);
-  if (version > kFormatVersion) {
+  if (version > kKeyringVersion) {
     return Error(Code::kUnsupported, "keyring format version " + std::to_string(version) +
                                          " is newer than this matterfs supports");
   }
@@ -134,7 +134,7 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
   if (!crypto::ConstantTimeEqual(mac, copy.subspan(kOffMac, 32))) {
     return Corrupt("authentication failed");
   }
-  if (version != kFormatVersion) return Corrupt("format version 0");
+  if (version != kKeyringVersion) return Corrupt("format version 0");
   Keyring r;
   std::memcpy(r.vault_id.data(), p + kOffVault, 16);
   std::memcpy(r.matter_id.data(), p + kOffMatter, 16);

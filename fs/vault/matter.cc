@@ -56,17 +56,17 @@ Result<UniqueFd> Matter::OpenPath(const Vault& vault, std::string_view rel_path,
   }
 }
 
-Status DecryptFileTo(const Matter& matter, crypto::Cipher cipher, int backing_fd, int out_fd) {
+Status DecryptFileTo(const Matter& matter, const FileFormat& format, int backing_fd, int out_fd) {
   struct stat st;
   if (::fstat(backing_fd, &st) != 0) return IoError("stat");
   if (S_ISDIR(st.st_mode))
     return Error(Code::kInvalidArgument, "is a directory, not a file", EISDIR);
   if (!S_ISREG(st.st_mode)) return Error(Code::kInvalidArgument, "is not a regular file", EINVAL);
-  MFS_ASSIGN(auto opened, OpenFile(backing_fd, cipher, matter.keyring()));
+  MFS_ASSIGN(auto opened, OpenFile(backing_fd, format, matter.keyring()));
   if (!opened) return {};  // empty file: no header yet
   const FileCrypto& fc = opened->crypto;
   MFS_ASSIGN(uint64_t size, PlainSizeOfFd(backing_fd, fc.layout()));
-  CryptFile file(fc);
+  CryptFile file(fc, &opened->header);
   std::vector<uint8_t> buf(kMaxIo);
   for (uint64_t off = 0; off < size;) {
     MFS_ASSIGN(size_t n, file.Read(backing_fd, size, off, buf));

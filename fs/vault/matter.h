@@ -45,8 +45,8 @@ class Matter {
 };
 
 // Decrypts a whole backing file to `out_fd` (matterctl cat), after checking its header
-// against the vault's cipher. kCorruption names the block; kInvalidArgument (EISDIR) for
+// against the vault's format and cipher. kCorruption names the block; kInvalidArgument (EISDIR) for
 // a directory.
-Status DecryptFileTo(const Matter& matter, crypto::Cipher cipher, int backing_fd, int out_fd);
+Status DecryptFileTo(const Matter& matter, const FileFormat& format, int backing_fd, int out_fd);
 
 }  // namespace matterfs::vault

@@ -82,7 +82,7 @@ bool MatterWalker::WalkDir(int dirfd, const std::string& path, const std::string
         if (!item.problem) item.problem = IoError("open " + item.path);
       } else {
         item.fd = file.get();
-        auto header = ReadFileHeader(file.get(), vault_.cipher());
+        auto header = ReadFileHeader(file.get(), vault_.file_format());
         if (header.ok()) {
           item.header = std::move(*header);
         } else if (!item.problem) {

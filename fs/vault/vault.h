@@ -16,6 +16,7 @@
 #include "crypto/signing.h"
 #include "fs/vault/credentials.h"
 #include "fs/vault/encrypted_dir.h"
+#include "fs/vault/encrypted_file.h"
 #include "fs/vault/file_codec.h"
 #include "fs/vault/keyring.h"
 #include "fs/vault/names.h"
@@ -55,6 +56,10 @@ class Vault {
   const VaultConfig& config() const { return config_; }
   const VaultId& id() const { return config_.vault_id; }
   crypto::Cipher cipher() const { return config_.cipher; }
+  // What the vault's files look like: its cipher and its format (fixed at init).
+  FileFormat file_format() const {
+    return {config_.cipher, static_cast<uint8_t>(config_.version)};
+  }
   int root_fd() const { return root_.get(); }
   int data_fd() const { return data_.get(); }
   int keystore_fd() const { return keystore_.get(); }

@@ -67,7 +67,7 @@ Result<VaultConfig> VaultConfig::Parse(ByteSpan raw) {
                                          " is newer than this matterfs supports (" +
                                          std::to_string(kFormatVersion) + "); upgrade matterfs");
   }
-  if (c.version != kFormatVersion) return Corrupt("format version 0");
+  if (c.version < kOldestFormatVersion) return Corrupt("format version 0");
   if (raw.size() < kConfigHeaderSize) return Corrupt("truncated");
   const size_t n = raw[kOffSlotCount];
   if (n < 1 || n > kMaxSlots) return Corrupt("keyslot count out of range");

@@ -28,7 +28,7 @@ Result<std::string> ReadAll(FileState& state) {
   if (state.evicted) return Error(Code::kNotFound, "evicted", EIO);
   if (!state.crypto) return std::string();
   std::string out(state.size.load(), '\0');
-  vault::CryptFile file(*state.crypto);
+  vault::CryptFile file(*state.crypto, HeaderOf(state));
   MFS_ASSIGN(size_t n, file.Read(state.fd.get(), state.size.load(), 0,
                                  {reinterpret_cast<uint8_t*>(out.data()), out.size()}));
   out.resize(n);
@@ -40,7 +40,7 @@ Status WriteAt(const FileContext& ctx, Inode* inode, FileState& state, uint64_t 
                const std::string& data) {
   std::unique_lock<std::shared_mutex> wl(state.lock);
   MFS_TRY(EnsureHeader(ctx, inode, state));
-  vault::CryptFile file(*state.crypto);
+  vault::CryptFile file(*state.crypto, HeaderOf(state));
   MFS_ASSIGN(uint64_t size, file.Write(state.fd.get(), state.size.load(), off, AsBytes(data)));
   state.size = size;
   return {};
@@ -80,7 +80,7 @@ class RegistryTest : public ::testing::Test {
     }
   }
 
-  FileContext Files() { return {*inodes_, *registry_, fx_.vault().cipher(), false}; }
+  FileContext Files() { return {*inodes_, *registry_, fx_.vault().file_format(), false}; }
   static std::string Name(int i) { return "file" + std::to_string(i); }
   static std::string Content(int i, int round) {
     return "file " + std::to_string(i) + " round " + std::to_string(round) + std::string(5000, 'x');
@@ -123,7 +123,7 @@ TEST_F(RegistryTest, LoadsOnceAndFindsByName) {
 }
 
 TEST_F(RegistryTest, SwapUnderRunningReadersAndWritersLosesNothing) {
-  const crypto::Cipher cipher = fx_.vault().cipher();
+  const vault::FileFormat format = fx_.vault().file_format();
   std::vector<std::shared_ptr<FileState>> states;
   for (Inode* f : files_) {
     auto s = AcquireFile(Files(), f, true);
@@ -179,8 +179,8 @@ TEST_F(RegistryTest, SwapUnderRunningReadersAndWritersLosesNothing) {
     // A file created now takes the new version at once.
     auto fresh = fx_.dir().Sub("fresh" + std::to_string(rotation));
     UniqueFd fd(::open(fresh.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600));
-    ASSERT_OK(vault::WriteNewHeader(fd.get(), cipher, matter_->keys()->keyring()));
-    auto header = vault::ReadFileHeader(fd.get(), cipher);
+    ASSERT_OK(vault::WriteNewHeader(fd.get(), format, matter_->keys()->keyring()));
+    auto header = vault::ReadFileHeader(fd.get(), format);
     ASSERT_OK(header);
     EXPECT_EQ((*header)->key_version, last_version);
   }

@@ -90,13 +90,13 @@ TEST_F(BadInputTest, NewerFormatVersionIsRefusedWithExit6) {
   {
     UniqueFd fd(::open(config.c_str(), O_RDWR | O_CLOEXEC));
     ASSERT_TRUE(fd.valid());
-    const unsigned char two[2] = {2, 0};
-    ASSERT_EQ(::pwrite(fd.get(), two, 2, 8), 2);
+    const unsigned char three[2] = {3, 0};
+    ASSERT_EQ(::pwrite(fd.get(), three, 2, 8), 2);
   }
   CmdResult r = RunMatterfs(mnt_, {"--passphrase-file", pass_});
   EXPECT_EQ(r.status, 6) << ::testing::PrintToString(r);
   EXPECT_EQ(Lines(r.err), 1u) << r.err;
-  EXPECT_NE(r.err.find("version 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("version 3"), std::string::npos) << r.err;
   EXPECT_FALSE(IsMountPoint(mnt_));
 }
 

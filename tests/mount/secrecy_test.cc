@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/vault/format.h"
 #include "tests/mount/mount_fixture.h"
 #include "util/unique_fd.h"
 
@@ -17,7 +18,9 @@ namespace matterfs::mount_test {
 namespace {
 
 constexpr size_t kBlock = 4096;
-constexpr size_t kHeader = 100;
+// New vaults are format 2: two 512-byte header copies before block 0 (FORMAT.md §13).
+constexpr size_t kHeader = vault::kHeaderSizeV2;
+constexpr size_t kHeaderCopy = vault::kHeaderCopySize;
 
 TEST_F(MountTest, NothingReadableInTheVault) {
   const std::string tok = UniqueToken();
@@ -220,10 +223,12 @@ TEST_F(TamperTest, AlteredHeaderFailsWithEio) {
   const std::string backing = WriteAndFindBacking("victim", data);
   ASSERT_FALSE(backing.empty());
   ASSERT_NO_FATAL_FAILURE(Unmount());
-  // A byte of the wrapped data key near the end of the 100-byte header.
-  std::string byte = ReadAt(backing, 80, 1);
-  byte[0] = static_cast<char>(byte[0] ^ 0x80);
-  ASSERT_NO_FATAL_FAILURE(WriteAt(backing, 80, byte));
+  // A byte of the wrapped data key in both header copies.
+  for (size_t copy : {size_t{0}, kHeaderCopy}) {
+    std::string byte = ReadAt(backing, copy + 80, 1);
+    byte[0] = static_cast<char>(byte[0] ^ 0x80);
+    ASSERT_NO_FATAL_FAILURE(WriteAt(backing, copy + 80, byte));
+  }
   ASSERT_NO_FATAL_FAILURE(Mount());
   UniqueFd fd(::open(M("victim").c_str(), O_RDONLY | O_CLOEXEC));
   char buf[16];
@@ -233,6 +238,24 @@ TEST_F(TamperTest, AlteredHeaderFailsWithEio) {
   ASSERT_NO_FATAL_FAILURE(Unmount());
   CmdResult cat = Matterctl({"cat", vault_, "alpha/victim", "--passphrase-file", pass_});
   EXPECT_EQ(cat.status, 4) << ::testing::PrintToString(cat);
+}
+
+TEST_F(TamperTest, OneDamagedHeaderCopyIsCoveredByTheOther) {
+  // Format 2 keeps two authenticated header copies: one damaged copy (a torn write, a
+  // bad sector, an edit) loses nothing.
+  const std::string data = Pattern(2 * kBlock + 9, 39);
+  const std::string backing = WriteAndFindBacking("victim", data);
+  ASSERT_FALSE(backing.empty());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  std::string byte = ReadAt(backing, 80, 1);
+  byte[0] = static_cast<char>(byte[0] ^ 0x80);
+  ASSERT_NO_FATAL_FAILURE(WriteAt(backing, 80, byte));
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  EXPECT_TRUE(ReadFile(M("victim")) == data);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  CmdResult cat = Matterctl({"cat", vault_, "alpha/victim", "--passphrase-file", pass_});
+  EXPECT_EQ(cat.status, 0) << ::testing::PrintToString(cat);
+  EXPECT_TRUE(cat.out == data);
 }
 
 TEST_F(TamperTest, WritingNextToATamperedBlockDoesNotLaunderIt) {

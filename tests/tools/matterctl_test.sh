@@ -500,15 +500,15 @@ unchanged "edited config with a valid checksum" "$before" "$V"
 
 section "unsupported version"
 cp config.orig "$cfg"
-put_bytes "$cfg" 8 0200  # version 2, little-endian
+put_bytes "$cfg" 8 0300  # version 3, little-endian
 before=$(snapshot "$V")
-expect_rc "config version 2 (matter list)" 6 matter list "$V" --passphrase-file pw
-stderr_has "config version 2" "version 2"
-expect_one_line_error "config version 2"
-expect_rc "config version 2 (keyslot list)" 6 keyslot list "$V"
-stderr_has "config version 2 (keyslot list)" "version 2"
-expect_rc "config version 2 (keyslot add)" 6 keyslot add "$V" --passphrase-file pw --new-key-file keydir/key2
-unchanged "config version 2" "$before" "$V"
+expect_rc "config version 3 (matter list)" 6 matter list "$V" --passphrase-file pw
+stderr_has "config version 3" "version 3"
+expect_one_line_error "config version 3"
+expect_rc "config version 3 (keyslot list)" 6 keyslot list "$V"
+stderr_has "config version 3 (keyslot list)" "version 3"
+expect_rc "config version 3 (keyslot add)" 6 keyslot add "$V" --passphrase-file pw --new-key-file keydir/key2
+unchanged "config version 3" "$before" "$V"
 put_bytes "$cfg" 8 0001  # version 256
 expect_rc "config version 256" 6 keyslot list "$V"
 stderr_has "config version 256" "version 256"

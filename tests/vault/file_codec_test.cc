@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -101,11 +103,11 @@ TEST(FileHeaderTest, ParseRejectsMalformedHeaders) {
   EXPECT_EQ(Code::kCorruption, r.error().code());
 
   b.assign(good.begin(), good.end());
-  b[4] = 2;  // format version 2
+  b[4] = 3;  // format version 3
   r = parse(b);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(Code::kUnsupported, r.error().code());
-  EXPECT_NE(std::string::npos, r.error().message().find("version 2")) << r.error().message();
+  EXPECT_NE(std::string::npos, r.error().message().find("version 3")) << r.error().message();
 
   b[4] = 0;
   r = parse(b);
@@ -222,8 +224,8 @@ TEST(FileCryptoTest, RejectsBlockMovedToAnotherFile) {
   FileHeader h1, h2;
   h1.file_id = Id(0x10);
   h2.file_id = Id(0x11);
-  auto f1 = FileCrypto::FromKey(h1, dek);
-  auto f2 = FileCrypto::FromKey(h2, dek);
+  auto f1 = FileCrypto::FromKey(h1, dek, MatterId{});
+  auto f2 = FileCrypto::FromKey(h2, dek, MatterId{});
   ASSERT_OK(f1);
   ASSERT_OK(f2);
   const Bytes shared = SealBlock(*f1, 0, Seq(0, 100));
@@ -399,6 +401,97 @@ TEST(BlockLayoutTest, BlockOffsets) {
   EXPECT_EQ(100u + 4124u, a.BlockOffset(1));
   // Large files: no 32-bit overflow.
   EXPECT_EQ(uint64_t{100} + (uint64_t{1} << 32) * 4136u, x.BlockOffset(uint64_t{1} << 32));
+}
+
+
+// ---- format 2 header copies ------------------------------------------------------------
+
+class HeaderV2Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ring_ = std::make_unique<Keyring>(FixedRing(Id(0x30), {{1, 0x20}}, 1));
+    auto made = FileCrypto::Create(crypto::Cipher::kXChaCha20Poly1305, *ring_, 2);
+    ASSERT_OK(made);
+    fc_.emplace(std::move(made->first));
+    header_ = std::move(made->second);
+  }
+  Bytes Both(const FileHeader& a, const FileHeader& b) {
+    auto ca = fc_->SerializeCopy(a);
+    auto cb = fc_->SerializeCopy(b);
+    Bytes out(ca.begin(), ca.end());
+    out.insert(out.end(), cb.begin(), cb.end());
+    return out;
+  }
+  std::unique_ptr<Keyring> ring_;
+  std::optional<FileCrypto> fc_;
+  FileHeader header_;
+};
+
+TEST_F(HeaderV2Test, ACopyRoundTripsItsSequenceAndHoles) {
+  header_.sequence = 7;
+  header_.holes = {{0, 3}, {10, 1}, {20, 100}};
+  auto copy = fc_->SerializeCopy(header_);
+  auto parsed = fc_->ParseCopy(copy);
+  ASSERT_OK(parsed);
+  EXPECT_EQ(parsed->version, 2);
+  EXPECT_EQ(parsed->sequence, 7u);
+  EXPECT_EQ(parsed->holes, header_.holes);
+  EXPECT_EQ(parsed->file_id, header_.file_id);
+  EXPECT_EQ(fc_->layout().header_size(), kHeaderSizeV2);
+  EXPECT_EQ(fc_->layout().BlockOffset(0), 1024u);
+}
+
+TEST_F(HeaderV2Test, EveryBitOfACopyIsAuthenticated) {
+  header_.holes = {{5, 2}};
+  const auto copy = fc_->SerializeCopy(header_);
+  for (size_t bit = 0; bit < copy.size() * 8; ++bit) {
+    auto flipped = FlipBit(copy, bit);
+    EXPECT_FALSE(fc_->ParseCopy(flipped).ok()) << "bit " << bit;
+  }
+}
+
+TEST_F(HeaderV2Test, AnotherFilesCopyOrAnotherMattersIsRejected) {
+  auto other = FileCrypto::Create(crypto::Cipher::kXChaCha20Poly1305, *ring_, 2);
+  ASSERT_OK(other);
+  EXPECT_FALSE(fc_->ParseCopy(other->first.SerializeCopy(other->second)).ok());
+  // The same data key under another matter id: the MAC binds the matter.
+  DataKey dek = DataKey::FromBytes(Seq(0x40, 32));
+  auto here = FileCrypto::FromKey(header_, dek, Id(1));
+  auto there = FileCrypto::FromKey(header_, dek, Id(2));
+  ASSERT_OK(here);
+  ASSERT_OK(there);
+  EXPECT_OK(here->ParseCopy(here->SerializeCopy(header_)));
+  EXPECT_FALSE(there->ParseCopy(here->SerializeCopy(header_)).ok());
+}
+
+TEST_F(HeaderV2Test, InvalidHoleTablesAreRejectedEvenWithAValidMac) {
+  for (const std::vector<HoleRange>& bad :
+       {std::vector<HoleRange>{{5, 0}}, std::vector<HoleRange>{{5, 2}, {7, 1}},
+        std::vector<HoleRange>{{9, 1}, {2, 1}}, std::vector<HoleRange>{{1, 5}, {3, 1}},
+        std::vector<HoleRange>{{UINT64_MAX, 2}}}) {
+    FileHeader h = header_;
+    h.holes = bad;
+    EXPECT_FALSE(fc_->ParseCopy(fc_->SerializeCopy(h)).ok());
+  }
+}
+
+TEST(HoleTableTest, AddMergesRemoveSplitsTrimCuts) {
+  std::vector<HoleRange> t;
+  holes::Add(t, 10, 5);
+  holes::Add(t, 20, 5);
+  holes::Add(t, 15, 5);  // touches both: one range
+  EXPECT_EQ(t, (std::vector<HoleRange>{{10, 15}}));
+  holes::Remove(t, 12, 2);
+  EXPECT_EQ(t, (std::vector<HoleRange>{{10, 2}, {14, 11}}));
+  EXPECT_TRUE(holes::Contains(t, 11));
+  EXPECT_FALSE(holes::Contains(t, 12));
+  EXPECT_TRUE(holes::Overlaps(t, 0, 11));
+  EXPECT_FALSE(holes::Overlaps(t, 12, 2));
+  holes::Trim(t, 20);
+  EXPECT_EQ(t, (std::vector<HoleRange>{{10, 2}, {14, 6}}));
+  EXPECT_OK(holes::Check(t));
+  holes::Add(t, 0, 1);
+  EXPECT_EQ(t.front(), (HoleRange{0, 1}));
 }
 
 }  // namespace

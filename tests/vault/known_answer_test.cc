@@ -119,7 +119,7 @@ TEST(FormatVectorsTest, FileHeader) {
 TEST(FormatVectorsTest, ContentBlocks) {
   const DataKey dek = DataKey::FromBytes(Seq(0xc0, 32));
   FileHeader h = Header1Fields();
-  auto fc = FileCrypto::FromKey(h, dek);
+  auto fc = FileCrypto::FromKey(h, dek, MatterId{});
   ASSERT_OK(fc);
   const Bytes plain = Ascii(kBlockPlain);
   Bytes out(plain.size() + fc->layout().overhead());
@@ -131,7 +131,7 @@ TEST(FormatVectorsTest, ContentBlocks) {
 
   if (!crypto::AesGcmAvailable()) GTEST_SKIP() << "no AES-NI on this CPU for BLOCK-2";
   h.cipher = crypto::Cipher::kAes256Gcm;
-  auto fa = FileCrypto::FromKey(h, dek);
+  auto fa = FileCrypto::FromKey(h, dek, MatterId{});
   ASSERT_OK(fa);
   Bytes out2(plain.size() + fa->layout().overhead());
   fa->SealBlockWithNonce(7, plain, Seq(0x90, 12), out2.data());
@@ -201,6 +201,7 @@ TEST(FormatVectorsTest, VaultConfigSerializes) {
   const MasterKey vmk = MasterKey::FromBytes(Seq(0, 32));
   crypto::SigningKey sign = crypto::SigningKey::FromSeed(Seq(0xa0, 32));
   VaultConfig c;
+  c.version = 1;  // CONFIG-1 is a format 1 config
   c.vault_id = kVault;
   c.cipher = crypto::Cipher::kXChaCha20Poly1305;
   c.sign_public = Array<32>(sign.public_key());

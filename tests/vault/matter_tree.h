@@ -81,9 +81,9 @@ class TreeWriter {
         ::openat(d.fd.get(), stored->entry.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644));
     if (!fd.valid()) throw std::runtime_error("create " + rel);
     if (content.empty()) return;
-    auto fc = vault::WriteNewHeader(fd.get(), vault_.cipher(), matter_.keyring());
-    VaultFixture::Check(fc.ok() ? Status() : Status(fc.error()));
-    vault::CryptFile file(*fc);
+    auto made = vault::WriteNewHeader(fd.get(), vault_.file_format(), matter_.keyring());
+    VaultFixture::Check(made.ok() ? Status() : Status(made.error()));
+    vault::CryptFile file(made->crypto, &made->header);
     auto n = file.Write(fd.get(), 0, 0, AsBytes(content));
     VaultFixture::Check(n.ok() ? Status() : Status(n.error()));
   }

@@ -127,7 +127,7 @@ TEST_F(VaultConfigTest, RefusesEveryTruncationAndExtension) {
 }
 
 TEST_F(VaultConfigTest, NewerFormatVersionIsUnsupportedAndNamesTheVersion) {
-  for (uint16_t version : {uint16_t{2}, uint16_t{7}, uint16_t{0xffff}}) {
+  for (uint16_t version : {uint16_t{3}, uint16_t{7}, uint16_t{0xffff}}) {
     Bytes b = raw_;
     PutU16(b.data() + 8, version);
     for (const Bytes& candidate : {b, WithChecksum(b)}) {

@@ -230,12 +230,12 @@ TEST_F(VaultTest, BitFlippedConfigIsRefused) {
 TEST_F(VaultTest, NewerConfigVersionIsUnsupportedAndNamed) {
   CreateVault();
   Bytes raw = test::ReadFileBytes(ConfigPath());
-  PutU16(raw.data() + 8, 2);
+  PutU16(raw.data() + 8, 3);
   test::WriteFileBytes(ConfigPath(), raw);
   auto v = Vault::Open(VaultPath(), std::nullopt);
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(Code::kUnsupported, v.error().code());
-  EXPECT_NE(std::string::npos, v.error().message().find("version 2")) << v.error().message();
+  EXPECT_NE(std::string::npos, v.error().message().find("version 3")) << v.error().message();
 }
 
 TEST_F(VaultTest, NotAVaultIsNotFound) {
