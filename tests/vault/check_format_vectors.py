@@ -224,6 +224,17 @@ def check_all(v):
     check("HEADER-1", f["matter_id"] + head28, "wrap_ad")
     wrapped = xchacha20poly1305_seal(f["mwk"], f["nonce"], f["dek"], f["matter_id"] + head28)
     check("HEADER-1", head28 + wrapped)
+    f = v["HEADER-2"]
+    check("HEADER-2", kdf_subkey(f["dek"], 1, "MFSfile\x00"), "k_hdr")
+    head28 = (b"MFSF" + bytes([f["version"], f["cipher"]]) + b"\0\0" +
+              struct.pack("<I", f["key_version"]) + f["file_id"])
+    wrapped = xchacha20poly1305_seal(f["mwk"], f["nonce"], f["dek"], f["matter_id"] + head28)
+    body = (head28 + wrapped + struct.pack("<QHH", f["sequence"], 2, 0) +
+            struct.pack("<QQQQ", f["hole1_first"], f["hole1_count"], f["hole2_first"],
+                        f["hole2_count"]))
+    check("HEADER-2", body, "head")
+    body += bytes(496 - len(body))
+    check("HEADER-2", blake2b(b"MFS2fhdr" + f["matter_id"] + body, 16, key=f["k_hdr"]), "mac")
     f = v["BLOCK-1"]
     ad = f["file_id"] + struct.pack("<Q", f["index"])
     check("BLOCK-1", ad, "ad")

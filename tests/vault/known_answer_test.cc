@@ -115,6 +115,48 @@ TEST(FormatVectorsTest, FileHeader) {
   EXPECT_EQ(h.wrapped_dek, parsed->wrapped_dek);
 }
 
+// HEADER-2: one copy of a format 2 header (HEADER-1's fields, version 2, sequence 5, two
+// holes), and its MAC key K_hdr.
+const char kHeader2Khdr[] =
+    "098a2b0c983d9be18a22df0f1c3467fa911d8c028aaa49b3824e804fbae722b5";
+const char kHeader2Head[] =
+    "4d4653460202000003000000000102030405060708090a0b0c0d0e0f70717273"
+    "7475767778797a7b7c7d7e7f808182838485868734bd48eedb9249fcdec5a8ec"
+    "9446217a0c065987155f6ee3185b15fe7c3646ced64f3b567f90fe2fe481c937"
+    "0019978105000000000000000200000003000000000000000200000000000000"
+    "0a000000000000000700000000000000";
+const char kHeader2Mac[] = "059d6d169c2798d0c83b97692898d36c";
+
+TEST(FormatVectorsTest, FileHeaderFormat2Copy) {
+  FileHeader h = Header1Fields();
+  h.version = 2;
+  h.sequence = 5;
+  h.holes = {{3, 2}, {10, 7}};
+  h.wrapped_dek = crypto::WrapRaw(Seq(0x20, 32), Seq(0xc0, 32), h.WrapAd(kMatter), Seq(0x70, 24));
+  const DataKey dek = DataKey::FromBytes(Seq(0xc0, 32));
+  Bytes khdr(32);
+  crypto::DeriveSubkeyRaw(dek.bytes(), 1, std::string_view("MFSfile\0", 8), khdr.data());
+  EXPECT_BYTES_EQ(Hex(kHeader2Khdr), khdr);
+  auto fc = FileCrypto::FromKey(h, dek, kMatter);
+  ASSERT_OK(fc);
+  const auto copy = fc->SerializeCopy(h);
+  // Bytes 0..143 as listed, 144..495 zero (unused hole entries), 496..511 the MAC.
+  Bytes expected = Hex(kHeader2Head);
+  expected.resize(496, 0);
+  const Bytes mac = Hex(kHeader2Mac);
+  expected.insert(expected.end(), mac.begin(), mac.end());
+  EXPECT_BYTES_EQ(expected, copy);
+
+  auto parsed = fc->ParseCopy(copy);
+  ASSERT_OK(parsed);
+  EXPECT_EQ(5u, parsed->sequence);
+  EXPECT_EQ(h.holes, parsed->holes);
+  // The MAC binds the matter: the same copy does not verify for another matter.
+  auto other = FileCrypto::FromKey(h, dek, MatterId{});
+  ASSERT_OK(other);
+  EXPECT_FALSE(other->ParseCopy(copy).ok());
+}
+
 // BLOCK-1 and BLOCK-2.
 TEST(FormatVectorsTest, ContentBlocks) {
   const DataKey dek = DataKey::FromBytes(Seq(0xc0, 32));
