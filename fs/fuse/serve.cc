@@ -226,6 +226,9 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
   }
   if (hooks.stop) hooks.stop();
   ac->StopWatcher();
+  // Unmounted and the control socket closed: a new mount or an offline matterctl may
+  // start now; they wait only until this process exits (the audit queue drains first).
+  vault::Vault::LeaveMounted(mount_lock->get());
   fs->set_session(nullptr);
   fuse_session_destroy(se);
   fuse_opt_free_args(&args);

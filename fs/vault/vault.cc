@@ -5,12 +5,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include "util/file_io.h"
+#include "util/log.h"
 #include "util/matter_name.h"
 
 namespace matterfs::vault {
@@ -163,6 +169,8 @@ namespace {
 // file never drops them, and NFS and CephFS carry them between servers).
 constexpr off_t kMountByte = 0;   // held by every mounted daemon (shared or exclusive)
 constexpr off_t kChangeByte = 1;  // held while the config, a matter or a keyring set changes
+constexpr off_t kAliveByte = 2;   // read-held by every daemon until it exits, also while it
+                                  // finishes after its unmount (drains the audit queue)
 
 Status OfdLock(int fd, short type, off_t byte, bool wait) {
   struct flock fl = {};
@@ -176,6 +184,56 @@ Status OfdLock(int fd, short type, off_t byte, bool wait) {
     return IoError("lock vault");
   }
   return {};
+}
+
+// Whether a matterfs mount of the vault at `path` is in this mount namespace (the daemon
+// names its mounts fsname=<vault path, ',' as '_'>; mountinfo escapes blanks as \ooo).
+bool MountedHere(const std::string& path) {
+  std::string fsname = path;
+  std::replace(fsname.begin(), fsname.end(), ',', '_');
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string type, source;
+    rest >> type >> source;
+    if (type != "fuse.matterfs") continue;
+    std::string unescaped;
+    for (size_t i = 0; i < source.size(); ++i) {
+      auto octal = [&](size_t j) { return source[j] >= '0' && source[j] <= '7'; };
+      if (source[i] == '\\' && i + 3 < source.size() && octal(i + 1) && octal(i + 2) &&
+          octal(i + 3)) {
+        unescaped += static_cast<char>((source[i + 1] - '0') * 64 + (source[i + 2] - '0') * 8 +
+                                       (source[i + 3] - '0'));
+        i += 3;
+      } else {
+        unescaped += source[i];
+      }
+    }
+    if (unescaped == fsname) return true;
+  }
+  return false;
+}
+
+std::atomic<int> g_unmount_grace_ms{10000};
+
+// The mount byte is taken, but no mount of this vault is to be seen here: a daemon that
+// has just been unmounted (fusermount3 -u returns before the daemon notices). Tries again
+// for up to the grace period; a daemon on another server of a shared storage, or in
+// another mount namespace, keeps it busy.
+Status OfdLockAfterUnmount(int fd, short type, const std::string& path) {
+  Status st = OfdLock(fd, type, kMountByte, false);
+  if (st.ok() || st.error().code() != Code::kBusy || MountedHere(path)) return st;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(g_unmount_grace_ms.load());
+  while (!st.ok() && st.error().code() == Code::kBusy &&
+         std::chrono::steady_clock::now() < deadline) {
+    ::usleep(20 * 1000);
+    st = OfdLock(fd, type, kMountByte, false);
+  }
+  return st;
 }
 }  // namespace
 
@@ -192,9 +250,24 @@ Result<UniqueFd> Vault::LockVault() const {
   return fd;
 }
 
+// Waits until no daemon of this vault is alive (one that has unmounted may still be
+// draining its audit queue and holds its signed local log), then keeps `type` on the
+// alive byte.
+Status Vault::WaitForExitingDaemons(int fd, short keep) const {
+  Status st = OfdLock(fd, F_WRLCK, kAliveByte, false);
+  if (!st.ok() && st.error().code() == Code::kBusy) {
+    log::Notice("waiting for the previous matterfs of vault " + path_ +
+                " to finish its shutdown");
+    st = OfdLock(fd, F_WRLCK, kAliveByte, true);
+  }
+  MFS_TRY(st);
+  if (keep == F_RDLCK) MFS_TRY(OfdLock(fd, F_RDLCK, kAliveByte, true));  // downgrade
+  return {};
+}
+
 Result<UniqueFd> Vault::LockMounted(bool shared) const {
   MFS_ASSIGN(UniqueFd fd, OpenLockFile());
-  Status st = OfdLock(fd.get(), shared ? F_RDLCK : F_WRLCK, kMountByte, false);
+  Status st = OfdLockAfterUnmount(fd.get(), shared ? F_RDLCK : F_WRLCK, path_);
   if (!st.ok() && st.error().code() == Code::kBusy) {
     return Error(Code::kBusy,
                  "vault " + path_ + " is already mounted" +
@@ -203,12 +276,31 @@ Result<UniqueFd> Vault::LockMounted(bool shared) const {
                  EBUSY);
   }
   MFS_TRY(st);
+  if (shared) {
+    // Other shared daemons are alive for as long as they serve: only share the byte.
+    MFS_TRY(OfdLock(fd.get(), F_RDLCK, kAliveByte, true));
+  } else {
+    MFS_TRY(WaitForExitingDaemons(fd.get(), F_RDLCK));
+  }
   return fd;
+}
+
+void Vault::SetUnmountGraceForTesting(std::chrono::milliseconds grace) {
+  g_unmount_grace_ms = static_cast<int>(grace.count());
+}
+
+void Vault::LeaveMounted(int mount_lock_fd) {
+  struct flock fl = {};
+  fl.l_type = F_UNLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kMountByte;
+  fl.l_len = 1;
+  (void)::fcntl(mount_lock_fd, F_OFD_SETLK, &fl);
 }
 
 Result<UniqueFd> Vault::LockOffline() const {
   MFS_ASSIGN(UniqueFd fd, OpenLockFile());
-  Status st = OfdLock(fd.get(), F_WRLCK, kMountByte, false);
+  Status st = OfdLockAfterUnmount(fd.get(), F_WRLCK, path_);
   if (!st.ok() && st.error().code() == Code::kBusy) {
     return Error(Code::kBusy,
                  "vault " + path_ +
@@ -217,6 +309,7 @@ Result<UniqueFd> Vault::LockOffline() const {
                  EBUSY);
   }
   MFS_TRY(st);
+  MFS_TRY(WaitForExitingDaemons(fd.get(), F_WRLCK));
   MFS_TRY(OfdLock(fd.get(), F_WRLCK, kChangeByte, true));
   return fd;
 }

@@ -8,6 +8,7 @@
 // `matterfs.lock`, and must not race with each other inside one process.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,9 +103,18 @@ class Vault {
   // `shared` (several daemons, e.g. file servers on NFS); kBusy at once if taken.
   // LockOffline: for matterctl working on the vault itself; kBusy when any daemon has it
   // mounted, then waits for the change lock.
+  // Both LockMounted (exclusive) and LockOffline also wait, with a note on stderr, for a
+  // daemon that has unmounted but is still finishing (draining its audit queue) to exit:
+  // a mount or an offline command right after an unmount works.
   Result<UniqueFd> LockVault() const;
   Result<UniqueFd> LockMounted(bool shared) const;
   Result<UniqueFd> LockOffline() const;
+  // The daemon has unmounted: lets new mounts and offline commands in (they still wait
+  // until this process, which keeps the rest of the lock, has exited).
+  static void LeaveMounted(int mount_lock_fd);
+  // How long LockMounted and LockOffline keep trying when the mount lock is held but no
+  // mount of the vault is visible here (a daemon just unmounted): 10 s by default.
+  static void SetUnmountGraceForTesting(std::chrono::milliseconds grace);
 
  private:
   struct Keys {
@@ -119,6 +129,7 @@ class Vault {
   Vault() = default;
   Bytes BindingMac(const MatterId& id, std::string_view name) const;
   Result<UniqueFd> OpenLockFile() const;
+  Status WaitForExitingDaemons(int fd, short keep) const;
   Status WriteConfig(const VaultConfig& c) const;
   Status ReloadConfigLocked();
 

@@ -277,6 +277,37 @@ TEST_F(MountTest, DaemonUnmountsCleanlyOnSigterm) {
   EXPECT_EQ(ReadFile(M("f")).value_or("?"), "written before the signal");
 }
 
+// A daemon whose syslog is gone drains its audit queue for up to 5 s after the unmount
+// (fusermount3 -u returns at once). A new mount, or an offline matterctl command, in that
+// time waits for it instead of failing with "already mounted" (issue: the demo and the
+// README's quick start remount at once).
+class UnreachableSyslogTest : public MountTest {
+ protected:
+  std::string SyslogSocket() const override { return dir_ + "/no-syslog-here.sock"; }
+};
+
+TEST_F(UnreachableSyslogTest, MountAndOfflineCommandRightAfterAnUnmountWaitForTheOldDaemon) {
+  ASSERT_TRUE(WriteFile(M("f"), "kept"));
+  const pid_t first = daemon_pid();
+  ASSERT_GT(first, 0);
+  CmdResult u = RunCommand({"fusermount3", "-u", mnt_}, 30);
+  ASSERT_EQ(u.status, 0) << ::testing::PrintToString(u);
+  // Mount() asserts exit 0 and exactly one live daemon for the mount point.
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  WaitForDaemonExit(first);  // already gone: reaps it and checks its exit status
+  EXPECT_EQ(ReadFile(M("f")).value_or("?"), "kept");
+
+  const pid_t second = daemon_pid();
+  u = RunCommand({"fusermount3", "-u", mnt_}, 30);
+  ASSERT_EQ(u.status, 0) << ::testing::PrintToString(u);
+  CmdResult close = Matterctl({"matter", "close", vault_, "alpha", "--passphrase-file", pass_});
+  EXPECT_EQ(close.status, 0) << ::testing::PrintToString(close);
+  EXPECT_NE(close.err.find("waiting for the previous matterfs"), std::string::npos) << close.err;
+  WaitForDaemonExit(second);
+  CmdResult list = Matterctl({"matter", "list", vault_, "--passphrase-file", pass_});
+  EXPECT_NE(list.out.find("alpha\tclosed"), std::string::npos) << list.out;
+}
+
 class ReadOnlyMountTest : public MountTest {
  protected:
   std::string MountOptions() const override { return read_only_ ? "ro" : ""; }

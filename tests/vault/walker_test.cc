@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fs/vault/matter_walker.h"
@@ -233,6 +234,8 @@ TEST(EncryptedDirTest, AsideDirectoryIsRestoredOrDestroyed) {
 TEST(VaultLockTest, MountsExcludeEachOtherUnlessSharedAndOfflineToolsWait) {
   test::VaultFixture fx;
   auto other = fx.Reopen();
+  // No mount is visible for these in-process locks: answer "busy" at once.
+  Vault::SetUnmountGraceForTesting(std::chrono::milliseconds(0));
   {
     auto first = fx.vault().LockMounted(false);
     ASSERT_OK(first);
@@ -255,6 +258,26 @@ TEST(VaultLockTest, MountsExcludeEachOtherUnlessSharedAndOfflineToolsWait) {
     EXPECT_EQ(other->LockMounted(false).error().code(), Code::kBusy);
   }
   ASSERT_OK(other->LockOffline());  // nothing mounted any more
+  Vault::SetUnmountGraceForTesting(std::chrono::seconds(10));
+}
+
+TEST(VaultLockTest, AMountLockWithNoVisibleMountIsWaitedForUntilReleased) {
+  // A daemon that was just unmounted still holds the lock for a moment: a new mount waits
+  // for it (here a thread plays the daemon and lets go a moment later; without the wait
+  // the second LockMounted fails at once, with it the test passes however late that is).
+  test::VaultFixture fx;
+  auto other = fx.Reopen();
+  Vault::SetUnmountGraceForTesting(std::chrono::minutes(5));
+  auto held = fx.vault().LockMounted(false);
+  ASSERT_OK(held);
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    held->reset();
+  });
+  auto second = other->LockMounted(false);
+  release.join();
+  EXPECT_OK(second);
+  Vault::SetUnmountGraceForTesting(std::chrono::seconds(10));
 }
 
 }  // namespace
