@@ -2,7 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
+#include "fs/fuse/open_file.h"
 #include "fs/vault/admin.h"
+#include "fs/vault/rotation.h"
 #include "policy/timestamp.h"
 
 namespace matterfs::daemon {
@@ -30,6 +34,7 @@ control::Response ControlHandler::Handle(const control::Request& req, const cont
   if (req.command == "break-glass") return BreakGlass(req, caller);
   if (req.command == "matter-status") return ChangeStatus(req, caller);
   if (req.command == "reload") return Reload(caller);
+  if (req.command == "rotate") return Rotate(req, caller);
   return Fail("EINVAL", "unknown command '" + req.command + "'");
 }
 
@@ -172,6 +177,62 @@ control::Response ControlHandler::Reload(const fuse::Caller& caller) {
   matterfs::Status s = access.Reload();
   if (!s.ok()) return Fail("EINVAL", s.error().message());
   return {};
+}
+
+control::Response ControlHandler::Rotate(const control::Request& req,
+                                         const fuse::Caller& caller) {
+  fuse::AccessControl& access = fs_.access();
+  std::vector<std::string> names;
+  if (Arg(req, "all") == "1") {
+    // Every matter: for the operators (root, the daemon's user), who hold the key anyway.
+    if (caller.uid != 0 && caller.uid != ::geteuid()) {
+      return Fail("EACCES", "only root may rotate every matter; name one matter");
+    }
+    auto list = fs_.vault().ListMatters();
+    if (!list.ok()) return Fail("EIO", list.error().message());
+    for (const auto& m : *list) names.push_back(m.name);
+    std::sort(names.begin(), names.end());
+  } else {
+    names.push_back(Arg(req, "matter"));
+  }
+  std::lock_guard<std::mutex> one_at_a_time(rotate_mu_);
+  control::Response r;
+  for (const std::string& matter : names) {
+    // Decided before the matter is looked up, as for status changes.
+    if (access.Check(caller, matter, policy::MatterStatus::kOpen, policy::Action::kAdmin,
+                     audit::audit_events::kMatterRotate, "", "admin") != 0) {
+      return Fail("EACCES",
+                  "the policy does not let you administer a matter named '" + matter + "'");
+    }
+    vault::AdminContext ctx;
+    audit::AuditEvent who = access.CallerEvent(caller);
+    ctx.actor = {who.user, caller.uid, caller.pid, who.process};
+    ctx.online = true;
+    ctx.events = [&access](audit::AuditEvent e) { return access.Submit(std::move(e)); };
+    vault::RotateOptions opts;
+    const fuse::FileContext files = fs_.files();
+    opts.rewrap_file = [files](vault::WalkItem& item, const vault::Keyring& ring) {
+      return fuse::RewrapForRotation(files, item, ring);
+    };
+    // New files use the new version from here on; after the destruction the daemon holds
+    // no old version either.
+    opts.keyring_changed = [this, &matter](const vault::Keyring&) {
+      (void)fs_.matters().Reload(matter);
+    };
+    auto rotated = vault::RotateMatter(fs_.vault(), matter, ctx, opts);
+    if (!rotated.ok()) {
+      return Fail(rotated.error().code() == Code::kNotFound ? "ENOENT" : "EIO",
+                  rotated.error().code() == Code::kNotFound
+                      ? "no matter named '" + matter + "'"
+                      : rotated.error().message());
+    }
+    r.rows.push_back({{"matter", matter}, {"summary", vault::RotateSummary(*rotated)}});
+    if (rotated->destroyed.empty() && rotated->counts.failed > 0) {
+      std::string first = rotated->failures.empty() ? "" : " (" + rotated->failures[0] + ")";
+      return Fail("EIO", vault::RotateSummary(*rotated) + first);
+    }
+  }
+  return r;
 }
 
 }  // namespace matterfs::daemon

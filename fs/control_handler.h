@@ -8,6 +8,7 @@
 // offline, and the daemon's registry is updated before the reply.
 // Thread-safety: Handle may run on any thread (the control server runs several).
 #pragma once
+#include <mutex>
 
 #include "fs/control/protocol.h"
 #include "fs/control/server.h"
@@ -25,7 +26,9 @@ class ControlHandler {
   control::Response BreakGlass(const control::Request& req, const fuse::Caller& caller);
   control::Response ChangeStatus(const control::Request& req, const fuse::Caller& caller);
   control::Response Reload(const fuse::Caller& caller);
+  control::Response Rotate(const control::Request& req, const fuse::Caller& caller);
   fuse::MatterFs& fs_;
+  std::mutex rotate_mu_;  // one rotation at a time
 };
 
 }  // namespace matterfs::daemon

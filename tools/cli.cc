@@ -99,10 +99,11 @@ std::string Field(const control::Fields& row, const char* key) {
 }
 
 std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::string& mountpoint,
-                                        const control::Request& req) {
+                                        const control::Request& req,
+                                        std::chrono::milliseconds timeout) {
   const std::string path = vm.count("control-socket") ? vm["control-socket"].as<std::string>()
                                                       : control::FindSocketPath(mountpoint);
-  auto resp = Check(control::Call(path, req), mountpoint);
+  auto resp = Check(control::Call(path, req, timeout), mountpoint);
   if (!resp.ok) {
     const int code = resp.code == "EACCES"   ? kExitDenied
                      : resp.code == "ENOENT" ? kExitNotFound

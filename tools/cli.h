@@ -10,6 +10,7 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -55,6 +56,7 @@ using Commands = std::vector<Command>;
 
 // The command groups.
 void AddVaultCommands(Commands& cmds);   // init, keyslot add|list|remove, genkey
+void AddRotateCommands(Commands& cmds);  // rotate
 void AddMatterCommands(Commands& cmds);  // matter create|list|close|reopen|hold|release, cat
 void AddMountCommands(Commands& cmds);   // status, break-glass, policy reload
 void AddPolicyCommands(Commands& cmds);  // policy check|explain, audit verify
@@ -83,8 +85,10 @@ bool IsVault(const std::string& path);
 
 // Sends a request to the daemon of `mountpoint` (or --control-socket) and returns its
 // rows; an error reply becomes a Failure (EACCES: exit 10, ENOENT: 5, EINVAL: 2).
-std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::string& mountpoint,
-                                        const control::Request& req);
+// `timeout`: how long to wait for the answer (a rotation answers when it is done).
+std::vector<control::Fields> CallDaemon(
+    const po::variables_map& vm, const std::string& mountpoint, const control::Request& req,
+    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 std::string Field(const control::Fields& row, const char* key);
 
 // matterctl working on a vault itself: the actor (the invoking user, "matterctl") and

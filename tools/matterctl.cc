@@ -44,6 +44,7 @@ int RunMatterctl(int argc, char** argv) {
   Commands cmds;
   AddVaultCommands(cmds);
   AddMatterCommands(cmds);
+  AddRotateCommands(cmds);
   AddMountCommands(cmds);
   AddPolicyCommands(cmds);
   Args args(argv + 1, argv + argc);

@@ -92,6 +92,14 @@ Inode* InodeTable::Find(dev_t dev, ino_t ino) {
   return it == map_.end() ? nullptr : it->second.get();
 }
 
+std::shared_ptr<FileState> InodeTable::FileOf(dev_t dev, ino_t ino) {
+  std::lock_guard<std::mutex> g(mutex_);
+  auto it = map_.find(Key{dev, ino});
+  if (it == map_.end()) return nullptr;
+  std::lock_guard<std::mutex> ig(it->second->mu);
+  return it->second->file;
+}
+
 void InodeTable::ReleaseLocked(Inode* inode) {
   // Drops one child reference; frees inodes nobody remembers any more, up the tree.
   while (inode != nullptr && inode != &root_) {

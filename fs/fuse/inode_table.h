@@ -79,6 +79,9 @@ class InodeTable {
                 const struct stat& st, UniqueFd fd, std::shared_ptr<LoadedMatter> matter);
   // Looks up an inode by backing identity (no reference taken).
   Inode* Find(dev_t dev, ino_t ino);
+  // The open-file state of the inode with this backing identity, if it is open (the
+  // state stays valid for as long as the caller holds it, whatever happens to the inode).
+  std::shared_ptr<FileState> FileOf(dev_t dev, ino_t ino);
   void Forget(Inode* inode, uint64_t n);
 
   // The inode's O_PATH fd, reopening it if it was closed.

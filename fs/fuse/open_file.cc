@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string>
 
 #include "fs/vault/crypt_file.h"
 #include "fs/vault/encrypted_file.h"
+#include "fs/vault/rotation.h"
 
 namespace matterfs::fuse {
 
@@ -77,8 +79,18 @@ Result<std::shared_ptr<FileState>> AcquireFile(const FileContext& ctx, Inode* in
     }
     if (!fd.valid()) return IoError("open backing file");
   }
+  // A new state reads the header under the backing file's read lock, taken before
+  // inode->mu (the lock order of RewrapForRotation): a rotation never rewrites the header
+  // under our feet. Dropped before an existing state's lock is taken (its order there is
+  // state.lock, then the backing file).
+  std::optional<BackingFileLock> header_lock;
+  {
+    MFS_ASSIGN(BackingFileLock taken, BackingFileLock::Take(fd.get(), false));
+    header_lock.emplace(std::move(taken));
+  }
   std::lock_guard<std::mutex> g(inode->mu);
   if (inode->file) {
+    header_lock.reset();
     // Someone opened it meanwhile; upgrade its fd if we need to write.
     auto& state = *inode->file;
     if (write && !state.writable) {
@@ -128,6 +140,34 @@ Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint
   MFS_ASSIGN(uint64_t now, file.Truncate(state.fd.get(), state.size, size));
   state.size = now;
   return {};
+}
+
+Result<bool> RewrapForRotation(const FileContext& ctx, const vault::WalkItem& item,
+                               const vault::Keyring& ring) {
+  // Lock orders: an open file's state.lock before the backing file's lock (as reads and
+  // writes in shared mode); the backing file's lock before inode->mu (as AcquireFile).
+  for (;;) {
+    if (std::shared_ptr<FileState> state = ctx.inodes.FileOf(item.st.st_dev, item.st.st_ino)) {
+      std::unique_lock<std::shared_mutex> wl(state->lock);
+      MFS_ASSIGN(BackingFileLock lock, BackingFileLock::Take(item.fd, true));
+      if (state->evicted) return Evicted();
+      if (ctx.shared && state->header) {
+        // Another server may have changed the hole table since we last looked.
+        MFS_TRY(vault::ReloadHeader(state->fd.get(), *state->header, *state->crypto));
+      }
+      if (!state->header) return false;  // nothing written yet: its first header is current
+      if (state->header->key_version == ring.current_version) return false;
+      MFS_TRY(vault::RewrapFileHeader(item.fd, ctx.format, *state->header, ring));
+      return true;
+    }
+    MFS_ASSIGN(BackingFileLock lock, BackingFileLock::Take(item.fd, true));
+    if (ctx.inodes.FileOf(item.st.st_dev, item.st.st_ino)) continue;  // opened meanwhile
+    auto opened = vault::OpenFile(item.fd, ctx.format, ring);
+    if (!opened.ok()) return opened.error();
+    if (!*opened || (*opened)->header.key_version == ring.current_version) return false;
+    MFS_TRY(vault::RewrapFileHeader(item.fd, ctx.format, (*opened)->header, ring));
+    return true;
+  }
 }
 
 Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t offset,

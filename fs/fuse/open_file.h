@@ -20,6 +20,7 @@
 #include "crypto/aead.h"
 #include "fs/fuse/inode_table.h"
 #include "fs/vault/encrypted_file.h"
+#include "fs/vault/matter_walker.h"
 #include "fs/vault/file_codec.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
@@ -74,6 +75,14 @@ Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint
 // promise) and grows the file to `end` if it is shorter (format 2: the new range is a hole).
 Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t offset,
                     uint64_t end);
+
+// Online key rotation (vault::RotateOptions::rewrap_file): rewraps the backing file
+// `item` to `ring`'s current key version, through the file's open state when this daemon
+// has it open (so the header it holds in memory stays the one on disk), else on disk;
+// both under the backing file's write lock, which an open takes (read) while it loads the
+// header. false: nothing to do (no header, or already on the current version).
+Result<bool> RewrapForRotation(const FileContext& ctx, const vault::WalkItem& item,
+                               const vault::Keyring& ring);
 
 // The matter is evicted: drops the data key, every later call on the state fails.
 void DropKeys(FileState& state);

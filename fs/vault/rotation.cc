@@ -1,0 +1,234 @@
+#include "fs/vault/rotation.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <set>
+
+#include "crypto/aead.h"
+#include "fs/vault/encrypted_file.h"
+#include "fs/vault/matter.h"
+
+namespace matterfs::vault {
+namespace {
+
+constexpr size_t kMaxListedFailures = 20;
+
+std::string Where(const WalkItem& item) { return item.path.empty() ? item.position : item.path; }
+
+}  // namespace
+
+std::string RotateSummary(const RotateResult& r) {
+  std::string versions;
+  for (uint32_t v : r.destroyed) versions += (versions.empty() ? "" : ", ") + std::to_string(v);
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.1f", r.seconds);
+  std::string s = "matter " + r.matter + ": key version " + std::to_string(r.from_version) +
+                  " -> " + std::to_string(r.to_version) +
+                  (r.resumed ? " (an unfinished rotation, completed)" : "") + "; " +
+                  std::to_string(r.counts.files) + " files (" +
+                  std::to_string(r.counts.rewrapped) + " rewrapped, " +
+                  std::to_string(r.counts.already) + " already on version " +
+                  std::to_string(r.to_version);
+  if (r.counts.failed > 0) s += ", " + std::to_string(r.counts.failed) + " failed";
+  s += ")";
+  if (!r.destroyed.empty()) {
+    s += "; destroyed version(s) " + versions;
+  } else if (r.counts.failed > 0) {
+    s += "; the old key version is kept";
+  }
+  return s + "; " + secs + " s";
+}
+
+Status RewrapFileHeader(int fd, const FileFormat& format, FileHeader& header, const Keyring& ring) {
+  (void)format;
+  auto old_key = ring.wrap_keys.find(header.key_version);
+  if (old_key == ring.wrap_keys.end()) {
+    // FileCrypto::Open words the error (a destroyed version, or one never had).
+    auto fc = FileCrypto::Open(header, ring);
+    return fc.ok() ? Error(Code::kCorruption, "file key version missing") : fc.error();
+  }
+  auto dek = crypto::UnwrapKey<crypto::KeyPurpose::kData>(*old_key->second, header.wrapped_dek,
+                                                          header.WrapAd(ring.matter_id));
+  if (!dek.ok()) return Error(Code::kCorruption, "file header does not authenticate", EIO);
+  auto new_key = ring.wrap_keys.find(ring.current_version);
+  if (new_key == ring.wrap_keys.end()) {
+    return Error(Code::kCorruption, "current key version missing");
+  }
+  FileHeader next = header;
+  next.key_version = ring.current_version;
+  next.wrapped_dek = crypto::Wrap(*new_key->second, dek->bytes(), next.WrapAd(ring.matter_id));
+  MFS_ASSIGN(FileCrypto fc, FileCrypto::FromKey(next, *dek, ring.matter_id));
+  MFS_TRY(RewriteHeader(fd, next, fc, false));
+  header = std::move(next);
+  return {};
+}
+
+Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const AdminContext& ctx,
+                                  const RotateOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  MFS_ASSIGN(MatterInfo info, vault.FindMatter(matter));
+  if (ctx.authorize) MFS_TRY(ctx.authorize(info));
+  const std::string how = ctx.online ? " (online)" : " (offline, matterctl)";
+  RotateResult result;
+  result.matter = info.name;
+  auto event = [&](const char* name, audit::AuditResult r, audit::AuditSeverity sev,
+                   std::string message) {
+    audit::AuditEvent ev = AdminEvent(ctx, name, info.name);
+    ev.result = r;
+    ev.severity = sev;
+    ev.message = std::move(message) + how;
+    if (ctx.events) ctx.events(std::move(ev));
+  };
+
+  // (1) A new current version, or the unfinished rotation's target.
+  Status st = UpdateKeyringFile(
+      vault.keystore_fd(), vault.config().vault_id, info.id, vault.keyring_keys(),
+      [&](Keyring& ring) -> Status {
+        result.from_version = ring.current_version;
+        if (ring.wrap_keys.size() > 1) {
+          result.resumed = true;
+        } else {
+          const uint32_t next = ring.current_version + 1;
+          ring.wrap_keys.emplace(next, std::make_unique<MatterWrapKey>(MatterWrapKey::Random()));
+          ring.current_version = next;
+        }
+        result.to_version = ring.current_version;
+        return {};
+      });
+  if (!st.ok()) {
+    event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
+          audit::AuditSeverity::kWarning, "rotation failed to start: " + st.error().message());
+    return st.error();
+  }
+  event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk,
+        audit::AuditSeverity::kNotice,
+        std::string(result.resumed ? "resuming the rotation to" : "rotation started: version ") +
+            (result.resumed ? " version " : "") + std::to_string(result.from_version) +
+            (result.resumed ? "" : " -> " + std::to_string(result.to_version)));
+  MFS_ASSIGN(std::unique_ptr<Matter> loaded, Matter::Load(vault, info.name));
+  const Keyring& ring = loaded->keyring();
+  if (options.keyring_changed) options.keyring_changed(ring);
+  const FileFormat format = vault.file_format();
+
+  // (2) Every header still on an older version.
+  RotateProgress& counts = result.counts;
+  uint64_t blocking = 0;  // failures that keep the old versions alive
+  auto failed = [&](const WalkItem& item, const Error& why) {
+    ++counts.failed;
+    // A file wrapped by a version an earlier rotation destroyed is unreadable already
+    // (restored from an old backup): keeping today's old version would not help it.
+    if (why.code() != Code::kNotFound) ++blocking;
+    if (result.failures.size() < kMaxListedFailures) {
+      result.failures.push_back(Where(item) + ": " + why.message());
+    }
+  };
+  MatterWalker walker(vault, *loaded);
+  WalkOptions wopts;
+  wopts.file_flags = O_RDWR;
+  // The walker opens each file (O_RDWR); OpenFile below picks the current header copy.
+  st = walker.Walk(wopts, [&](WalkItem& item) {
+    const bool regular = S_ISREG(item.st.st_mode);
+    if (item.problem && !regular) {
+      // A directory that cannot be entered may hold files on the old version.
+      if (S_ISDIR(item.st.st_mode)) failed(item, *item.problem);
+      return WalkAction::kContinue;
+    }
+    if (!regular) return WalkAction::kContinue;
+    ++counts.files;
+    counts.path = item.path;
+    if (item.fd < 0) {
+      failed(item, item.problem ? *item.problem : Error(Code::kIo, "cannot open"));
+    } else {
+      Result<bool> handled = options.rewrap_file ? options.rewrap_file(item, ring) : false;
+      if (!handled.ok()) {
+        failed(item, handled.error());
+      } else if (*handled) {
+        ++counts.rewrapped;
+      } else {
+        auto opened = OpenFile(item.fd, format, ring);
+        if (!opened.ok()) {
+          failed(item, opened.error());
+        } else if (!opened->has_value() ||
+                   (*opened)->header.key_version == ring.current_version) {
+          ++counts.already;  // no header yet, or already on the new version
+        } else {
+          Status rw = RewrapFileHeader(item.fd, format, (*opened)->header, ring);
+          if (rw.ok()) {
+            ++counts.rewrapped;
+          } else {
+            failed(item, rw.error());
+          }
+        }
+      }
+    }
+    if (options.progress) options.progress(counts);
+    return WalkAction::kContinue;
+  });
+  if (!st.ok()) {
+    event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
+          audit::AuditSeverity::kWarning, "rotation stopped: " + st.error().message());
+    return st.error();
+  }
+  if (blocking > 0) {
+    result.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
+          audit::AuditSeverity::kWarning,
+          "rotation incomplete: " + std::to_string(blocking) +
+              " files could not be rewrapped; the old key versions are kept (" +
+              std::to_string(counts.rewrapped) + " rewrapped, " + std::to_string(counts.files) +
+              " files)");
+    return result;
+  }
+
+  // (3) Every rewritten header on disk before any key it replaced goes.
+  {
+    MFS_ASSIGN(UniqueFd dir, loaded->OpenDir(vault));
+    if (::syncfs(dir.get()) != 0) return IoError("sync the vault");
+  }
+
+  // (4) Destroy every other version, in both keyring copies.
+  for (int pass = 0; pass < 2; ++pass) {
+    st = UpdateKeyringFile(vault.keystore_fd(), vault.config().vault_id, info.id,
+                           vault.keyring_keys(), [&](Keyring& r) -> Status {
+                             if (r.current_version != result.to_version) {
+                               return Error(Code::kBusy,
+                                            "another rotation of this matter ran meanwhile");
+                             }
+                             for (auto it = r.wrap_keys.begin(); it != r.wrap_keys.end();) {
+                               if (it->first != r.current_version) {
+                                 if (pass == 0) result.destroyed.push_back(it->first);
+                                 it = r.wrap_keys.erase(it);
+                               } else {
+                                 ++it;
+                               }
+                             }
+                             return {};
+                           });
+    if (!st.ok()) {
+      event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
+            audit::AuditSeverity::kWarning,
+            "rotation could not destroy the old key versions: " + st.error().message());
+      return st.error();
+    }
+  }
+  if (options.keyring_changed) {
+    MFS_ASSIGN(Keyring after, vault.LoadKeyring(info.id));
+    options.keyring_changed(after);
+  }
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::string destroyed;
+  for (uint32_t v : result.destroyed) destroyed += (destroyed.empty() ? "" : ",") + std::to_string(v);
+  event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
+        "rotation finished: every file on key version " + std::to_string(result.to_version) +
+            " (" + std::to_string(counts.rewrapped) + " rewrapped, " +
+            std::to_string(counts.already) + " already on it, " + std::to_string(counts.files) +
+            " files); destroyed version(s) " + (destroyed.empty() ? "none" : destroyed));
+  return result;
+}
+
+}  // namespace matterfs::vault

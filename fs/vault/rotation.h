@@ -1,0 +1,74 @@
+// Matter key rotation (docs/FORMAT.md §9.4): a new matter wrapping-key version, every
+// file's data key rewrapped under it (a header rewrite; the blocks are not touched), then
+// the old versions destroyed in both keyring copies.
+//
+// Crash safety: the order is (1) the keyring gains the new version and makes it current
+// (fdatasync), so new files use it at once; (2) each file header still on an older
+// version is rewritten with its data key wrapped by the new one; (3) the data is synced
+// (syncfs); (4) only then are the older versions removed from the keyring, by two updates
+// so that neither copy still holds them. A crash anywhere leaves every file readable
+// (until (4) both versions are in the keyring); running the rotation again finds the
+// unfinished one (the keyring holds more than one version) and completes it instead of
+// starting another. If any file cannot be rewrapped (a damaged header, an I/O error) the
+// old versions are kept and the result says which files.
+//
+// Thread-safety: one rotation per matter at a time (offline: under LockOffline; online:
+// the daemon serialises). Errors: kNotFound (matter), whatever `authorize` returns, kIo,
+// kCorruption (keyring).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fs/vault/admin.h"
+#include "fs/vault/keyring.h"
+#include "fs/vault/matter_walker.h"
+#include "fs/vault/vault.h"
+#include "util/result.h"
+
+namespace matterfs::vault {
+
+struct RotateProgress {
+  uint64_t files = 0;          // regular files seen so far
+  uint64_t rewrapped = 0;      // headers rewritten by this run
+  uint64_t already = 0;        // already on the new version (new files, an earlier run)
+  uint64_t failed = 0;         // could not be rewrapped
+  std::string path;            // the file just done (plaintext path below the matter)
+};
+
+struct RotateOptions {
+  // Called after every file (the caller throttles its display).
+  std::function<void(const RotateProgress&)> progress;
+  // Online: the daemon's own handling of a file that it may have open (it rewraps through
+  // its open-file state so that nothing it holds in memory goes stale). Returns false when
+  // it did not handle the file (the rotation then rewrites the header itself).
+  std::function<Result<bool>(WalkItem& item, const Keyring& ring)> rewrap_file;
+  // Called once the keyring holds the new version (online: the daemon swaps the matter's
+  // keys so that new files use it) and again after the old versions are destroyed.
+  std::function<void(const Keyring& ring)> keyring_changed;
+};
+
+struct RotateResult {
+  std::string matter;
+  uint32_t from_version = 0;       // the current version before (on a resume: the target)
+  uint32_t to_version = 0;         // the version every file is on afterwards
+  bool resumed = false;            // completed an unfinished rotation
+  RotateProgress counts;
+  std::vector<uint32_t> destroyed;  // versions removed from the keyring
+  std::vector<std::string> failures;  // "path: reason" for the first 20 failed files
+  double seconds = 0;
+};
+
+// One line for people: "matter M: key version 1 -> 2; N files (...); destroyed ...; 0.4 s".
+std::string RotateSummary(const RotateResult& r);
+
+Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const AdminContext& ctx,
+                                  const RotateOptions& options = {});
+
+// Rewraps one file's header to `ring`'s current version (format 1: the 100-byte header
+// in place; format 2: both copies in one write of two sectors, next sequence). No sync.
+// `header` is updated. kNotFound/kCorruption when the header does not open with `ring`.
+Status RewrapFileHeader(int fd, const FileFormat& format, FileHeader& header, const Keyring& ring);
+
+}  // namespace matterfs::vault
