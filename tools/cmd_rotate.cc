@@ -1,10 +1,12 @@
 // matterctl rotate: a matter's keys (fs/vault/rotation.h), offline on a vault or online
 // through a mount's daemon.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "fs/vault/rotation.h"
@@ -84,13 +86,27 @@ void AddRotateCommands(Commands& cmds) {
          } else {
            matters.push_back(vm["matter"].as<std::string>());
          }
+         // Crash tests (tests/mount/rotation_test.cc): kill -9 ourselves right after the new
+         // key version is written (0) or after N files.
+         long kill_after = -1;
+         if (const char* e = std::getenv("MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER")) {
+           kill_after = std::atol(e);
+         }
          int rc = 0;
          for (const std::string& name : matters) {
            vault::RotateResult r;
            {
              ProgressLine line(name);
              vault::RotateOptions opts;
-             opts.progress = [&](const vault::RotateProgress& p) { line.Update(p); };
+             opts.progress = [&](const vault::RotateProgress& p) {
+               line.Update(p);
+               if (kill_after > 0 && p.files >= static_cast<uint64_t>(kill_after)) {
+                 ::raise(SIGKILL);
+               }
+             };
+             opts.keyring_changed = [&](const vault::Keyring&) {
+               if (kill_after == 0) ::raise(SIGKILL);
+             };
              r = Check(vault::RotateMatter(*v, name, OfflineContext(vm), opts));
            }
            std::cout << vault::RotateSummary(r) << "\n";

@@ -90,6 +90,7 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
         result.from_version = ring.current_version;
         if (ring.wrap_keys.size() > 1) {
           result.resumed = true;
+          result.from_version = ring.wrap_keys.begin()->first;  // the oldest left
         } else {
           const uint32_t next = ring.current_version + 1;
           ring.wrap_keys.emplace(next, std::make_unique<MatterWrapKey>(MatterWrapKey::Random()));
@@ -105,9 +106,9 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
   }
   event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk,
         audit::AuditSeverity::kNotice,
-        std::string(result.resumed ? "resuming the rotation to" : "rotation started: version ") +
-            (result.resumed ? " version " : "") + std::to_string(result.from_version) +
-            (result.resumed ? "" : " -> " + std::to_string(result.to_version)));
+        std::string(result.resumed ? "resuming an unfinished rotation: version "
+                                   : "rotation started: version ") +
+            std::to_string(result.from_version) + " -> " + std::to_string(result.to_version));
   MFS_ASSIGN(std::unique_ptr<Matter> loaded, Matter::Load(vault, info.name));
   const Keyring& ring = loaded->keyring();
   if (options.keyring_changed) options.keyring_changed(ring);

@@ -1,0 +1,209 @@
+// Key rotation through the real daemon and matterctl (issue "rotation"): online while a
+// writer and a reader keep working in the matter, and offline killed with SIGKILL at
+// several points, then completed by a rerun; afterwards every file reads back exactly and
+// every backing header names the new key version.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/vault/format.h"
+#include "tests/mount/mount_fixture.h"
+#include "util/unique_fd.h"
+
+namespace matterfs::mount_test {
+namespace {
+
+class RotationMountTest : public MountTest {
+ protected:
+  // Files of many shapes; returns what each should read.
+  std::map<std::string, std::string> MakeFiles() {
+    std::map<std::string, std::string> files = {
+        {"empty", ""},
+        {"one", "1"},
+        {"block", Pattern(4096, 1)},
+        {"block+1", Pattern(4097, 2)},
+        {"big", Pattern((1 << 20) + 17, 3)},
+    };
+    EXPECT_EQ(::mkdir(M("dir").c_str(), 0755), 0);
+    EXPECT_EQ(::mkdir(M("dir/" + std::string(200, 'd')).c_str(), 0755), 0);
+    files["dir/" + std::string(200, 'd') + "/" + std::string(230, 'n')] = "long names";
+    for (const auto& [rel, content] : files) EXPECT_TRUE(WriteFile(M(rel), content)) << rel;
+    // Sparse: a hole, then data.
+    {
+      UniqueFd fd(::open(M("sparse").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+      EXPECT_EQ(::ftruncate(fd.get(), 8 << 20), 0);
+      EXPECT_EQ(::pwrite(fd.get(), "evidence", 8, 5 << 20), 8);
+    }
+    std::string sparse(8 << 20, '\0');
+    sparse.replace(5 << 20, 8, "evidence");
+    files["sparse"] = sparse;
+    EXPECT_EQ(::link(M("one").c_str(), M("dir/hardlink").c_str()), 0);
+    files["dir/hardlink"] = files["one"];
+    EXPECT_EQ(::setxattr(M("block").c_str(), "user.note", "kept", 4, 0), 0);
+    return files;
+  }
+  void ExpectFiles(const std::map<std::string, std::string>& files) {
+    for (const auto& [rel, content] : files) {
+      EXPECT_TRUE(ReadFile(M(rel)) == content) << rel;
+    }
+    char v[8] = {};
+    EXPECT_EQ(::getxattr(M("block").c_str(), "user.note", v, sizeof v), 4);
+    EXPECT_EQ(std::string(v, 4), "kept");
+  }
+  // The key version (bytes 8..11 of the header, little-endian) of every backing file
+  // that has a header.
+  std::vector<uint32_t> BackingKeyVersions() const {
+    std::vector<uint32_t> out;
+    for (const std::string& p : BackingFiles()) {
+      UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+      unsigned char b[12];
+      if (::pread(fd.get(), b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) continue;
+      out.push_back(uint32_t{b[8]} | uint32_t{b[9]} << 8 | uint32_t{b[10]} << 16 |
+                    uint32_t{b[11]} << 24);
+    }
+    return out;
+  }
+  static size_t Count(const std::vector<uint32_t>& v, uint32_t x) {
+    size_t n = 0;
+    for (uint32_t y : v) n += y == x ? 1 : 0;
+    return n;
+  }
+};
+
+TEST_F(RotationMountTest, OnlineRotationWhileAWriterAndAReaderKeepWorking) {
+  auto files = MakeFiles();
+  // A writer with its file open through all rotations, and a reader of "big".
+  std::atomic<bool> stop{false};
+  std::atomic<int> records{0};
+  std::atomic<int> bad_reads{0};
+  UniqueFd log(::open(M("log").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
+  ASSERT_TRUE(log.valid());
+  // Writes far apart make holes: each one rewrites the hole table from the header the
+  // daemon holds in memory, which must be the rewrapped one.
+  UniqueFd gappy(::open(M("gappy").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
+  ASSERT_TRUE(gappy.valid());
+  std::thread writer([&] {
+    for (int i = 0; !stop.load() || i < 50; ++i) {
+      const std::string rec = "record " + std::to_string(i) + "\n";
+      const off_t at = static_cast<off_t>(i) * 16;
+      if (::pwrite(log.get(), rec.data(), rec.size(), at) != static_cast<ssize_t>(rec.size())) {
+        break;
+      }
+      // New files while the rotation runs get a key the rotation must not destroy.
+      if (i % 10 == 0) WriteFile(M("new-" + std::to_string(i)), "new " + std::to_string(i));
+      if (::pwrite(gappy.get(), "g", 1, static_cast<off_t>(i) << 20) != 1) break;
+      records = i + 1;
+    }
+  });
+  std::thread reader([&] {
+    while (!stop.load()) {
+      if (ReadFile(M("big")) != files["big"]) ++bad_reads;
+    }
+  });
+  std::vector<CmdResult> runs;
+  for (int i = 0; i < 3; ++i) runs.push_back(Matterctl({"rotate", mnt_, "alpha"}));
+  stop = true;
+  writer.join();
+  reader.join();
+  gappy.reset();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    EXPECT_EQ(runs[i].status, 0) << ::testing::PrintToString(runs[i]);
+    EXPECT_NE(runs[i].out.find("-> " + std::to_string(i + 2) + ";"), std::string::npos)
+        << runs[i].out;
+  }
+  EXPECT_EQ(bad_reads.load(), 0);
+  // Every record the writer wrote is there, through the fd it kept open all along.
+  const int n = records.load();
+  ASSERT_GE(n, 50);
+  std::string expect_log;
+  for (int i = 0; i < n; ++i) {
+    std::string rec = "record " + std::to_string(i) + "\n";
+    rec.resize(16, '\0');
+    expect_log += rec;
+  }
+  // pwrite of the last record wrote its text only, not the padding: the file ends there.
+  expect_log.resize(expect_log.size() - (16 - ("record " + std::to_string(n - 1) + "\n").size()));
+  std::string got(expect_log.size() + 16, '\0');
+  const ssize_t read = ::pread(log.get(), got.data(), got.size(), 0);
+  ASSERT_EQ(read, static_cast<ssize_t>(expect_log.size()));
+  got.resize(expect_log.size());
+  log.reset();
+  EXPECT_TRUE(got == expect_log);
+  ExpectFiles(files);
+
+  // After a remount (nothing cached) and offline, everything still reads; every header
+  // names version 4, the only one left.
+  ASSERT_NO_FATAL_FAILURE(Remount());
+  ExpectFiles(files);
+  for (int i = 0; i < n; i += 10) {
+    EXPECT_EQ(ReadFile(M("new-" + std::to_string(i))).value_or("?"), "new " + std::to_string(i));
+  }
+  {
+    UniqueFd g(::open(M("gappy").c_str(), O_RDONLY | O_CLOEXEC));
+    for (int i = 0; i < n; ++i) {
+      char c = 0;
+      EXPECT_EQ(::pread(g.get(), &c, 1, static_cast<off_t>(i) << 20), 1) << i;
+      EXPECT_EQ(c, 'g') << i;
+    }
+  }
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const auto versions = BackingKeyVersions();
+  EXPECT_EQ(Count(versions, 4), versions.size());
+  CmdResult cat = Matterctl({"cat", vault_, "alpha/big", "--passphrase-file", pass_});
+  EXPECT_EQ(cat.status, 0) << cat.err;
+  EXPECT_TRUE(cat.out == files["big"]);
+}
+
+TEST_F(RotationMountTest, OfflineRotationKilledAtAnyPointLosesNothingAndARerunCompletes) {
+  auto files = MakeFiles();
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const size_t headers = BackingKeyVersions().size();
+  ASSERT_GT(headers, 5u);
+  // Killed right after the new version, after one file, after three, after all files
+  // (before the old version is destroyed).
+  for (long kill_after : {0L, 1L, 3L, static_cast<long>(files.size())}) {
+    ::setenv("MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", std::to_string(kill_after).c_str(), 1);
+    CmdResult killed = Matterctl({"rotate", vault_, "alpha", "--passphrase-file", pass_});
+    ::unsetenv("MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER");
+    EXPECT_EQ(killed.status, 128 + SIGKILL) << kill_after << ": " << killed.err;
+    // Every file still decrypts offline.
+    for (const auto& [rel, content] : files) {
+      CmdResult cat = Matterctl({"cat", vault_, "alpha/" + rel, "--passphrase-file", pass_});
+      EXPECT_EQ(cat.status, 0) << "killed after " << kill_after << ": " << rel << ": " << cat.err;
+      EXPECT_TRUE(cat.out == content) << "killed after " << kill_after << ": " << rel;
+    }
+  }
+  // Each kill after the first found the unfinished rotation: still version 2.
+  CmdResult done = Matterctl({"rotate", vault_, "alpha", "--passphrase-file", pass_});
+  EXPECT_EQ(done.status, 0) << ::testing::PrintToString(done);
+  EXPECT_NE(done.out.find("1 -> 2"), std::string::npos) << done.out;
+  EXPECT_NE(done.out.find("unfinished rotation, completed"), std::string::npos) << done.out;
+  EXPECT_NE(done.out.find("destroyed version(s) 1"), std::string::npos) << done.out;
+  const auto versions = BackingKeyVersions();
+  EXPECT_EQ(Count(versions, 2), versions.size());
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  ExpectFiles(files);
+}
+
+TEST_F(RotationMountTest, RotationNeedsAdminAndAnExistingMatter) {
+  ASSERT_TRUE(WriteFile(M("f"), "x"));
+  CmdResult missing = Matterctl({"rotate", mnt_, "no-such-matter"});
+  EXPECT_EQ(missing.status, 5) << ::testing::PrintToString(missing);
+  CmdResult neither = Matterctl({"rotate", mnt_});
+  EXPECT_EQ(neither.status, 2) << ::testing::PrintToString(neither);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  CmdResult wrong = Matterctl({"rotate", vault_, "alpha", "--passphrase-file", "/nonexistent"});
+  EXPECT_NE(wrong.status, 0);
+  EXPECT_EQ(BackingKeyVersions(), std::vector<uint32_t>{1});
+}
+
+}  // namespace
+}  // namespace matterfs::mount_test

@@ -1,0 +1,236 @@
+// Key rotation (fs/vault/rotation.h) on real vaults: every header moves to the new key
+// version, contents stay, the old version leaves both keyring copies, an interrupted
+// rotation is completed by a rerun, and a file that cannot be rewrapped keeps the old
+// version alive.
+#include "fs/vault/rotation.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "fs/vault/encrypted_file.h"
+#include "tests/crypto/test_util.h"
+#include "tests/vault/matter_tree.h"
+
+namespace matterfs::vault {
+namespace {
+
+class RotationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(fx_.vault().CreateMatter("acme"));
+    auto matter = fx_.Matter("acme");
+    test::TreeWriter w(fx_.vault(), *matter);
+    files_ = {{"empty", ""},
+              {"one", "x"},
+              {"block", std::string(4096, 'b')},
+              {"block+1", std::string(4097, 'c')},
+              {"three", std::string(3 * 4096 + 100, 'd')}};
+    w.Dir("pleadings");
+    w.Dir("pleadings/" + std::string(200, 'l'));
+    files_["pleadings/brief.txt"] = "Brief for the plaintiff";
+    files_["pleadings/" + std::string(200, 'l') + "/" + std::string(230, 'n')] = "long names";
+    for (const auto& [rel, content] : files_) w.File(rel, content);
+  }
+  AdminContext Ctx() {
+    AdminContext ctx;
+    ctx.actor = {"root", 0, 1, "matterctl"};
+    ctx.events = [this](audit::AuditEvent e) {
+      events_.push_back(std::move(e));
+      return true;
+    };
+    return ctx;
+  }
+  // The plaintext of every file, read with a freshly opened vault (another process).
+  std::map<std::string, std::string> Contents() {
+    auto v = fx_.Reopen();
+    auto matter = Matter::Load(*v, "acme");
+    EXPECT_OK(matter);
+    std::map<std::string, std::string> out;
+    if (!matter.ok()) return out;
+    for (const auto& [rel, content] : files_) {
+      auto fd = (*matter)->OpenPath(*v, rel, O_RDONLY);
+      EXPECT_OK(fd);
+      if (!fd.ok()) continue;
+      UniqueFd mem(::memfd_create("plain", MFD_CLOEXEC));
+      Status s = DecryptFileTo(**matter, v->file_format(), fd->get(), mem.get());
+      EXPECT_TRUE(s.ok()) << rel << ": " << (s.ok() ? "" : s.error().message());
+      std::string buf(content.size() + 10, '\0');
+      ssize_t n = ::pread(mem.get(), buf.data(), buf.size(), 0);
+      buf.resize(n > 0 ? static_cast<size_t>(n) : 0);
+      out[rel] = buf;
+    }
+    return out;
+  }
+  // Key version of every file that has a header, by walk position.
+  std::vector<uint32_t> HeaderVersions() {
+    std::vector<uint32_t> out;
+    auto matter = fx_.Matter("acme");
+    MatterWalker walker(fx_.vault(), *matter);
+    EXPECT_OK(walker.Walk({}, [&](WalkItem& item) {
+      if (item.header) out.push_back(item.header->key_version);
+      return WalkAction::kContinue;
+    }));
+    return out;
+  }
+  // The key versions in each of the two keyring copies (A, B).
+  std::vector<std::vector<uint32_t>> CopyVersions() {
+    auto info = fx_.vault().FindMatter("acme");
+    EXPECT_OK(info);
+    std::string raw(kKeyringFileSize, '\0');
+    UniqueFd fd(::openat(fx_.vault().keystore_fd(), KeyringFileName(info->id).c_str(),
+                         O_RDONLY | O_CLOEXEC));
+    EXPECT_EQ(::pread(fd.get(), raw.data(), raw.size(), 0), static_cast<ssize_t>(raw.size()));
+    std::vector<std::vector<uint32_t>> out;
+    for (size_t c = 0; c < 2; ++c) {
+      auto ring = Keyring::ParseCopy(AsBytes(raw).subspan(c * kKeyringCopySize, kKeyringCopySize),
+                                     fx_.vault().keyring_keys(), fx_.vault().config().vault_id,
+                                     info->id);
+      EXPECT_OK(ring);
+      std::vector<uint32_t> v;
+      if (ring.ok()) {
+        for (const auto& [version, key] : ring->wrap_keys) v.push_back(version);
+      }
+      out.push_back(v);
+    }
+    return out;
+  }
+  size_t NonEmpty() const {
+    size_t n = 0;
+    for (const auto& [rel, content] : files_) n += content.empty() ? 0 : 1;
+    return n;
+  }
+
+  test::VaultFixture fx_;
+  std::map<std::string, std::string> files_;
+  std::vector<audit::AuditEvent> events_;
+};
+
+TEST_F(RotationTest, RewrapsEveryHeaderKeepsContentsAndDestroysTheOldVersion) {
+  const auto before = Contents();
+  ASSERT_EQ(before, files_);
+  auto r = RotateMatter(fx_.vault(), "acme", Ctx());
+  ASSERT_OK(r);
+  EXPECT_EQ(r->from_version, 1u);
+  EXPECT_EQ(r->to_version, 2u);
+  EXPECT_FALSE(r->resumed);
+  EXPECT_EQ(r->counts.files, files_.size());
+  EXPECT_EQ(r->counts.rewrapped, NonEmpty());
+  EXPECT_EQ(r->counts.already, files_.size() - NonEmpty());  // the empty file has no header
+  EXPECT_EQ(r->counts.failed, 0u);
+  EXPECT_EQ(r->destroyed, std::vector<uint32_t>{1});
+  EXPECT_EQ(HeaderVersions(), std::vector<uint32_t>(NonEmpty(), 2));
+  // Version 1 is in neither keyring copy: a copy of the keyring file taken now holds no
+  // key that opens the old headers.
+  EXPECT_EQ(CopyVersions(), (std::vector<std::vector<uint32_t>>{{2}, {2}}));
+  EXPECT_EQ(Contents(), files_);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[0].event, "matter-rotate");
+  EXPECT_NE(events_[0].message.find("1 -> 2"), std::string::npos) << events_[0].message;
+  EXPECT_NE(events_[1].message.find("destroyed version(s) 1"), std::string::npos)
+      << events_[1].message;
+  EXPECT_EQ(events_[1].result, audit::AuditResult::kOk);
+
+  // Again: version 3, and so on; each rotation leaves one version.
+  auto again = RotateMatter(fx_.vault(), "acme", Ctx());
+  ASSERT_OK(again);
+  EXPECT_EQ(again->to_version, 3u);
+  EXPECT_EQ(CopyVersions(), (std::vector<std::vector<uint32_t>>{{3}, {3}}));
+  EXPECT_EQ(Contents(), files_);
+}
+
+TEST_F(RotationTest, ARerunCompletesAnInterruptedRotation) {
+  // A rotation that died after adding version 2 and rewrapping one file.
+  auto info = fx_.vault().FindMatter("acme");
+  ASSERT_OK(info);
+  ASSERT_OK(UpdateKeyringFile(fx_.vault().keystore_fd(), fx_.vault().config().vault_id, info->id,
+                              fx_.vault().keyring_keys(), [](Keyring& ring) -> Status {
+                                ring.wrap_keys.emplace(
+                                    2, std::make_unique<MatterWrapKey>(MatterWrapKey::Random()));
+                                ring.current_version = 2;
+                                return {};
+                              }));
+  {
+    auto matter = fx_.Matter("acme");
+    auto fd = matter->OpenPath(fx_.vault(), "three", O_RDWR);
+    ASSERT_OK(fd);
+    auto opened = OpenFile(fd->get(), fx_.vault().file_format(), matter->keyring());
+    ASSERT_OK(opened);
+    ASSERT_TRUE(opened->has_value());
+    ASSERT_OK(RewrapFileHeader(fd->get(), fx_.vault().file_format(), (*opened)->header,
+                               matter->keyring()));
+  }
+  // Meanwhile every file reads (both versions are in the keyring).
+  EXPECT_EQ(Contents(), files_);
+  auto r = RotateMatter(fx_.vault(), "acme", Ctx());
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->resumed);
+  EXPECT_EQ(r->to_version, 2u) << "completes the unfinished rotation, starts no new one";
+  EXPECT_EQ(r->counts.rewrapped, NonEmpty() - 1);
+  EXPECT_EQ(r->destroyed, std::vector<uint32_t>{1});
+  EXPECT_EQ(HeaderVersions(), std::vector<uint32_t>(NonEmpty(), 2));
+  EXPECT_EQ(CopyVersions(), (std::vector<std::vector<uint32_t>>{{2}, {2}}));
+  EXPECT_EQ(Contents(), files_);
+}
+
+TEST_F(RotationTest, AFileThatCannotBeRewrappedKeepsTheOldVersion) {
+  // Damage both header copies of one file (its wrapped data key).
+  {
+    auto matter = fx_.Matter("acme");
+    test::TreeWriter w(fx_.vault(), *matter);
+    auto [dirfd, entry] = w.Backing("one");
+    UniqueFd fd(::openat(dirfd.get(), entry.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    for (off_t at : {off_t{80}, off_t{kHeaderCopySize + 80}}) {
+      unsigned char b = 0;
+      ASSERT_EQ(::pread(fd.get(), &b, 1, at), 1);
+      b ^= 0x40;
+      ASSERT_EQ(::pwrite(fd.get(), &b, 1, at), 1);
+    }
+  }
+  auto r = RotateMatter(fx_.vault(), "acme", Ctx());
+  ASSERT_OK(r);
+  EXPECT_EQ(r->counts.failed, 1u);
+  EXPECT_EQ(r->counts.rewrapped, NonEmpty() - 1);
+  EXPECT_TRUE(r->destroyed.empty());
+  ASSERT_EQ(r->failures.size(), 1u);
+  EXPECT_NE(r->failures[0].find("one"), std::string::npos) << r->failures[0];
+  EXPECT_NE(RotateSummary(*r).find("old key version is kept"), std::string::npos);
+  EXPECT_EQ(events_.back().result, audit::AuditResult::kError);
+  // Both versions stay, so nothing that was readable became unreadable.
+  auto ring = fx_.vault().LoadKeyring(fx_.vault().FindMatter("acme")->id);
+  ASSERT_OK(ring);
+  EXPECT_EQ(ring->wrap_keys.size(), 2u);
+  files_.erase("one");
+  EXPECT_EQ(Contents(), files_);
+
+  // Once the damaged file is gone, a rerun completes.
+  {
+    auto matter = fx_.Matter("acme");
+    test::TreeWriter w(fx_.vault(), *matter);
+    auto [dirfd, entry] = w.Backing("one");
+    ASSERT_EQ(::unlinkat(dirfd.get(), entry.c_str(), 0), 0);
+  }
+  auto done = RotateMatter(fx_.vault(), "acme", Ctx());
+  ASSERT_OK(done);
+  EXPECT_TRUE(done->resumed);
+  EXPECT_EQ(done->destroyed, std::vector<uint32_t>{1});
+  EXPECT_EQ(done->counts.already, NonEmpty() + 1 /* and the empty file */);
+  EXPECT_EQ(Contents(), files_);
+}
+
+TEST_F(RotationTest, UnknownMatterIsNotFoundAndChangesNothing) {
+  auto r = RotateMatter(fx_.vault(), "nope", Ctx());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kNotFound);
+  EXPECT_TRUE(events_.empty());
+  EXPECT_EQ(CopyVersions(), (std::vector<std::vector<uint32_t>>{{1}, {1}}));
+}
+
+}  // namespace
+}  // namespace matterfs::vault
