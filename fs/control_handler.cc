@@ -179,8 +179,7 @@ control::Response ControlHandler::Reload(const fuse::Caller& caller) {
   return {};
 }
 
-control::Response ControlHandler::Rotate(const control::Request& req,
-                                         const fuse::Caller& caller) {
+control::Response ControlHandler::Rotate(const control::Request& req, const fuse::Caller& caller) {
   fuse::AccessControl& access = fs_.access();
   std::vector<std::string> names;
   if (Arg(req, "all") == "1") {
@@ -222,9 +221,8 @@ control::Response ControlHandler::Rotate(const control::Request& req,
     auto rotated = vault::RotateMatter(fs_.vault(), matter, ctx, opts);
     if (!rotated.ok()) {
       return Fail(rotated.error().code() == Code::kNotFound ? "ENOENT" : "EIO",
-                  rotated.error().code() == Code::kNotFound
-                      ? "no matter named '" + matter + "'"
-                      : rotated.error().message());
+                  rotated.error().code() == Code::kNotFound ? "no matter named '" + matter + "'"
+                                                            : rotated.error().message());
     }
     r.rows.push_back({{"matter", matter}, {"summary", vault::RotateSummary(*rotated)}});
     if (rotated->destroyed.empty() && rotated->counts.failed > 0) {

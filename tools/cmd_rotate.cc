@@ -19,7 +19,8 @@ namespace {
 class ProgressLine {
  public:
   explicit ProgressLine(std::string matter)
-      : matter_(std::move(matter)), on_(::isatty(STDERR_FILENO) == 1),
+      : matter_(std::move(matter)),
+        on_(::isatty(STDERR_FILENO) == 1),
         start_(std::chrono::steady_clock::now()) {}
   void Update(const vault::RotateProgress& p) {
     if (!on_) return;
@@ -29,7 +30,8 @@ class ProgressLine {
     const double secs = std::chrono::duration<double>(now - start_).count();
     std::fprintf(stderr, "\r\033[Krotate %s: %llu files, %llu rewrapped, %.0f files/s",
                  matter_.c_str(), static_cast<unsigned long long>(p.files),
-                 static_cast<unsigned long long>(p.rewrapped), secs > 0 ? static_cast<double>(p.files) / secs : 0.0);
+                 static_cast<unsigned long long>(p.rewrapped),
+                 secs > 0 ? static_cast<double>(p.files) / secs : 0.0);
     shown_ = true;
   }
   ~ProgressLine() {
@@ -55,8 +57,8 @@ void AddRotateCommands(Commands& cmds) {
        [](auto& d, auto& p) {
          d.add_options()("vault", po::value<std::string>()->required(),
                          "vault directory, or the mount point of a running daemon")(
-             "matter", po::value<std::string>(), "matter name")(
-             "all", po::bool_switch(), "rotate every matter");
+             "matter", po::value<std::string>(), "matter name")("all", po::bool_switch(),
+                                                                "rotate every matter");
          AddVaultOptions(d, true);
          AddControlOptions(d);
          p.add("vault", 1).add("matter", 1);

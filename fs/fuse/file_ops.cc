@@ -93,8 +93,8 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     if (!created) {
       if (errno != EEXIST || (fi->flags & O_EXCL)) return (void)fuse_reply_err(req, errno);
     } else {
-      auto made = vault::WriteNewHeader(fd.get(), fs->vault().file_format(),
-                                        n.view->keys->keyring());
+      auto made =
+          vault::WriteNewHeader(fd.get(), fs->vault().file_format(), n.view->keys->keyring());
       if (!made.ok()) {
         ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
         return Reply(req, made.error());
@@ -232,8 +232,8 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
     if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
     FileHandle* h = HandleOf(fi);
     const uint64_t end = static_cast<uint64_t>(offset) + static_cast<uint64_t>(length);
-    Status s = AllocateFile(Fs(req)->files(), h->inode, *h->state,
-                            static_cast<uint64_t>(offset), end);
+    Status s =
+        AllocateFile(Fs(req)->files(), h->inode, *h->state, static_cast<uint64_t>(offset), end);
     if (!s.ok()) return Reply(req, s.error(), h->inode);
     fuse_reply_err(req, 0);
   });

@@ -183,8 +183,9 @@ Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint
   const uint64_t to = layout.BackingSize(end);
   // KEEP_SIZE: the reservation changes nothing a reader sees; the file grows below, as a
   // truncate does. A backing file system that cannot reserve (EOPNOTSUPP) still grows.
-  if (to > from && ::fallocate(state.fd.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
-                               static_cast<off_t>(to - from)) != 0 &&
+  if (to > from &&
+      ::fallocate(state.fd.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
+                  static_cast<off_t>(to - from)) != 0 &&
       errno != EOPNOTSUPP) {
     return IoError("reserve space in the backing file");
   }

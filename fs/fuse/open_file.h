@@ -20,8 +20,8 @@
 #include "crypto/aead.h"
 #include "fs/fuse/inode_table.h"
 #include "fs/vault/encrypted_file.h"
-#include "fs/vault/matter_walker.h"
 #include "fs/vault/file_codec.h"
+#include "fs/vault/matter_walker.h"
 #include "util/result.h"
 #include "util/unique_fd.h"
 
@@ -55,7 +55,7 @@ struct FileContext {
   InodeTable& inodes;
   MatterRegistry& matters;
   vault::FileFormat format;  // the vault's cipher and file format
-  bool shared;            // other daemons serve the vault too (-o shared)
+  bool shared;               // other daemons serve the vault too (-o shared)
 };
 
 // Gets (or opens) the inode's shared file state and counts one more user. `existing`:

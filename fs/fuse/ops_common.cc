@@ -113,8 +113,7 @@ Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st) {
     if (file) {
       st->st_size = static_cast<off_t>(file->size.load());
     } else {
-      auto size =
-          fs->vault().file_format().layout().PlainSize(static_cast<uint64_t>(st->st_size));
+      auto size = fs->vault().file_format().layout().PlainSize(static_cast<uint64_t>(st->st_size));
       if (!size.ok()) {
         fs->ReportTamper(inode, size.error());
         st->st_size = 0;

@@ -45,8 +45,7 @@ class GrowGuard {
   }
   // Puts the file back; returns `e` (the error that made us undo).
   Error Undo(const Error& e) {
-    const uint64_t old_backing =
-        std::max<uint64_t>(L_.header_size(), L_.BackingSize(plain_size_));
+    const uint64_t old_backing = std::max<uint64_t>(L_.header_size(), L_.BackingSize(plain_size_));
     if (::ftruncate(fd_, static_cast<off_t>(old_backing)) == 0 && tail_stored_ != 0) {
       (void)PwriteFull(fd_, tail_.data(), tail_stored_,
                        static_cast<off_t>(L_.BlockOffset(plain_size_ / kBlockSize)));
@@ -204,9 +203,9 @@ Status CryptFile::SaveHoles(int fd, uint64_t plain_size) {
   if (header_->holes != before) holes_dirty_ = true;
   // Too many holes for the table: fill the smallest with sealed zeros until it fits.
   while (header_->holes.size() > kMaxHoles) {
-    auto smallest = std::min_element(
-        header_->holes.begin(), header_->holes.end(),
-        [](const HoleRange& a, const HoleRange& b) { return a.count < b.count; });
+    auto smallest =
+        std::min_element(header_->holes.begin(), header_->holes.end(),
+                         [](const HoleRange& a, const HoleRange& b) { return a.count < b.count; });
     const HoleRange fill = *smallest;
     for (uint64_t b = fill.first; b < fill.first + fill.count; ++b) {
       const uint64_t bstart = b * kBlockSize;

@@ -29,8 +29,8 @@ Result<FileHeader> CurrentCopy(ByteSpan raw, const FileCrypto& crypto) {
   Error last(Code::kCorruption, "file header: no valid copy", EIO);
   for (int i = 0; i < 2; ++i) {
     if (raw.size() < static_cast<size_t>(i + 1) * kHeaderCopySize) break;
-    auto copy = crypto.ParseCopy(raw.subspan(static_cast<size_t>(i) * kHeaderCopySize,
-                                             kHeaderCopySize));
+    auto copy =
+        crypto.ParseCopy(raw.subspan(static_cast<size_t>(i) * kHeaderCopySize, kHeaderCopySize));
     if (!copy.ok()) {
       last = copy.error();
       continue;
@@ -72,7 +72,8 @@ Result<std::optional<OpenedFile>> OpenFile(int fd, const FileFormat& format, con
   std::optional<Error> first_error;
   for (int i = 0; i < 2; ++i) {
     auto base = FileHeader::Parse({raw + static_cast<size_t>(i) * kHeaderCopySize, kHeaderSize});
-    Result<FileCrypto> fc = base.ok() ? FileCrypto::Open(*base, ring) : Result<FileCrypto>(base.error());
+    Result<FileCrypto> fc =
+        base.ok() ? FileCrypto::Open(*base, ring) : Result<FileCrypto>(base.error());
     if (base.ok() && fc.ok()) {
       if (Status st = CheckFormat(*base, format); !st.ok()) return st.error();
       MFS_ASSIGN(FileHeader header, CurrentCopy({raw, kHeaderSizeV2}, *fc));

@@ -87,9 +87,7 @@ void Remove(std::vector<HoleRange>& t, uint64_t first, uint64_t count) {
   t = std::move(out);
 }
 
-void Trim(std::vector<HoleRange>& t, uint64_t nblocks) {
-  Remove(t, nblocks, UINT64_MAX - nblocks);
-}
+void Trim(std::vector<HoleRange>& t, uint64_t nblocks) { Remove(t, nblocks, UINT64_MAX - nblocks); }
 
 Status Check(const std::vector<HoleRange>& t) {
   if (t.size() > kMaxHoles) return Error(Code::kCorruption, "file header: too many holes");
@@ -139,8 +137,8 @@ Result<FileHeader> FileHeader::Parse(ByteSpan raw) {
   }
   const uint8_t version = raw[kOffVersion];
   if (version > kFormatVersion) {
-    return Error(Code::kUnsupported, "file format version " + std::to_string(version) +
-                                         " is newer than this matterfs");
+    return Error(Code::kUnsupported,
+                 "file format version " + std::to_string(version) + " is newer than this matterfs");
   }
   if (version < kOldestFormatVersion) return Error(Code::kCorruption, "file header version 0");
   FileHeader h;
@@ -180,8 +178,7 @@ uint64_t BlockLayout::BackingSize(uint64_t plain_size) const {
 // ---- FileCrypto --------------------------------------------------------------------
 
 Result<std::pair<FileCrypto, FileHeader>> FileCrypto::Create(crypto::Cipher cipher,
-                                                             const Keyring& ring,
-                                                             uint8_t version) {
+                                                             const Keyring& ring, uint8_t version) {
   FileHeader h;
   h.version = version;
   h.cipher = cipher;
@@ -223,8 +220,8 @@ Result<FileCrypto> FileCrypto::FromKey(const FileHeader& header, const DataKey& 
   MFS_ASSIGN(crypto::BlockCipher c, crypto::BlockCipher::Create(header.cipher, dek));
   FileCrypto fc(std::move(c), header.file_id, header.version, matter);
   if (header.version >= 2) {
-    fc.header_mac_key_.emplace(crypto::DeriveSubkey<crypto::KeyPurpose::kFileSub>(
-        dek, kSubkeyHeaderMac, kFileKdfContext));
+    fc.header_mac_key_.emplace(
+        crypto::DeriveSubkey<crypto::KeyPurpose::kFileSub>(dek, kSubkeyHeaderMac, kFileKdfContext));
   }
   return fc;
 }

@@ -100,8 +100,7 @@ class FileCrypto {
   // A new file of format `version`: fresh file id and DEK, wrapped by the matter's current
   // key version.
   static Result<std::pair<FileCrypto, FileHeader>> Create(crypto::Cipher cipher,
-                                                          const Keyring& ring,
-                                                          uint8_t version = 1);
+                                                          const Keyring& ring, uint8_t version = 1);
   // An existing file: unwraps the DEK with MWK_{key_version}. kCorruption if the wrap does
   // not authenticate (altered header, wrong matter) or names a version the matter never
   // had (above its current one); kNotFound (errno EIO) if the version was destroyed by a

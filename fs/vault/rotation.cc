@@ -28,9 +28,8 @@ std::string RotateSummary(const RotateResult& r) {
   std::string s = "matter " + r.matter + ": key version " + std::to_string(r.from_version) +
                   " -> " + std::to_string(r.to_version) +
                   (r.resumed ? " (an unfinished rotation, completed)" : "") + "; " +
-                  std::to_string(r.counts.files) + " files (" +
-                  std::to_string(r.counts.rewrapped) + " rewrapped, " +
-                  std::to_string(r.counts.already) + " already on version " +
+                  std::to_string(r.counts.files) + " files (" + std::to_string(r.counts.rewrapped) +
+                  " rewrapped, " + std::to_string(r.counts.already) + " already on version " +
                   std::to_string(r.to_version);
   if (r.counts.failed > 0) s += ", " + std::to_string(r.counts.failed) + " failed";
   s += ")";
@@ -104,8 +103,7 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
           audit::AuditSeverity::kWarning, "rotation failed to start: " + st.error().message());
     return st.error();
   }
-  event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk,
-        audit::AuditSeverity::kNotice,
+  event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
         std::string(result.resumed ? "resuming an unfinished rotation: version "
                                    : "rotation started: version ") +
             std::to_string(result.from_version) + " -> " + std::to_string(result.to_version));
@@ -152,8 +150,7 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
         auto opened = OpenFile(item.fd, format, ring);
         if (!opened.ok()) {
           failed(item, opened.error());
-        } else if (!opened->has_value() ||
-                   (*opened)->header.key_version == ring.current_version) {
+        } else if (!opened->has_value() || (*opened)->header.key_version == ring.current_version) {
           ++counts.already;  // no header yet, or already on the new version
         } else {
           Status rw = RewrapFileHeader(item.fd, format, (*opened)->header, ring);
@@ -223,12 +220,13 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::string destroyed;
-  for (uint32_t v : result.destroyed) destroyed += (destroyed.empty() ? "" : ",") + std::to_string(v);
+  for (uint32_t v : result.destroyed)
+    destroyed += (destroyed.empty() ? "" : ",") + std::to_string(v);
   event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
-        "rotation finished: every file on key version " + std::to_string(result.to_version) +
-            " (" + std::to_string(counts.rewrapped) + " rewrapped, " +
-            std::to_string(counts.already) + " already on it, " + std::to_string(counts.files) +
-            " files); destroyed version(s) " + (destroyed.empty() ? "none" : destroyed));
+        "rotation finished: every file on key version " + std::to_string(result.to_version) + " (" +
+            std::to_string(counts.rewrapped) + " rewrapped, " + std::to_string(counts.already) +
+            " already on it, " + std::to_string(counts.files) + " files); destroyed version(s) " +
+            (destroyed.empty() ? "none" : destroyed));
   return result;
 }
 

@@ -30,11 +30,11 @@
 namespace matterfs::vault {
 
 struct RotateProgress {
-  uint64_t files = 0;          // regular files seen so far
-  uint64_t rewrapped = 0;      // headers rewritten by this run
-  uint64_t already = 0;        // already on the new version (new files, an earlier run)
-  uint64_t failed = 0;         // could not be rewrapped
-  std::string path;            // the file just done (plaintext path below the matter)
+  uint64_t files = 0;      // regular files seen so far
+  uint64_t rewrapped = 0;  // headers rewritten by this run
+  uint64_t already = 0;    // already on the new version (new files, an earlier run)
+  uint64_t failed = 0;     // could not be rewrapped
+  std::string path;        // the file just done (plaintext path below the matter)
 };
 
 struct RotateOptions {
@@ -51,11 +51,11 @@ struct RotateOptions {
 
 struct RotateResult {
   std::string matter;
-  uint32_t from_version = 0;       // the current version before (on a resume: the target)
-  uint32_t to_version = 0;         // the version every file is on afterwards
-  bool resumed = false;            // completed an unfinished rotation
+  uint32_t from_version = 0;  // the current version before (on a resume: the target)
+  uint32_t to_version = 0;    // the version every file is on afterwards
+  bool resumed = false;       // completed an unfinished rotation
   RotateProgress counts;
-  std::vector<uint32_t> destroyed;  // versions removed from the keyring
+  std::vector<uint32_t> destroyed;    // versions removed from the keyring
   std::vector<std::string> failures;  // "path: reason" for the first 20 failed files
   double seconds = 0;
 };

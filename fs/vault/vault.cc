@@ -256,8 +256,7 @@ Result<UniqueFd> Vault::LockVault() const {
 Status Vault::WaitForExitingDaemons(int fd, short keep) const {
   Status st = OfdLock(fd, F_WRLCK, kAliveByte, false);
   if (!st.ok() && st.error().code() == Code::kBusy) {
-    log::Notice("waiting for the previous matterfs of vault " + path_ +
-                " to finish its shutdown");
+    log::Notice("waiting for the previous matterfs of vault " + path_ + " to finish its shutdown");
     st = OfdLock(fd, F_WRLCK, kAliveByte, true);
   }
   MFS_TRY(st);

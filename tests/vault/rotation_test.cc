@@ -88,9 +88,9 @@ class RotationTest : public ::testing::Test {
     EXPECT_EQ(::pread(fd.get(), raw.data(), raw.size(), 0), static_cast<ssize_t>(raw.size()));
     std::vector<std::vector<uint32_t>> out;
     for (size_t c = 0; c < 2; ++c) {
-      auto ring = Keyring::ParseCopy(AsBytes(raw).subspan(c * kKeyringCopySize, kKeyringCopySize),
-                                     fx_.vault().keyring_keys(), fx_.vault().config().vault_id,
-                                     info->id);
+      auto ring =
+          Keyring::ParseCopy(AsBytes(raw).subspan(c * kKeyringCopySize, kKeyringCopySize),
+                             fx_.vault().keyring_keys(), fx_.vault().config().vault_id, info->id);
       EXPECT_OK(ring);
       std::vector<uint32_t> v;
       if (ring.ok()) {
