@@ -62,8 +62,11 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
       if (!operator_user && !access.Visible(caller, m.name, fuse::PolicyStatusOf(status))) {
         continue;
       }
-      r.rows.push_back(
-          {{"kind", "matter"}, {"name", m.name}, {"status", vault::MatterStatusName(status)}});
+      r.rows.push_back({{"kind", "matter"},
+                        {"name", m.name},
+                        {"status", vault::MatterStatusName(status)},
+                        {"key_version", std::to_string(m.key_version)},
+                        {"rotation_unfinished", m.key_versions > 1 ? "1" : "0"}});
     }
   }
   // A break-glass grant says who looked at which matter and why: shown to the user who

@@ -41,7 +41,8 @@ void AddMatterCommands(Commands& cmds) {
                               [](const auto& a, const auto& b) { return a.name < b.name; });
                     for (const auto& m : list) {
                       std::cout << m.name << "\t" << vault::MatterStatusName(m.status) << "\t"
-                                << ToHex(m.id) << "\n";
+                                << ToHex(m.id) << "\tkey-version " << m.key_version
+                                << (m.key_versions > 1 ? " (rotation unfinished)" : "") << "\n";
                     }
                     return 0;
                   }});

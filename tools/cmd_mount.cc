@@ -37,8 +37,13 @@ void AddMountCommands(Commands& cmds) {
                          << "); they are queued, then dropped or refused when the queue is full\n";
              }
            } else if (kind == "matter") {
-             std::cout << "matter:   " << Field(row, "name") << "\t" << Field(row, "status")
-                       << "\n";
+             std::cout << "matter:   " << Field(row, "name") << "\t" << Field(row, "status");
+             if (!Field(row, "key_version").empty()) {
+               std::cout << "\tkey-version " << Field(row, "key_version")
+                         << (Field(row, "rotation_unfinished") == "1" ? " (rotation unfinished)"
+                                                                      : "");
+             }
+             std::cout << "\n";
            } else if (kind == "break-glass") {
              std::cout << "break-glass: " << Field(row, "user") << " on " << Field(row, "matter")
                        << " until " << Field(row, "until") << " (reason: " << Field(row, "reason")

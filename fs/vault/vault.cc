@@ -366,7 +366,8 @@ Result<std::vector<MatterInfo>> Vault::ListMatters() const {
     MFS_ASSIGN(UniqueFd mfd, OpenDir(data_.get(), entry, "matter directory"));
     MFS_ASSIGN(MatterId id, ReadMatterBinding(mfd.get(), name));
     MFS_ASSIGN(Keyring ring, LoadKeyring(id));
-    out.push_back({std::move(name), id, ring.status, entry});
+    out.push_back(
+        {std::move(name), id, ring.status, entry, ring.current_version, ring.wrap_keys.size()});
   }
   return out;
 }
@@ -381,7 +382,8 @@ Result<MatterInfo> Vault::FindMatter(std::string_view name) const {
   }
   MFS_ASSIGN(MatterId id, ReadMatterBinding(mfd.get(), name));
   MFS_ASSIGN(Keyring ring, LoadKeyring(id));
-  return MatterInfo{std::string(name), id, ring.status, stored.entry};
+  return MatterInfo{std::string(name),    id, ring.status, stored.entry, ring.current_version,
+                    ring.wrap_keys.size()};
 }
 
 Result<Keyring> Vault::LoadKeyring(const MatterId& id) const {

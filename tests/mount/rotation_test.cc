@@ -120,6 +120,8 @@ TEST_F(RotationMountTest, OnlineRotationWhileAWriterAndAReaderKeepWorking) {
         << runs[i].out;
   }
   EXPECT_EQ(bad_reads.load(), 0);
+  CmdResult status = Matterctl({"status", mnt_});
+  EXPECT_NE(status.out.find("alpha\topen\tkey-version 4\n"), std::string::npos) << status.out;
   // Every record the writer wrote is there, through the fd it kept open all along.
   const int n = records.load();
   ASSERT_GE(n, 50);

@@ -285,12 +285,22 @@ check "one keyring per matter" test "$(find "$V/keys" -type f | wc -l)" -eq 2
 check "keyring named by matter id" test -f "$V/keys/$id1.keyring"
 
 expect_rc "matter list" 0 matter list "$V" --passphrase-file pw
-expected_list=$(printf '%s\topen\t%s\n%s\topen\t%s' "$M1" "$id1" "$M2" "$id2")
+expected_list=$(printf '%s\topen\t%s\tkey-version 1\n%s\topen\t%s\tkey-version 1' "$M1" "$id1" "$M2" "$id2")
 if [[ "$OUT" == "$expected_list" ]]; then
-  pass "matter list prints 'name<TAB>status<TAB>id', sorted by name"
+  pass "matter list prints 'name<TAB>status<TAB>id<TAB>key-version N', sorted by name"
 else
   fail "matter list output" "expected:"$'\n'"$expected_list"
 fi
+
+expect_rc "rotate offline" 0 rotate "$V" "$M1" --passphrase-file pw
+expect_rc "matter list after a rotation" 0 matter list "$V" --passphrase-file pw
+if grep -q "^$M1	open	$id1	key-version 2\$" <<<"$OUT"; then
+  pass "matter list shows the rotated matter's key version 2"
+else
+  fail "key version after rotate" "$OUT"
+fi
+expect_rc "rotate without a matter" 2 rotate "$V" --passphrase-file pw
+expect_rc "rotate of an unknown matter" 5 rotate "$V" no-such-matter --passphrase-file pw
 
 before=$(snapshot "$V")
 expect_rc "duplicate matter" 7 matter create "$V" "$M1" --passphrase-file pw
@@ -305,7 +315,7 @@ unchanged "refused matter names" "$before" "$V"
 long_name=$(printf 'in-re-%.0s' {1..30})  # 180 bytes: its ciphertext needs a long-name file
 expect_rc "matter with a long name" 0 matter create "$V" "$long_name" --passphrase-file pw
 expect_rc "matter list with a long name" 0 matter list "$V" --passphrase-file pw
-stdout_has "long matter name listed intact" "^$long_name	open	[0-9a-f]{32}$"
+stdout_has "long matter name listed intact" "^$long_name	open	[0-9a-f]{32}	key-version 1$"
 check "three matters listed" test "$(grep -c . <<<"$OUT")" -eq 3
 
 # policy check against the vault: a section for a matter that does not exist is a warning
@@ -547,7 +557,7 @@ if [[ $RC -ne 0 ]]; then pass "matter list with the wrong keystore fails (exit $
 stderr_has "matter list with the wrong keystore" "keyring"
 unchanged "keystore missing or wrong" "$before" "$XV" "$KS"
 expect_rc "matter list with --keystore" 0 matter list "$XV" --keystore "$KS" --passphrase-file pw
-stdout_has "matter list with --keystore" "^$M1	open	[0-9a-f]{32}$"
+stdout_has "matter list with --keystore" "^$M1	open	[0-9a-f]{32}	key-version 1$"
 for secret in "$M1" "acme" "correct horse"; do
   if grep -r -a -q -F -- "$secret" "$XV" "$KS" || find "$XV" "$KS" | grep -q -F -- "$secret"; then
     fail "'$secret' not in the vault or keystore" "found"
