@@ -37,7 +37,7 @@ struct MatterInfo {
   std::string name;
   MatterId id{};
   MatterStatus status = MatterStatus::kOpen;
-  std::string entry;  // the matter directory's entry in the data directory
+  std::string entry;         // the matter directory's entry in the data directory
   uint32_t key_version = 0;  // the current matter key version (1 + completed rotations)
   size_t key_versions = 0;   // versions in the keyring: more than 1 = a rotation unfinished
 };
@@ -60,9 +60,7 @@ class Vault {
   const VaultId& id() const { return config_.vault_id; }
   crypto::Cipher cipher() const { return config_.cipher; }
   // What the vault's files look like: its cipher and its format (fixed at init).
-  FileFormat file_format() const {
-    return {config_.cipher, static_cast<uint8_t>(config_.version)};
-  }
+  FileFormat file_format() const { return {config_.cipher, static_cast<uint8_t>(config_.version)}; }
   int root_fd() const { return root_.get(); }
   int data_fd() const { return data_.get(); }
   int keystore_fd() const { return keystore_.get(); }

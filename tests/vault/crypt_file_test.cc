@@ -157,7 +157,6 @@ TEST_P(CryptFileTest, AGrowingWriteThatFailsMidwayLeavesTheFileAsItWas) {
   EXPECT_EQ(ReadAll(), before + "more");
 }
 
-
 // ---- format 2: holes ---------------------------------------------------------------
 
 class HoleTest : public CryptFileTest {};
@@ -253,7 +252,6 @@ TEST_P(HoleTest, BeyondTheLargestSizeIsEfbig) {
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.error().ToErrno(), EFBIG);
 }
-
 
 TEST_P(HoleTest, ATornHoleTableWriteLeavesTheFormerCopy) {
   CryptFile f = File();

@@ -403,7 +403,6 @@ TEST(BlockLayoutTest, BlockOffsets) {
   EXPECT_EQ(uint64_t{100} + (uint64_t{1} << 32) * 4136u, x.BlockOffset(uint64_t{1} << 32));
 }
 
-
 // ---- format 2 header copies ------------------------------------------------------------
 
 class HeaderV2Test : public ::testing::Test {

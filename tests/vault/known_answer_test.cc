@@ -117,8 +117,7 @@ TEST(FormatVectorsTest, FileHeader) {
 
 // HEADER-2: one copy of a format 2 header (HEADER-1's fields, version 2, sequence 5, two
 // holes), and its MAC key K_hdr.
-const char kHeader2Khdr[] =
-    "098a2b0c983d9be18a22df0f1c3467fa911d8c028aaa49b3824e804fbae722b5";
+const char kHeader2Khdr[] = "098a2b0c983d9be18a22df0f1c3467fa911d8c028aaa49b3824e804fbae722b5";
 const char kHeader2Head[] =
     "4d4653460202000003000000000102030405060708090a0b0c0d0e0f70717273"
     "7475767778797a7b7c7d7e7f808182838485868734bd48eedb9249fcdec5a8ec"
