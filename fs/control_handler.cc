@@ -228,7 +228,7 @@ control::Response ControlHandler::Rotate(const control::Request& req, const fuse
                                                             : rotated.error().message());
     }
     r.rows.push_back({{"matter", matter}, {"summary", vault::RotateSummary(*rotated)}});
-    if (rotated->destroyed.empty() && rotated->counts.failed > 0) {
+    if (rotated->KeptOldVersions()) {
       std::string first = rotated->failures.empty() ? "" : " (" + rotated->failures[0] + ")";
       return Fail("EIO", vault::RotateSummary(*rotated) + first);
     }

@@ -112,10 +112,8 @@ void AddRotateCommands(Commands& cmds) {
              r = Check(vault::RotateMatter(*v, name, OfflineContext(vm), opts));
            }
            std::cout << vault::RotateSummary(r) << "\n";
-           if (!r.failures.empty()) {
-             for (const auto& f : r.failures) std::cerr << "matterctl: " << f << "\n";
-           }
-           if (r.destroyed.empty() && r.counts.failed > 0) {
+           for (const auto& f : r.failures) std::cerr << "matterctl: " << f << "\n";
+           if (r.KeptOldVersions()) {
              std::cerr << "matterctl: matter " << name << ": " << r.counts.failed
                        << " files could not be rewrapped; the old key version is kept "
                           "(run matterctl rotate again once they are repaired or removed)\n";

@@ -49,6 +49,17 @@ Status LoadCrypto(MatterRegistry& matters, const vault::FileFormat& format, Inod
   return {};
 }
 
+// Truncate's and fallocate's common end: the new plaintext size (caller holds state.lock
+// exclusively, and in shared mode the backing file lock).
+Status ResizeLocked(const FileContext& ctx, Inode* inode, FileState& state, uint64_t size) {
+  if (!state.crypto && size == 0) return {};
+  MFS_TRY(EnsureHeader(ctx, inode, state));
+  vault::CryptFile file(*state.crypto, HeaderOf(state));
+  MFS_ASSIGN(uint64_t now, file.Truncate(state.fd.get(), state.size, size));
+  state.size = now;
+  return {};
+}
+
 }  // namespace
 
 Result<std::shared_ptr<FileState>> AcquireFile(const FileContext& ctx, Inode* inode, bool write,
@@ -134,12 +145,7 @@ Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint
   std::unique_lock<std::shared_mutex> wl(state.lock);
   if (state.evicted) return Evicted();
   MFS_ASSIGN(auto backing, CatchUp(ctx, inode, state, true));
-  if (!state.crypto && size == 0) return {};
-  MFS_TRY(EnsureHeader(ctx, inode, state));
-  vault::CryptFile file(*state.crypto, HeaderOf(state));
-  MFS_ASSIGN(uint64_t now, file.Truncate(state.fd.get(), state.size, size));
-  state.size = now;
-  return {};
+  return ResizeLocked(ctx, inode, state, size);
 }
 
 Result<bool> RewrapForRotation(const FileContext& ctx, const vault::WalkItem& item,
@@ -157,22 +163,18 @@ Result<bool> RewrapForRotation(const FileContext& ctx, const vault::WalkItem& it
       }
       if (!state->header) return false;  // nothing written yet: its first header is current
       if (state->header->key_version == ring.current_version) return false;
-      MFS_TRY(vault::RewrapFileHeader(item.fd, ctx.format, *state->header, ring));
+      MFS_TRY(vault::RewrapFileHeader(item.fd, *state->header, ring));
       return true;
     }
     MFS_ASSIGN(BackingFileLock lock, BackingFileLock::Take(item.fd, true));
     if (ctx.inodes.FileOf(item.st.st_dev, item.st.st_ino)) continue;  // opened meanwhile
-    auto opened = vault::OpenFile(item.fd, ctx.format, ring);
-    if (!opened.ok()) return opened.error();
-    if (!*opened || (*opened)->header.key_version == ring.current_version) return false;
-    MFS_TRY(vault::RewrapFileHeader(item.fd, ctx.format, (*opened)->header, ring));
-    return true;
+    return vault::RewrapFile(item.fd, ctx.format, ring);
   }
 }
 
 Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t offset,
                     uint64_t end) {
-  if (end > vault::kMaxPlainFileSize || end < offset) {
+  if (end > vault::kMaxPlainFileSize) {
     return Error(Code::kInvalidArgument, "file would exceed the largest size", EFBIG);
   }
   std::unique_lock<std::shared_mutex> wl(state.lock);
@@ -190,11 +192,7 @@ Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint
     return IoError("reserve space in the backing file");
   }
   if (end <= state.size) return {};
-  MFS_TRY(EnsureHeader(ctx, inode, state));
-  vault::CryptFile file(*state.crypto, HeaderOf(state));
-  MFS_ASSIGN(uint64_t now, file.Truncate(state.fd.get(), state.size, end));
-  state.size = now;
-  return {};
+  return ResizeLocked(ctx, inode, state, end);
 }
 
 Result<BackingFileLock> BackingFileLock::Take(int fd, bool write) {

@@ -12,46 +12,22 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <vector>
 
 #include "util/exit_codes.h"
 #include "util/log.h"
+#include "util/mountinfo.h"
 #include "util/unique_fd.h"
 
 namespace matterfs::fuse {
 
 namespace {
 
-// Decodes the octal escapes of /proc/self/mountinfo ("\040" for a space).
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() + 1 && i + 3 <= s.size()) {
-      out.push_back(static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8)));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 bool IsMatterfsMount(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, devno, root, mnt;
-    ls >> id >> parent >> devno >> root >> mnt;
-    std::string field;
-    while (ls >> field && field != "-") {
-    }
-    std::string fstype;
-    ls >> fstype;
-    if (Unescape(mnt) == path && fstype.rfind("fuse.matterfs", 0) == 0) return true;
+  for (const MountEntry& m : ReadMountInfo()) {
+    if (m.mount_point == path && m.fstype.rfind("fuse.matterfs", 0) == 0) return true;
   }
   return false;
 }

@@ -198,9 +198,12 @@ bool CryptFile::TailIsHole(uint64_t plain_size) const {
 Status CryptFile::SaveHoles(int fd, uint64_t plain_size) {
   if (!Sparse()) return {};
   const uint64_t nblocks = (plain_size + kBlockSize - 1) / kBlockSize;
-  const std::vector<HoleRange> before = header_->holes;
-  holes::Trim(header_->holes, nblocks);  // entries past the end are dead weight
-  if (header_->holes != before) holes_dirty_ = true;
+  // Entries past the end are dead weight (checked without copying the table: this runs
+  // on every write).
+  if (holes::Overlaps(header_->holes, nblocks, UINT64_MAX - nblocks)) {
+    holes::Trim(header_->holes, nblocks);
+    holes_dirty_ = true;
+  }
   // Too many holes for the table: fill the smallest with sealed zeros until it fits.
   while (header_->holes.size() > kMaxHoles) {
     auto smallest =

@@ -42,6 +42,15 @@ Result<FileHeader> CurrentCopy(ByteSpan raw, const FileCrypto& crypto) {
   return std::move(*best);
 }
 
+// Format 2: `header` into both copies, in one write of the two 512-byte sectors.
+Status WriteBothCopies(int fd, const FileHeader& header, const FileCrypto& crypto) {
+  const auto copy = crypto.SerializeCopy(header);
+  uint8_t both[kHeaderSizeV2];
+  std::memcpy(both, copy.data(), kHeaderCopySize);
+  std::memcpy(both + kHeaderCopySize, copy.data(), kHeaderCopySize);
+  return PwriteFull(fd, both, sizeof both, 0);
+}
+
 }  // namespace
 
 Result<std::optional<FileHeader>> ReadFileHeader(int fd, const FileFormat& format) {
@@ -91,11 +100,7 @@ Result<OpenedFile> WriteNewHeader(int fd, const FileFormat& format, const Keyrin
     const auto raw = h.Serialize();
     MFS_TRY(PwriteFull(fd, raw.data(), raw.size(), 0));
   } else {
-    const auto copy = created.first.SerializeCopy(h);
-    uint8_t both[kHeaderSizeV2];
-    std::memcpy(both, copy.data(), kHeaderCopySize);
-    std::memcpy(both + kHeaderCopySize, copy.data(), kHeaderCopySize);
-    MFS_TRY(PwriteFull(fd, both, sizeof both, 0));
+    MFS_TRY(WriteBothCopies(fd, h, created.first));
   }
   return OpenedFile{std::move(h), std::move(created.first)};
 }
@@ -106,11 +111,7 @@ Status RewriteHeader(int fd, FileHeader& header, const FileCrypto& crypto, bool 
     MFS_TRY(PwriteFull(fd, raw.data(), raw.size(), 0));
   } else {
     header.sequence += 1;
-    const auto copy = crypto.SerializeCopy(header);
-    uint8_t both[kHeaderSizeV2];
-    std::memcpy(both, copy.data(), kHeaderCopySize);
-    std::memcpy(both + kHeaderCopySize, copy.data(), kHeaderCopySize);
-    MFS_TRY(PwriteFull(fd, both, sizeof both, 0));
+    MFS_TRY(WriteBothCopies(fd, header, crypto));
     header.copy = 0;
   }
   if (sync && ::fdatasync(fd) != 0) return IoError("fdatasync");

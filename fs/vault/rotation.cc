@@ -5,7 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <set>
+#include <optional>
 
 #include "crypto/aead.h"
 #include "fs/vault/encrypted_file.h"
@@ -18,11 +18,15 @@ constexpr size_t kMaxListedFailures = 20;
 
 std::string Where(const WalkItem& item) { return item.path.empty() ? item.position : item.path; }
 
+std::string JoinVersions(const std::vector<uint32_t>& versions) {
+  std::string s;
+  for (uint32_t v : versions) s += (s.empty() ? "" : ", ") + std::to_string(v);
+  return s.empty() ? "none" : s;
+}
+
 }  // namespace
 
 std::string RotateSummary(const RotateResult& r) {
-  std::string versions;
-  for (uint32_t v : r.destroyed) versions += (versions.empty() ? "" : ", ") + std::to_string(v);
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f", r.seconds);
   std::string s = "matter " + r.matter + ": key version " + std::to_string(r.from_version) +
@@ -33,16 +37,15 @@ std::string RotateSummary(const RotateResult& r) {
                   std::to_string(r.to_version);
   if (r.counts.failed > 0) s += ", " + std::to_string(r.counts.failed) + " failed";
   s += ")";
-  if (!r.destroyed.empty()) {
-    s += "; destroyed version(s) " + versions;
-  } else if (r.counts.failed > 0) {
+  if (r.KeptOldVersions()) {
     s += "; the old key version is kept";
+  } else if (!r.destroyed.empty()) {
+    s += "; destroyed version(s) " + JoinVersions(r.destroyed);
   }
   return s + "; " + secs + " s";
 }
 
-Status RewrapFileHeader(int fd, const FileFormat& format, FileHeader& header, const Keyring& ring) {
-  (void)format;
+Status RewrapFileHeader(int fd, FileHeader& header, const Keyring& ring) {
   auto old_key = ring.wrap_keys.find(header.key_version);
   if (old_key == ring.wrap_keys.end()) {
     // FileCrypto::Open words the error (a destroyed version, or one never had).
@@ -63,6 +66,13 @@ Status RewrapFileHeader(int fd, const FileFormat& format, FileHeader& header, co
   MFS_TRY(RewriteHeader(fd, next, fc, false));
   header = std::move(next);
   return {};
+}
+
+Result<bool> RewrapFile(int fd, const FileFormat& format, const Keyring& ring) {
+  MFS_ASSIGN(std::optional<OpenedFile> opened, OpenFile(fd, format, ring));
+  if (!opened || opened->header.key_version == ring.current_version) return false;
+  MFS_TRY(RewrapFileHeader(fd, opened->header, ring));
+  return true;
 }
 
 Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const AdminContext& ctx,
@@ -137,29 +147,17 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
     }
     if (!regular) return WalkAction::kContinue;
     ++counts.files;
-    counts.path = item.path;
     if (item.fd < 0) {
       failed(item, item.problem ? *item.problem : Error(Code::kIo, "cannot open"));
     } else {
-      Result<bool> handled = options.rewrap_file ? options.rewrap_file(item, ring) : false;
-      if (!handled.ok()) {
-        failed(item, handled.error());
-      } else if (*handled) {
+      Result<bool> rewrapped =
+          options.rewrap_file ? options.rewrap_file(item, ring) : RewrapFile(item.fd, format, ring);
+      if (!rewrapped.ok()) {
+        failed(item, rewrapped.error());
+      } else if (*rewrapped) {
         ++counts.rewrapped;
       } else {
-        auto opened = OpenFile(item.fd, format, ring);
-        if (!opened.ok()) {
-          failed(item, opened.error());
-        } else if (!opened->has_value() || (*opened)->header.key_version == ring.current_version) {
-          ++counts.already;  // no header yet, or already on the new version
-        } else {
-          Status rw = RewrapFileHeader(item.fd, format, (*opened)->header, ring);
-          if (rw.ok()) {
-            ++counts.rewrapped;
-          } else {
-            failed(item, rw.error());
-          }
-        }
+        ++counts.already;  // no header yet, or already on the new version
       }
     }
     if (options.progress) options.progress(counts);
@@ -219,14 +217,11 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
   }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::string destroyed;
-  for (uint32_t v : result.destroyed)
-    destroyed += (destroyed.empty() ? "" : ",") + std::to_string(v);
   event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
         "rotation finished: every file on key version " + std::to_string(result.to_version) + " (" +
             std::to_string(counts.rewrapped) + " rewrapped, " + std::to_string(counts.already) +
             " already on it, " + std::to_string(counts.files) + " files); destroyed version(s) " +
-            (destroyed.empty() ? "none" : destroyed));
+            JoinVersions(result.destroyed));
   return result;
 }
 

@@ -34,15 +34,13 @@ struct RotateProgress {
   uint64_t rewrapped = 0;  // headers rewritten by this run
   uint64_t already = 0;    // already on the new version (new files, an earlier run)
   uint64_t failed = 0;     // could not be rewrapped
-  std::string path;        // the file just done (plaintext path below the matter)
 };
 
 struct RotateOptions {
   // Called after every file (the caller throttles its display).
   std::function<void(const RotateProgress&)> progress;
-  // Online: the daemon's own handling of a file that it may have open (it rewraps through
-  // its open-file state so that nothing it holds in memory goes stale). Returns false when
-  // it did not handle the file (the rotation then rewrites the header itself).
+  // How one file is rewrapped (as RewrapFile; unset: RewrapFile). Online, the daemon
+  // rewraps through its open-file state so that nothing it holds in memory goes stale.
   std::function<Result<bool>(WalkItem& item, const Keyring& ring)> rewrap_file;
   // Called once the keyring holds the new version (online: the daemon swaps the matter's
   // keys so that new files use it) and again after the old versions are destroyed.
@@ -51,13 +49,15 @@ struct RotateOptions {
 
 struct RotateResult {
   std::string matter;
-  uint32_t from_version = 0;  // the current version before (on a resume: the target)
+  uint32_t from_version = 0;  // the current version before (on a resume: the oldest left)
   uint32_t to_version = 0;    // the version every file is on afterwards
   bool resumed = false;       // completed an unfinished rotation
   RotateProgress counts;
   std::vector<uint32_t> destroyed;    // versions removed from the keyring
   std::vector<std::string> failures;  // "path: reason" for the first 20 failed files
   double seconds = 0;
+  // Files could not be rewrapped, so the old versions were kept: run it again later.
+  bool KeptOldVersions() const { return destroyed.empty() && counts.failed > 0; }
 };
 
 // One line for people: "matter M: key version 1 -> 2; N files (...); destroyed ...; 0.4 s".
@@ -66,9 +66,14 @@ std::string RotateSummary(const RotateResult& r);
 Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const AdminContext& ctx,
                                   const RotateOptions& options = {});
 
-// Rewraps one file's header to `ring`'s current version (format 1: the 100-byte header
-// in place; format 2: both copies in one write of two sectors, next sequence). No sync.
-// `header` is updated. kNotFound/kCorruption when the header does not open with `ring`.
-Status RewrapFileHeader(int fd, const FileFormat& format, FileHeader& header, const Keyring& ring);
+// Rewraps one file's header (`header`, as read from it) to `ring`'s current version
+// (format 1: the 100-byte header in place; format 2: both copies in one write of two
+// sectors, next sequence). No sync. `header` is updated. kNotFound/kCorruption when the
+// header does not open with `ring`.
+Status RewrapFileHeader(int fd, FileHeader& header, const Keyring& ring);
+
+// Reads the header of the backing file `fd` and rewraps it if it is on another version
+// than `ring`'s current one. false: nothing to do (no header yet, or already current).
+Result<bool> RewrapFile(int fd, const FileFormat& format, const Keyring& ring);
 
 }  // namespace matterfs::vault

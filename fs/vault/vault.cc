@@ -12,12 +12,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
 #include "util/file_io.h"
 #include "util/log.h"
 #include "util/matter_name.h"
+#include "util/mountinfo.h"
 
 namespace matterfs::vault {
 
@@ -187,32 +186,12 @@ Status OfdLock(int fd, short type, off_t byte, bool wait) {
 }
 
 // Whether a matterfs mount of the vault at `path` is in this mount namespace (the daemon
-// names its mounts fsname=<vault path, ',' as '_'>; mountinfo escapes blanks as \ooo).
+// names its mounts fsname=<vault path, ',' as '_'>).
 bool MountedHere(const std::string& path) {
   std::string fsname = path;
   std::replace(fsname.begin(), fsname.end(), ',', '_');
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream rest(line.substr(dash + 3));
-    std::string type, source;
-    rest >> type >> source;
-    if (type != "fuse.matterfs") continue;
-    std::string unescaped;
-    for (size_t i = 0; i < source.size(); ++i) {
-      auto octal = [&](size_t j) { return source[j] >= '0' && source[j] <= '7'; };
-      if (source[i] == '\\' && i + 3 < source.size() && octal(i + 1) && octal(i + 2) &&
-          octal(i + 3)) {
-        unescaped += static_cast<char>((source[i + 1] - '0') * 64 + (source[i + 2] - '0') * 8 +
-                                       (source[i + 3] - '0'));
-        i += 3;
-      } else {
-        unescaped += source[i];
-      }
-    }
-    if (unescaped == fsname) return true;
+  for (const MountEntry& m : ReadMountInfo()) {
+    if (m.fstype == "fuse.matterfs" && m.source == fsname) return true;
   }
   return false;
 }

@@ -159,7 +159,16 @@ TEST_P(CryptFileTest, AGrowingWriteThatFailsMidwayLeavesTheFileAsItWas) {
 
 // ---- format 2: holes ---------------------------------------------------------------
 
-class HoleTest : public CryptFileTest {};
+class HoleTest : public CryptFileTest {
+ protected:
+  // Grows the empty file to `size` bytes (all hole) and the model with it.
+  void GrowEmptyTo(uint64_t size) {
+    auto grown = File().Truncate(fd_.get(), 0, size);
+    ASSERT_OK(grown);
+    size_ = *grown;
+    model_.assign(size, '\0');
+  }
+};
 
 TEST_P(HoleTest, GrowingMakesAHoleThatTakesNoSpaceAndReadsAsZeros) {
   ASSERT_OK(WriteAt(0, "head"));
@@ -206,10 +215,7 @@ TEST_P(HoleTest, AZeroedBlockOutsideTheTableIsStillTampering) {
 
 TEST_P(HoleTest, WritingIntoAHoleSplitsItAndTheTableFollows) {
   CryptFile f = File();
-  auto grown = f.Truncate(fd_.get(), 0, 10 * 4096);
-  ASSERT_OK(grown);
-  size_ = *grown;
-  model_.assign(10 * 4096, '\0');
+  ASSERT_NO_FATAL_FAILURE(GrowEmptyTo(10 * 4096));
   ASSERT_OK(WriteAt(5 * 4096 + 100, "in the middle"));
   ModelWrite(5 * 4096 + 100, "in the middle");
   EXPECT_EQ(ReadAll(), model_);
@@ -225,11 +231,7 @@ TEST_P(HoleTest, WritingIntoAHoleSplitsItAndTheTableFollows) {
 }
 
 TEST_P(HoleTest, MoreHolesThanTheTableHoldsFillTheSmallest) {
-  CryptFile f = File();
-  auto grown = f.Truncate(fd_.get(), 0, 200 * 4096);
-  ASSERT_OK(grown);
-  size_ = *grown;
-  model_.assign(200 * 4096, '\0');
+  ASSERT_NO_FATAL_FAILURE(GrowEmptyTo(200 * 4096));
   // 40 scattered writes would need 41 holes.
   for (int i = 0; i < 40; ++i) {
     const uint64_t off = static_cast<uint64_t>(i) * 5 * 4096 + static_cast<uint64_t>(i);

@@ -159,11 +159,13 @@ TEST_F(RotationTest, ARerunCompletesAnInterruptedRotation) {
     auto matter = fx_.Matter("acme");
     auto fd = matter->OpenPath(fx_.vault(), "three", O_RDWR);
     ASSERT_OK(fd);
-    auto opened = OpenFile(fd->get(), fx_.vault().file_format(), matter->keyring());
-    ASSERT_OK(opened);
-    ASSERT_TRUE(opened->has_value());
-    ASSERT_OK(RewrapFileHeader(fd->get(), fx_.vault().file_format(), (*opened)->header,
-                               matter->keyring()));
+    auto rewrapped = RewrapFile(fd->get(), fx_.vault().file_format(), matter->keyring());
+    ASSERT_OK(rewrapped);
+    ASSERT_TRUE(*rewrapped) << "a header on version 1 was rewrapped to 2";
+    // A second call finds it current.
+    auto again = RewrapFile(fd->get(), fx_.vault().file_format(), matter->keyring());
+    ASSERT_OK(again);
+    EXPECT_FALSE(*again);
   }
   // Meanwhile every file reads (both versions are in the keyring).
   EXPECT_EQ(Contents(), files_);
