@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <string>
@@ -193,6 +194,43 @@ TEST_F(RotationMountTest, OfflineRotationKilledAtAnyPointLosesNothingAndARerunCo
   EXPECT_EQ(Count(versions, 2), versions.size());
   ASSERT_NO_FATAL_FAILURE(Mount());
   ExpectFiles(files);
+}
+
+TEST_F(RotationMountTest, ADamagedFileKeepsTheOldVersionExits4AndARerunCompletesOnceItIsGone) {
+  ASSERT_TRUE(WriteFile(M("good"), "good file"));
+  const std::vector<std::string> before = BackingFiles();
+  ASSERT_TRUE(WriteFile(M("bad"), "bad file"));
+  std::string bad;
+  for (const std::string& p : BackingFiles()) {
+    if (std::find(before.begin(), before.end(), p) == before.end()) bad = p;
+  }
+  ASSERT_FALSE(bad.empty());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  {
+    // Both header copies lose their wrapped data key.
+    UniqueFd fd(::open(bad.c_str(), O_RDWR | O_CLOEXEC));
+    for (off_t at : {off_t{80}, static_cast<off_t>(vault::kHeaderCopySize + 80)}) {
+      unsigned char b = 0;
+      ASSERT_EQ(::pread(fd.get(), &b, 1, at), 1);
+      b ^= 0x10;
+      ASSERT_EQ(::pwrite(fd.get(), &b, 1, at), 1);
+    }
+  }
+  CmdResult r = Matterctl({"rotate", vault_, "alpha", "--passphrase-file", pass_});
+  EXPECT_EQ(r.status, 4) << ::testing::PrintToString(r);
+  EXPECT_NE(r.err.find("matterctl: bad: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("old key version is kept"), std::string::npos) << r.err;
+  CmdResult list = Matterctl({"matter", "list", vault_, "--passphrase-file", pass_});
+  EXPECT_NE(list.out.find("key-version 2 (rotation unfinished)"), std::string::npos) << list.out;
+  CmdResult cat = Matterctl({"cat", vault_, "alpha/good", "--passphrase-file", pass_});
+  EXPECT_EQ(cat.out, "good file") << cat.err;
+  // The damaged file removed (restored from a backup, say), a rerun completes.
+  ASSERT_EQ(::unlink(bad.c_str()), 0);
+  CmdResult again = Matterctl({"rotate", vault_, "alpha", "--passphrase-file", pass_});
+  EXPECT_EQ(again.status, 0) << ::testing::PrintToString(again);
+  EXPECT_NE(again.out.find("destroyed version(s) 1"), std::string::npos) << again.out;
+  list = Matterctl({"matter", "list", vault_, "--passphrase-file", pass_});
+  EXPECT_NE(list.out.find("\tkey-version 2\n"), std::string::npos) << list.out;
 }
 
 TEST_F(RotationMountTest, RotationNeedsAdminAndAnExistingMatter) {
