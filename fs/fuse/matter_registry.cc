@@ -1,6 +1,7 @@
 #include "fs/fuse/matter_registry.h"
 
 #include "fs/fuse/open_file.h"
+#include "fs/vault/reencrypt.h"
 #include "util/log.h"
 
 namespace matterfs::fuse {
@@ -50,6 +51,14 @@ Result<std::shared_ptr<LoadedMatter>> MatterRegistry::Get(int matter_dirfd,
     if (it != by_entry_.end()) return it->second;
   }
   MFS_ASSIGN(vault::MatterId id, vault_.ReadMatterBinding(matter_dirfd, name));
+  if (vault::ReencryptLinksPending(matter_dirfd)) {
+    // Its hard-linked names point at two copies: a write through one would be lost.
+    return Error(Code::kBusy,
+                 "matter '" + name +
+                     "': a re-encryption was interrupted while relinking a hard-linked file; "
+                     "run matterctl rotate --reencrypt on the vault to finish it",
+                 EIO);
+  }
   MFS_ASSIGN(vault::Keyring ring, vault_.LoadKeyring(id));
   vault::MatterInfo info{name, id, ring.status, entry};
   std::shared_ptr<const vault::Matter> keys =

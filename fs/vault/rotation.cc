@@ -5,11 +5,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <optional>
 
 #include "crypto/aead.h"
 #include "fs/vault/encrypted_file.h"
 #include "fs/vault/matter.h"
+#include "fs/vault/reencrypt.h"
 
 namespace matterfs::vault {
 namespace {
@@ -29,12 +31,15 @@ std::string JoinVersions(const std::vector<uint32_t>& versions) {
 std::string RotateSummary(const RotateResult& r) {
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f", r.seconds);
-  std::string s = "matter " + r.matter + ": key version " + std::to_string(r.from_version) +
-                  " -> " + std::to_string(r.to_version) +
-                  (r.resumed ? " (an unfinished rotation, completed)" : "") + "; " +
-                  std::to_string(r.counts.files) + " files (" + std::to_string(r.counts.rewrapped) +
-                  " rewrapped, " + std::to_string(r.counts.already) + " already on version " +
-                  std::to_string(r.to_version);
+  std::string s =
+      "matter " + r.matter + ": key version " + std::to_string(r.from_version) + " -> " +
+      std::to_string(r.to_version) +
+      (r.resumed ? (r.reencrypted ? " (an unfinished re-encryption, completed)"
+                                  : " (an unfinished rotation, completed)")
+                 : "") +
+      "; " + std::to_string(r.counts.files) + " files (" + std::to_string(r.counts.rewrapped) +
+      (r.reencrypted ? " re-encrypted with new data keys, " : " rewrapped, ") +
+      std::to_string(r.counts.already) + " already on version " + std::to_string(r.to_version);
   if (r.counts.failed > 0) s += ", " + std::to_string(r.counts.failed) + " failed";
   s += ")";
   if (r.KeptOldVersions()) {
@@ -92,14 +97,49 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
     if (ctx.events) ctx.events(std::move(ev));
   };
 
+  // An unfinished re-encryption is finished as one, whatever was asked.
+  UniqueFd matter_dir(::openat(vault.data_fd(), info.entry.c_str(),
+                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!matter_dir.valid()) return IoError("open matter directory");
+  MFS_ASSIGN(std::optional<uint32_t> journal, ReadReencryptTarget(matter_dir.get()));
+  const bool journal_existed = journal.has_value();
+  const bool reencrypt = options.reencrypt || journal.has_value();
+  result.reencrypted = reencrypt;
+  if (reencrypt && ctx.online) {
+    return Error(Code::kInvalidArgument,
+                 std::string(journal ? "matter " + info.name + " has an unfinished re-encryption"
+                                     : "--reencrypt") +
+                     ": it runs offline; unmount the vault and run matterctl rotate --reencrypt "
+                     "VAULT " +
+                     info.name);
+  }
+  if (reencrypt && !journal) {
+    // The journal first: a crash before the keyring gains the version is resumed by
+    // adding it then.
+    MFS_ASSIGN(Keyring before, vault.LoadKeyring(info.id));
+    journal = before.current_version + 1;
+    MFS_TRY(WriteReencryptTarget(matter_dir.get(), *journal));
+  }
+
   // (1) A new current version, or the unfinished rotation's target.
   Status st = UpdateKeyringFile(
       vault.keystore_fd(), vault.config().vault_id, info.id, vault.keyring_keys(),
       [&](Keyring& ring) -> Status {
-        result.from_version = ring.current_version;
-        if (ring.wrap_keys.size() > 1) {
+        result.from_version = ring.wrap_keys.begin()->first;  // the oldest left
+        if (journal) {
+          if (ring.current_version > *journal) {
+            return Error(Code::kCorruption, "the re-encryption journal names key version " +
+                                                std::to_string(*journal) + ", older than the " +
+                                                "current " + std::to_string(ring.current_version));
+          }
+          result.resumed = journal_existed;
+          if (ring.current_version < *journal) {
+            ring.wrap_keys.emplace(*journal,
+                                   std::make_unique<MatterWrapKey>(MatterWrapKey::Random()));
+            ring.current_version = *journal;
+          }
+        } else if (ring.wrap_keys.size() > 1) {
           result.resumed = true;
-          result.from_version = ring.wrap_keys.begin()->first;  // the oldest left
         } else {
           const uint32_t next = ring.current_version + 1;
           ring.wrap_keys.emplace(next, std::make_unique<MatterWrapKey>(MatterWrapKey::Random()));
@@ -113,9 +153,10 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
           audit::AuditSeverity::kWarning, "rotation failed to start: " + st.error().message());
     return st.error();
   }
+  const std::string what = reencrypt ? "re-encryption" : "rotation";
   event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
-        std::string(result.resumed ? "resuming an unfinished rotation: version "
-                                   : "rotation started: version ") +
+        (result.resumed ? "resuming an unfinished " + what + ": version "
+                        : what + " started: version ") +
             std::to_string(result.from_version) + " -> " + std::to_string(result.to_version));
   MFS_ASSIGN(std::unique_ptr<Matter> loaded, Matter::Load(vault, info.name));
   const Keyring& ring = loaded->keyring();
@@ -135,9 +176,36 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
     }
   };
   MatterWalker walker(vault, *loaded);
+  // Count first, for progress with a total; re-encryption also needs every name of each
+  // hard-linked file before it replaces the first.
+  std::map<std::pair<dev_t, ino_t>, LinkGroup> links;
+  {
+    WalkOptions count;
+    count.read_headers = false;
+    MFS_TRY(walker.Walk(count, [&](WalkItem& item) {
+      if (!S_ISREG(item.st.st_mode)) return WalkAction::kContinue;
+      ++counts.total;
+      counts.total_bytes += static_cast<uint64_t>(item.st.st_size);
+      if (reencrypt && item.st.st_nlink > 1) {
+        links[{item.st.st_dev, item.st.st_ino}].push_back(item.position);
+      }
+      return WalkAction::kContinue;
+    }));
+  }
+  Reencryptor reencryptor(format, ring, matter_dir.get());
+  if (options.relinked) reencryptor.set_relinked_hook(options.relinked);
+  if (reencrypt && journal_existed) {
+    st = reencryptor.Recover();
+    if (!st.ok()) {
+      event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
+            audit::AuditSeverity::kWarning,
+            "re-encryption could not resume: " + st.error().message());
+      return st.error();
+    }
+  }
   WalkOptions wopts;
-  wopts.file_flags = O_RDWR;
-  // The walker opens each file (O_RDWR); OpenFile below picks the current header copy.
+  wopts.file_flags = reencrypt ? O_RDONLY : O_RDWR;
+  // The walker opens each file; OpenFile below picks the current header copy.
   st = walker.Walk(wopts, [&](WalkItem& item) {
     const bool regular = S_ISREG(item.st.st_mode);
     if (item.problem && !regular) {
@@ -147,14 +215,23 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
     }
     if (!regular) return WalkAction::kContinue;
     ++counts.files;
+    counts.bytes += static_cast<uint64_t>(item.st.st_size);
     if (item.fd < 0) {
       failed(item, item.problem ? *item.problem : Error(Code::kIo, "cannot open"));
     } else {
-      Result<bool> rewrapped =
-          options.rewrap_file ? options.rewrap_file(item, ring) : RewrapFile(item.fd, format, ring);
-      if (!rewrapped.ok()) {
-        failed(item, rewrapped.error());
-      } else if (*rewrapped) {
+      Result<bool> done = false;
+      if (!reencrypt) {
+        done = options.rewrap_file ? options.rewrap_file(item, ring)
+                                   : RewrapFile(item.fd, format, ring);
+      } else if (!item.header || item.header->key_version != ring.current_version) {
+        // (A file on the target version was re-encrypted, or created, since it began.)
+        auto group = links.find({item.st.st_dev, item.st.st_ino});
+        done = reencryptor.Reencrypt(item.dirfd, item.entry, item.fd, item.st, item.position,
+                                     group == links.end() ? nullptr : &group->second);
+      }
+      if (!done.ok()) {
+        failed(item, done.error());
+      } else if (*done) {
         ++counts.rewrapped;
       } else {
         ++counts.already;  // no header yet, or already on the new version
@@ -165,7 +242,7 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
   });
   if (!st.ok()) {
     event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
-          audit::AuditSeverity::kWarning, "rotation stopped: " + st.error().message());
+          audit::AuditSeverity::kWarning, what + " stopped: " + st.error().message());
     return st.error();
   }
   if (blocking > 0) {
@@ -173,10 +250,10 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
           audit::AuditSeverity::kWarning,
-          "rotation incomplete: " + std::to_string(blocking) +
-              " files could not be rewrapped; the old key versions are kept (" +
-              std::to_string(counts.rewrapped) + " rewrapped, " + std::to_string(counts.files) +
-              " files)");
+          what + " incomplete: " + std::to_string(blocking) + " files could not be " +
+              (reencrypt ? "re-encrypted" : "rewrapped") + "; the old key versions are kept (" +
+              std::to_string(counts.rewrapped) + (reencrypt ? " re-encrypted, " : " rewrapped, ") +
+              std::to_string(counts.files) + " files)");
     return result;
   }
 
@@ -207,10 +284,11 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
     if (!st.ok()) {
       event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
             audit::AuditSeverity::kWarning,
-            "rotation could not destroy the old key versions: " + st.error().message());
+            what + " could not destroy the old key versions: " + st.error().message());
       return st.error();
     }
   }
+  if (reencrypt) MFS_TRY(RemoveReencryptJournal(matter_dir.get()));
   if (options.keyring_changed) {
     MFS_ASSIGN(Keyring after, vault.LoadKeyring(info.id));
     options.keyring_changed(after);
@@ -218,10 +296,10 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   event(audit::audit_events::kMatterRotate, audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
-        "rotation finished: every file on key version " + std::to_string(result.to_version) + " (" +
-            std::to_string(counts.rewrapped) + " rewrapped, " + std::to_string(counts.already) +
-            " already on it, " + std::to_string(counts.files) + " files); destroyed version(s) " +
-            JoinVersions(result.destroyed));
+        what + " finished: every file on key version " + std::to_string(result.to_version) + " (" +
+            std::to_string(counts.rewrapped) + (reencrypt ? " re-encrypted, " : " rewrapped, ") +
+            std::to_string(counts.already) + " already on it, " + std::to_string(counts.files) +
+            " files); destroyed version(s) " + JoinVersions(result.destroyed));
   return result;
 }
 

@@ -12,6 +12,10 @@
 // starting another. If any file cannot be rewrapped (a damaged header, an I/O error) the
 // old versions are kept and the result says which files.
 //
+// With `reencrypt` (docs/FORMAT.md §9.5) step (2) writes each file again under a fresh
+// data key instead (fs/vault/reencrypt.h); a journal in the matter directory makes a
+// rerun, with or without --reencrypt, finish the re-encryption.
+//
 // Thread-safety: one rotation per matter at a time (offline: under LockOffline; online:
 // the daemon serialises). Errors: kNotFound (matter), whatever `authorize` returns, kIo,
 // kCorruption (keyring).
@@ -30,13 +34,19 @@
 namespace matterfs::vault {
 
 struct RotateProgress {
-  uint64_t files = 0;      // regular files seen so far
-  uint64_t rewrapped = 0;  // headers rewritten by this run
-  uint64_t already = 0;    // already on the new version (new files, an earlier run)
-  uint64_t failed = 0;     // could not be rewrapped
+  uint64_t total = 0;        // regular files in the matter (counted before the work starts)
+  uint64_t total_bytes = 0;  // their backing size
+  uint64_t files = 0;        // regular files seen so far
+  uint64_t bytes = 0;        // their backing size
+  uint64_t rewrapped = 0;    // headers rewritten by this run (or files re-encrypted)
+  uint64_t already = 0;      // already on the new version (new files, an earlier run)
+  uint64_t failed = 0;       // could not be rewrapped (re-encrypted)
 };
 
 struct RotateOptions {
+  // Re-encrypt every file under a fresh data key instead of rewrapping its header
+  // (fs/vault/reencrypt.h). Offline only (kInvalidArgument online).
+  bool reencrypt = false;
   // Called after every file (the caller throttles its display).
   std::function<void(const RotateProgress&)> progress;
   // How one file is rewrapped (as RewrapFile; unset: RewrapFile). Online, the daemon
@@ -45,6 +55,8 @@ struct RotateOptions {
   // Called once the keyring holds the new version (online: the daemon swaps the matter's
   // keys so that new files use it) and again after the old versions are destroyed.
   std::function<void(const Keyring& ring)> keyring_changed;
+  // Re-encryption: called after each name of a hard-linked file is relinked (crash tests).
+  std::function<void()> relinked;
 };
 
 struct RotateResult {
@@ -52,6 +64,7 @@ struct RotateResult {
   uint32_t from_version = 0;  // the current version before (on a resume: the oldest left)
   uint32_t to_version = 0;    // the version every file is on afterwards
   bool resumed = false;       // completed an unfinished rotation
+  bool reencrypted = false;   // files were re-encrypted (fresh data keys), not rewrapped
   RotateProgress counts;
   std::vector<uint32_t> destroyed;    // versions removed from the keyring
   std::vector<std::string> failures;  // "path: reason" for the first 20 failed files

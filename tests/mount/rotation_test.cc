@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
@@ -69,6 +70,17 @@ class RotationMountTest : public MountTest {
       if (::pread(fd.get(), b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) continue;
       out.push_back(uint32_t{b[8]} | uint32_t{b[9]} << 8 | uint32_t{b[10]} << 16 |
                     uint32_t{b[11]} << 24);
+    }
+    return out;
+  }
+  // The file id (header bytes 12..27) of every backing file that has a header.
+  std::vector<std::string> BackingFileIds() const {
+    std::vector<std::string> out;
+    for (const std::string& p : BackingFiles()) {
+      UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+      char b[28];
+      if (::pread(fd.get(), b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) continue;
+      out.emplace_back(b + 12, 16);
     }
     return out;
   }
@@ -194,6 +206,89 @@ TEST_F(RotationMountTest, OfflineRotationKilledAtAnyPointLosesNothingAndARerunCo
   EXPECT_EQ(Count(versions, 2), versions.size());
   ASSERT_NO_FATAL_FAILURE(Mount());
   ExpectFiles(files);
+}
+
+TEST_F(RotationMountTest, OfflineReencryptionKilledAtAnyPointLosesNothingAndARerunCompletes) {
+  auto files = MakeFiles();
+  struct stat before_link;
+  ASSERT_EQ(::stat(M("one").c_str(), &before_link), 0);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const auto ids_before = BackingFileIds();
+  // Killed right after the new version, after one file, after three, in the middle of
+  // relinking the hard-linked file (one name on the new copy), after all files.
+  struct Kill {
+    const char* env;
+    long at;
+  };
+  const Kill kills[] = {
+      {"MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", 0},
+      {"MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", 1},
+      {"MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", 3},
+      {"MATTERFS_FAULT_INJECT_REENCRYPT_KILL_AT_LINK", 1},
+      {"MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", static_cast<long>(files.size())}};
+  for (const Kill& k : kills) {
+    const std::string what = std::string(k.env) + "=" + std::to_string(k.at);
+    ::setenv(k.env, std::to_string(k.at).c_str(), 1);
+    CmdResult killed =
+        Matterctl({"rotate", vault_, "alpha", "--reencrypt", "--passphrase-file", pass_});
+    ::unsetenv(k.env);
+    EXPECT_EQ(killed.status, 128 + SIGKILL) << what << ": " << killed.err;
+    // Every file still decrypts offline, by every name.
+    for (const auto& [rel, content] : files) {
+      CmdResult cat = Matterctl({"cat", vault_, "alpha/" + rel, "--passphrase-file", pass_});
+      EXPECT_EQ(cat.status, 0) << what << ": " << rel << ": " << cat.err;
+      EXPECT_TRUE(cat.out == content) << what << ": " << rel;
+    }
+    if (std::string(k.env).find("LINK") != std::string::npos) {
+      // Half relinked: the daemon refuses the matter (a write through one name would be
+      // lost to the other) and says how to finish.
+      ASSERT_NO_FATAL_FAILURE(Mount());
+      struct stat st;
+      EXPECT_NE(::stat(M("one").c_str(), &st), 0);
+      EXPECT_EQ(errno, EIO);
+      ASSERT_NO_FATAL_FAILURE(Unmount());
+    }
+  }
+  // A plain rotate (no --reencrypt) finishes the re-encryption as one.
+  CmdResult done = Matterctl({"rotate", vault_, "alpha", "--passphrase-file", pass_});
+  EXPECT_EQ(done.status, 0) << ::testing::PrintToString(done);
+  EXPECT_NE(done.out.find("1 -> 2"), std::string::npos) << done.out;
+  EXPECT_NE(done.out.find("unfinished re-encryption, completed"), std::string::npos) << done.out;
+  EXPECT_NE(done.out.find("destroyed version(s) 1"), std::string::npos) << done.out;
+  const auto versions = BackingKeyVersions();
+  EXPECT_EQ(Count(versions, 2), versions.size());
+  // Every file has a new file id (so a new data key); nothing temporary is left.
+  const auto ids_after = BackingFileIds();
+  EXPECT_EQ(ids_after.size(), ids_before.size());
+  for (const auto& id : ids_after) {
+    EXPECT_EQ(std::count(ids_before.begin(), ids_before.end(), id), 0);
+  }
+  for (const auto& e : std::filesystem::recursive_directory_iterator(vault_)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_NE(name.rfind(".tmp.", 0), 0u) << e.path();
+    EXPECT_NE(name.rfind(".reencrypt", 0), 0u) << e.path();
+  }
+  // The sparse file kept its hole: 8 MiB long, about one block stored.
+  bool found_sparse = false;
+  for (const std::string& p : BackingFiles()) {
+    struct stat st;
+    ASSERT_EQ(::stat(p.c_str(), &st), 0);
+    if (st.st_size < (8 << 20)) continue;
+    found_sparse = true;
+    EXPECT_LT(st.st_blocks * 512, 1 << 20) << p;
+  }
+  EXPECT_TRUE(found_sparse);
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  ExpectFiles(files);
+  // Still one file with two names, with its mode and times.
+  struct stat a, b;
+  ASSERT_EQ(::stat(M("one").c_str(), &a), 0);
+  ASSERT_EQ(::stat(M("dir/hardlink").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_nlink, 2u);
+  EXPECT_EQ(a.st_mode, before_link.st_mode);
+  EXPECT_EQ(a.st_mtim.tv_sec, before_link.st_mtim.tv_sec);
+  EXPECT_EQ(a.st_mtim.tv_nsec, before_link.st_mtim.tv_nsec);
 }
 
 TEST_F(RotationMountTest, ADamagedFileKeepsTheOldVersionExits4AndARerunCompletesOnceItIsGone) {

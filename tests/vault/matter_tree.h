@@ -87,6 +87,17 @@ class TreeWriter {
     auto n = file.Write(fd.get(), 0, 0, AsBytes(content));
     VaultFixture::Check(n.ok() ? Status() : Status(n.error()));
   }
+  // A hard link `rel` to the existing file `target` (short names; parents must exist).
+  void Link(const std::string& target, const std::string& rel) {
+    auto [from_dir, from] = Backing(target);
+    auto [parent, name] = Parent(rel);
+    Opened d = Dirs(parent);
+    auto stored = d.dir.Encode(name);
+    VaultFixture::Check(stored.ok() ? Status() : Status(stored.error()));
+    if (::linkat(from_dir.get(), from.c_str(), d.fd.get(), stored->entry.c_str(), 0) != 0) {
+      throw std::runtime_error("link " + rel);
+    }
+  }
   // The backing entry of `rel` in its parent, and the parent's fd.
   std::pair<UniqueFd, std::string> Backing(const std::string& rel) {
     auto [parent, name] = Parent(rel);

@@ -4,16 +4,20 @@
 // version alive.
 #include "fs/vault/rotation.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "fs/vault/encrypted_file.h"
+#include "fs/vault/reencrypt.h"
 #include "tests/crypto/test_util.h"
 #include "tests/vault/matter_tree.h"
 
@@ -223,6 +227,172 @@ TEST_F(RotationTest, AFileThatCannotBeRewrappedKeepsTheOldVersion) {
   EXPECT_TRUE(done->resumed);
   EXPECT_EQ(done->destroyed, std::vector<uint32_t>{1});
   EXPECT_EQ(done->counts.already, NonEmpty() + 1 /* and the empty file */);
+  EXPECT_EQ(Contents(), files_);
+}
+
+RotateOptions Reencrypt() {
+  RotateOptions o;
+  o.reencrypt = true;
+  return o;
+}
+
+// The file id of every file that has a header, by walk position (a re-encryption gives
+// each file a new id and data key; a rewrap keeps both).
+std::map<std::string, FileId> FileIds(test::VaultFixture& fx) {
+  std::map<std::string, FileId> out;
+  auto matter = fx.Matter("acme");
+  MatterWalker walker(fx.vault(), *matter);
+  EXPECT_OK(walker.Walk({}, [&](WalkItem& item) {
+    if (item.header) out[item.path] = item.header->file_id;
+    return WalkAction::kContinue;
+  }));
+  return out;
+}
+
+TEST_F(RotationTest, ReencryptGivesEveryFileANewDataKeyAndKeepsContentsMetadataAndLinks) {
+  // A hard link, an xattr, a mode, an owner and a time to keep.
+  {
+    auto matter = fx_.Matter("acme");
+    test::TreeWriter w(fx_.vault(), *matter);
+    w.Link("pleadings/brief.txt", "brief-link");
+    files_["brief-link"] = files_["pleadings/brief.txt"];
+    auto [dirfd, entry] = w.Backing("three");
+    ASSERT_EQ(::fchmodat(dirfd.get(), entry.c_str(), 0640, 0), 0);
+    ASSERT_EQ(::fchownat(dirfd.get(), entry.c_str(), 1234, 5678, 0), 0);
+    const struct timespec times[2] = {{1000000000, 5}, {1200000000, 7}};
+    ASSERT_EQ(::utimensat(dirfd.get(), entry.c_str(), times, 0), 0);
+    UniqueFd fd(::openat(dirfd.get(), entry.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_EQ(::fsetxattr(fd.get(), "user.sealed", "abc", 3, 0), 0);
+  }
+  const auto ids_before = FileIds(fx_);
+  auto r = RotateMatter(fx_.vault(), "acme", Ctx(), Reencrypt());
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->reencrypted);
+  EXPECT_FALSE(r->resumed);
+  EXPECT_EQ(r->to_version, 2u);
+  EXPECT_EQ(r->destroyed, std::vector<uint32_t>{1});
+  EXPECT_EQ(r->counts.total, files_.size());
+  // The link's second name finds the new copy already there.
+  EXPECT_EQ(r->counts.rewrapped, NonEmpty() - 1);
+  EXPECT_EQ(r->counts.failed, 0u);
+  EXPECT_NE(RotateSummary(*r).find("re-encrypted with new data keys"), std::string::npos);
+  const auto ids_after = FileIds(fx_);
+  ASSERT_EQ(ids_after.size(), ids_before.size());
+  for (const auto& [path, id] : ids_after) {
+    EXPECT_NE(id, ids_before.at(path)) << path << " kept its file id (and data key)";
+  }
+  EXPECT_EQ(HeaderVersions(), std::vector<uint32_t>(NonEmpty(), 2));
+  EXPECT_EQ(CopyVersions(), (std::vector<std::vector<uint32_t>>{{2}, {2}}));
+  EXPECT_EQ(Contents(), files_);
+
+  auto matter = fx_.Matter("acme");
+  test::TreeWriter w(fx_.vault(), *matter);
+  auto [dirfd, entry] = w.Backing("three");
+  struct stat st;
+  ASSERT_EQ(::fstatat(dirfd.get(), entry.c_str(), &st, 0), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1200000000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 7);
+  char value[8] = {};
+  UniqueFd fd(::openat(dirfd.get(), entry.c_str(), O_RDONLY | O_CLOEXEC));
+  EXPECT_EQ(::fgetxattr(fd.get(), "user.sealed", value, sizeof value), 3);
+  EXPECT_STREQ(value, "abc");
+  auto [d1, e1] = w.Backing("brief-link");
+  auto [d2, e2] = w.Backing("pleadings/brief.txt");
+  struct stat s1, s2;
+  ASSERT_EQ(::fstatat(d1.get(), e1.c_str(), &s1, 0), 0);
+  ASSERT_EQ(::fstatat(d2.get(), e2.c_str(), &s2, 0), 0);
+  EXPECT_EQ(s1.st_ino, s2.st_ino) << "still one file with two names";
+  EXPECT_EQ(s1.st_nlink, 2u);
+  // No temporary file and no journal is left.
+  EXPECT_FALSE(ReencryptLinksPending(matter->OpenDir(fx_.vault())->get()));
+  auto journal = ReadReencryptTarget(matter->OpenDir(fx_.vault())->get());
+  ASSERT_OK(journal);
+  EXPECT_FALSE(journal->has_value());
+  EXPECT_EQ(::faccessat(d1.get(), ".", F_OK, 0), 0);
+}
+
+TEST_F(RotationTest, AnInterruptedReencryptionIsFinishedAsOneEvenByAPlainRotate) {
+  {
+    auto matter = fx_.Matter("acme");
+    test::TreeWriter w(fx_.vault(), *matter);
+    w.Link("pleadings/brief.txt", "brief-link");
+    files_["brief-link"] = files_["pleadings/brief.txt"];
+  }
+  const auto ids_before = FileIds(fx_);
+  // "Crash" (an exception out of the hook) in the middle of relinking the hard link:
+  // one name on the new copy, the other on the old.
+  struct Crash {};
+  RotateOptions opts;
+  opts.reencrypt = true;
+  opts.relinked = [] { throw Crash{}; };
+  EXPECT_THROW((void)RotateMatter(fx_.vault(), "acme", Ctx(), opts), Crash);
+  auto matter = fx_.Matter("acme");
+  {
+    auto dir = matter->OpenDir(fx_.vault());
+    ASSERT_OK(dir);
+    EXPECT_TRUE(ReencryptLinksPending(dir->get()));
+    auto target = ReadReencryptTarget(dir->get());
+    ASSERT_OK(target);
+    EXPECT_EQ(*target, std::optional<uint32_t>(2));
+  }
+  // Every file still reads meanwhile (both versions are in the keyring).
+  EXPECT_EQ(Contents(), files_);
+  // A plain rotate finishes the re-encryption, not a rewrap.
+  auto r = RotateMatter(fx_.vault(), "acme", Ctx());
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->resumed);
+  EXPECT_TRUE(r->reencrypted);
+  EXPECT_EQ(r->to_version, 2u);
+  EXPECT_EQ(r->destroyed, std::vector<uint32_t>{1});
+  for (const auto& [path, id] : FileIds(fx_)) {
+    EXPECT_NE(id, ids_before.at(path)) << path;
+  }
+  EXPECT_EQ(Contents(), files_);
+  test::TreeWriter w(fx_.vault(), *matter);
+  auto [d1, e1] = w.Backing("brief-link");
+  auto [d2, e2] = w.Backing("pleadings/brief.txt");
+  struct stat s1, s2;
+  ASSERT_EQ(::fstatat(d1.get(), e1.c_str(), &s1, 0), 0);
+  ASSERT_EQ(::fstatat(d2.get(), e2.c_str(), &s2, 0), 0);
+  EXPECT_EQ(s1.st_ino, s2.st_ino);
+  auto dir = matter->OpenDir(fx_.vault());
+  EXPECT_FALSE(ReencryptLinksPending(dir->get()));
+  // Nothing but the matter's own entries is left (no .tmp.* files).
+  std::vector<std::string> meta;
+  DIR* d = ::fdopendir(::dup(dir->get()));
+  while (struct dirent* de = ::readdir(d)) {
+    if (de->d_name[0] == '.' && std::string_view(de->d_name) != "." &&
+        std::string_view(de->d_name) != "..") {
+      meta.emplace_back(de->d_name);
+    }
+  }
+  ::closedir(d);
+  std::sort(meta.begin(), meta.end());
+  EXPECT_EQ(meta, (std::vector<std::string>{".diriv", ".matter"}));
+}
+
+TEST_F(RotationTest, ReencryptLeavesADamagedFileAndKeepsTheOldVersion) {
+  {
+    auto matter = fx_.Matter("acme");
+    test::TreeWriter w(fx_.vault(), *matter);
+    auto [dirfd, entry] = w.Backing("three");
+    UniqueFd fd(::openat(dirfd.get(), entry.c_str(), O_RDWR | O_CLOEXEC));
+    unsigned char b = 0;
+    const off_t at = kHeaderSizeV2 + 2 * 4096 + 50;  // inside block 1 or 2
+    ASSERT_EQ(::pread(fd.get(), &b, 1, at), 1);
+    b ^= 1;
+    ASSERT_EQ(::pwrite(fd.get(), &b, 1, at), 1);
+  }
+  auto r = RotateMatter(fx_.vault(), "acme", Ctx(), Reencrypt());
+  ASSERT_OK(r);
+  EXPECT_EQ(r->counts.failed, 1u);
+  EXPECT_TRUE(r->KeptOldVersions());
+  ASSERT_EQ(r->failures.size(), 1u);
+  EXPECT_NE(r->failures[0].find("does not authenticate"), std::string::npos) << r->failures[0];
+  files_.erase("three");
   EXPECT_EQ(Contents(), files_);
 }
 
