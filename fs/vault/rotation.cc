@@ -30,7 +30,11 @@ std::string JoinVersions(const std::vector<uint32_t>& versions) {
 
 std::string RotateSummary(const RotateResult& r) {
   char secs[32];
-  std::snprintf(secs, sizeof secs, "%.1f", r.seconds);
+  if (r.seconds < 100) {
+    std::snprintf(secs, sizeof secs, "%.3f", r.seconds);
+  } else {
+    std::snprintf(secs, sizeof secs, "%.0f", r.seconds);
+  }
   std::string s =
       "matter " + r.matter + ": key version " + std::to_string(r.from_version) + " -> " +
       std::to_string(r.to_version) +
