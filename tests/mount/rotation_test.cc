@@ -214,17 +214,19 @@ TEST_F(RotationMountTest, OfflineReencryptionKilledAtAnyPointLosesNothingAndARer
   ASSERT_EQ(::stat(M("one").c_str(), &before_link), 0);
   ASSERT_NO_FATAL_FAILURE(Unmount());
   const auto ids_before = BackingFileIds();
-  // Killed right after the new version, after one file, after three, in the middle of
-  // relinking the hard-linked file (one name on the new copy), after all files.
+  // Killed right after the new version; in the middle of relinking the hard-linked file
+  // (one name on the new copy; second, because the walk follows the random encrypted
+  // names, so a later kill could come after that file is done); after one file, after
+  // three, after all files.
   struct Kill {
     const char* env;
     long at;
   };
   const Kill kills[] = {
       {"MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", 0},
+      {"MATTERFS_FAULT_INJECT_REENCRYPT_KILL_AT_LINK", 1},
       {"MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", 1},
       {"MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", 3},
-      {"MATTERFS_FAULT_INJECT_REENCRYPT_KILL_AT_LINK", 1},
       {"MATTERFS_FAULT_INJECT_ROTATE_KILL_AFTER", static_cast<long>(files.size())}};
   for (const Kill& k : kills) {
     const std::string what = std::string(k.env) + "=" + std::to_string(k.at);
