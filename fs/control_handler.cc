@@ -221,6 +221,8 @@ control::Response ControlHandler::Rotate(const control::Request& req, const fuse
     opts.keyring_changed = [this, &matter](const vault::Keyring&) {
       (void)fs_.matters().Reload(matter);
     };
+    // Other servers re-read keyrings every second (docs/MATTERFS.md: within 2 s).
+    if (fs_.shared()) opts.settle = std::chrono::milliseconds(2500);
     auto rotated = vault::RotateMatter(fs_.vault(), matter, ctx, opts);
     if (!rotated.ok()) {
       return Fail(rotated.error().code() == Code::kNotFound ? "ENOENT" : "EIO",

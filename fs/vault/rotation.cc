@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "crypto/aead.h"
 #include "fs/vault/encrypted_file.h"
@@ -165,6 +166,7 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
   MFS_ASSIGN(std::unique_ptr<Matter> loaded, Matter::Load(vault, info.name));
   const Keyring& ring = loaded->keyring();
   if (options.keyring_changed) options.keyring_changed(ring);
+  if (options.settle.count() > 0) std::this_thread::sleep_for(options.settle);
   const FileFormat format = vault.file_format();
 
   // (2) Every header still on an older version.
@@ -259,6 +261,30 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
               std::to_string(counts.rewrapped) + (reencrypt ? " re-encrypted, " : " rewrapped, ") +
               std::to_string(counts.files) + " files)");
     return result;
+  }
+
+  // Other servers: a file one of them created under the old version before it re-read the
+  // keyring, after the walk passed its directory.
+  if (options.settle.count() > 0 && !reencrypt) {
+    MFS_TRY(walker.Walk(wopts, [&](WalkItem& item) {
+      if (!S_ISREG(item.st.st_mode) || item.fd < 0 || !item.header ||
+          item.header->key_version == ring.current_version) {
+        return WalkAction::kContinue;
+      }
+      Result<bool> done =
+          options.rewrap_file ? options.rewrap_file(item, ring) : RewrapFile(item.fd, format, ring);
+      if (!done.ok()) {
+        failed(item, done.error());
+      } else if (*done) {
+        ++counts.rewrapped;
+      }
+      return WalkAction::kContinue;
+    }));
+    if (blocking > 0) {
+      result.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      return result;
+    }
   }
 
   // (3) Every rewritten header on disk before any key it replaced goes.

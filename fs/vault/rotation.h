@@ -20,6 +20,7 @@
 // the daemon serialises). Errors: kNotFound (matter), whatever `authorize` returns, kIo,
 // kCorruption (keyring).
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -55,6 +56,11 @@ struct RotateOptions {
   // Called once the keyring holds the new version (online: the daemon swaps the matter's
   // keys so that new files use it) and again after the old versions are destroyed.
   std::function<void(const Keyring& ring)> keyring_changed;
+  // Several servers share the vault (-o shared): wait this long after the new version is
+  // written, so that every other server has re-read the keyring and creates its new files
+  // under the new version, and walk once more before destroying the old versions, to
+  // rewrap a file another server created under the old one meanwhile. 0: no other server.
+  std::chrono::milliseconds settle{0};
   // Re-encryption: called after each name of a hard-linked file is relinked (crash tests).
   std::function<void()> relinked;
 };

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -162,6 +163,66 @@ TEST_F(TwoServersTest, ADeleteThroughOneServerIsSeenAtOnceByTheOther) {
   ASSERT_TRUE(WriteFile(M2("new.txt"), "from two"));
   EXPECT_EQ(ReadFile(M("new.txt")), "from two");
   ASSERT_NO_FATAL_FAILURE(UnmountAndWait(mnt2_));
+}
+
+TEST_F(TwoServersTest, ARotationThroughOneServerLosesNothingTheOtherWrites) {
+  ASSERT_EQ(MountSecond("shared").status, 0);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(WriteFile(M("old-" + std::to_string(i)), "before " + std::to_string(i)));
+  }
+  // The second server keeps a file open and creates new files all through the rotation:
+  // files it creates before it has re-read the keyring are wrapped by the old version,
+  // which the rotation must not destroy under them.
+  std::atomic<bool> stop{false};
+  std::atomic<int> made{0};
+  std::atomic<int> errors{0};
+  UniqueFd log(::open(M2("log").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
+  ASSERT_TRUE(log.valid());
+  std::thread writer([&] {
+    for (int i = 0; !stop.load() || i < 20; ++i) {
+      if (!WriteFile(M2("new-" + std::to_string(i)), "during " + std::to_string(i))) ++errors;
+      const std::string rec = std::to_string(i) + "\n";
+      if (::pwrite(log.get(), rec.data(), rec.size(), static_cast<off_t>(i) << 16) !=
+          static_cast<ssize_t>(rec.size())) {
+        ++errors;
+      }
+      made = i + 1;
+    }
+  });
+  CmdResult rotated = Matterctl({"rotate", mnt_, "alpha", "--control-socket", control_});
+  stop = true;
+  writer.join();
+  log.reset();
+  EXPECT_EQ(rotated.status, 0) << ::testing::PrintToString(rotated);
+  EXPECT_NE(rotated.out.find("destroyed version(s) 1"), std::string::npos) << rotated.out;
+  EXPECT_EQ(errors.load(), 0);
+  auto expect_all = [&](const std::string& where, auto path) {
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_EQ(ReadFile(path("old-" + std::to_string(i))), "before " + std::to_string(i))
+          << where << " old-" << i;
+    }
+    for (int i = 0; i < made.load(); ++i) {
+      EXPECT_EQ(ReadFile(path("new-" + std::to_string(i))), "during " + std::to_string(i))
+          << where << " new-" << i;
+    }
+  };
+  expect_all("server 1", [&](const std::string& r) { return M(r); });
+  expect_all("server 2", [&](const std::string& r) { return M2(r); });
+  ASSERT_NO_FATAL_FAILURE(UnmountAndWait(mnt2_));
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  // Offline, with only the new version in the keyring: every file, every record.
+  for (int i = 0; i < made.load(); i += std::max(1, made.load() / 10)) {
+    CmdResult cat =
+        Matterctl({"cat", vault_, "alpha/new-" + std::to_string(i), "--passphrase-file", pass_});
+    EXPECT_EQ(cat.status, 0) << i << ": " << cat.err;
+    EXPECT_EQ(cat.out, "during " + std::to_string(i));
+  }
+  CmdResult cat = Matterctl({"cat", vault_, "alpha/log", "--passphrase-file", pass_});
+  ASSERT_EQ(cat.status, 0) << cat.err;
+  for (int i = 0; i < made.load(); ++i) {
+    const std::string rec = std::to_string(i) + "\n";
+    EXPECT_EQ(cat.out.substr(static_cast<size_t>(i) << 16, rec.size()), rec) << i;
+  }
 }
 
 }  // namespace
