@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <thread>
 
 #include "fs/fuse/open_file.h"
 #include "fs/vault/admin.h"
@@ -67,6 +69,28 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
                         {"status", vault::MatterStatusName(status)},
                         {"key_version", std::to_string(m.key_version)},
                         {"rotation_unfinished", m.key_versions > 1 ? "1" : "0"}});
+    }
+  }
+  // The rotation under way: for the operators and those who administer the matter.
+  {
+    std::lock_guard<std::mutex> g(rotating_mu_);
+    if (!rotating_.matter.empty() &&
+        (operator_user ||
+         access.Quiet(
+             caller, rotating_.matter,
+             fuse::PolicyStatusOf(
+                 fs_.MatterStatusByName(rotating_.matter).value_or(vault::MatterStatus::kOpen)),
+             policy::Action::kAdmin, nullptr, "") == 0)) {
+      const auto& p = rotating_.progress;
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - rotating_.started)
+              .count();
+      r.rows.push_back({{"kind", "rotation"},
+                        {"matter", rotating_.matter},
+                        {"files", std::to_string(p.files)},
+                        {"total", std::to_string(p.total)},
+                        {"rewrapped", std::to_string(p.rewrapped)},
+                        {"seconds", std::to_string(secs)}});
     }
   }
   // A break-glass grant says who looked at which matter and why: shown to the user who
@@ -221,6 +245,30 @@ control::Response ControlHandler::Rotate(const control::Request& req, const fuse
     opts.keyring_changed = [this, &matter](const vault::Keyring&) {
       (void)fs_.matters().Reload(matter);
     };
+    // Tests: while the file MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE names exists, the
+    // rotation waits after each file (so that its progress can be watched).
+    const char* pause = std::getenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE");
+    const std::string pause_file = pause != nullptr ? pause : "";
+    opts.progress = [this, pause_file](const vault::RotateProgress& p) {
+      {
+        std::lock_guard<std::mutex> g(rotating_mu_);
+        rotating_.progress = p;
+      }
+      while (!pause_file.empty() && ::access(pause_file.c_str(), F_OK) == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    };
+    {
+      std::lock_guard<std::mutex> g(rotating_mu_);
+      rotating_ = {matter, {}, std::chrono::steady_clock::now()};
+    }
+    struct Done {
+      ControlHandler* self;
+      ~Done() {
+        std::lock_guard<std::mutex> g(self->rotating_mu_);
+        self->rotating_.matter.clear();
+      }
+    } done{this};
     // Other servers re-read keyrings every second (docs/MATTERFS.md: within 2 s).
     if (fs_.shared()) opts.settle = std::chrono::milliseconds(2500);
     auto rotated = vault::RotateMatter(fs_.vault(), matter, ctx, opts);

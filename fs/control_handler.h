@@ -8,11 +8,14 @@
 // offline, and the daemon's registry is updated before the reply.
 // Thread-safety: Handle may run on any thread (the control server runs several).
 #pragma once
+#include <chrono>
 #include <mutex>
+#include <string>
 
 #include "fs/control/protocol.h"
 #include "fs/control/server.h"
 #include "fs/fuse/matterfs_fs.h"
+#include "fs/vault/rotation.h"
 
 namespace matterfs::daemon {
 
@@ -29,6 +32,14 @@ class ControlHandler {
   control::Response Rotate(const control::Request& req, const fuse::Caller& caller);
   fuse::MatterFs& fs_;
   std::mutex rotate_mu_;  // one rotation at a time
+  // The rotation under way, for `status` (matterctl rotate polls it for its progress line).
+  struct Rotating {
+    std::string matter;  // "" when none
+    vault::RotateProgress progress;
+    std::chrono::steady_clock::time_point started;
+  };
+  std::mutex rotating_mu_;
+  Rotating rotating_;
 };
 
 }  // namespace matterfs::daemon

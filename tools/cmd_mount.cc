@@ -44,6 +44,9 @@ void AddMountCommands(Commands& cmds) {
                                                                       : "");
              }
              std::cout << "\n";
+           } else if (kind == "rotation") {
+             std::cout << "rotating: " << Field(row, "matter") << ": " << Field(row, "files")
+                       << " of " << Field(row, "total") << " files done\n";
            } else if (kind == "break-glass") {
              std::cout << "break-glass: " << Field(row, "user") << " on " << Field(row, "matter")
                        << " until " << Field(row, "until") << " (reason: " << Field(row, "reason")

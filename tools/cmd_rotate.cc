@@ -5,9 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "fs/vault/rotation.h"
 #include "tools/cli.h"
@@ -105,8 +109,59 @@ void AddRotateCommands(Commands& cmds) {
            // matter stays in use.
            control::Fields req{{"matter", all ? "" : vm["matter"].as<std::string>()},
                                {"all", all ? "1" : "0"}};
-           // The answer comes when every file is done: a week bounds the wait.
-           auto rows = CallDaemon(vm, target, {"rotate", req}, std::chrono::hours(24 * 7));
+           // On a terminal, the progress line follows the daemon's status meanwhile.
+           std::mutex mu;
+           std::condition_variable cv;
+           bool finished = false;
+           std::thread poller;
+           if (::isatty(STDERR_FILENO) == 1) {
+             poller = std::thread([&] {
+               std::unique_ptr<ProgressLine> line;
+               std::string shown;
+               std::unique_lock<std::mutex> g(mu);
+               while (!cv.wait_for(g, std::chrono::milliseconds(500), [&] { return finished; })) {
+                 g.unlock();
+                 try {
+                   for (const auto& row :
+                        CallDaemon(vm, target, {"status", {}}, std::chrono::seconds(2))) {
+                     if (Field(row, "kind") != "rotation") continue;
+                     if (!line || shown != Field(row, "matter")) {
+                       line.reset();
+                       shown = Field(row, "matter");
+                       line = std::make_unique<ProgressLine>(shown, false);
+                     }
+                     vault::RotateProgress p;
+                     p.files = std::stoull(Field(row, "files"));
+                     p.total = std::stoull(Field(row, "total"));
+                     line->Update(p);
+                   }
+                 } catch (...) {
+                   // Only the display is lost; the rotation's own answer still comes.
+                 }
+                 g.lock();
+               }
+             });
+           }
+           struct StopPoller {
+             std::mutex& mu;
+             std::condition_variable& cv;
+             bool& finished;
+             std::thread& poller;
+             ~StopPoller() {
+               {
+                 std::lock_guard<std::mutex> g(mu);
+                 finished = true;
+               }
+               cv.notify_all();
+               if (poller.joinable()) poller.join();
+             }
+           };
+           std::vector<control::Fields> rows;
+           {
+             StopPoller stop{mu, cv, finished, poller};
+             // The answer comes when every file is done: a week bounds the wait.
+             rows = CallDaemon(vm, target, {"rotate", req}, std::chrono::hours(24 * 7));
+           }
            for (const auto& row : rows) std::cout << Field(row, "summary") << "\n";
            return 0;
          }

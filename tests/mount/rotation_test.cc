@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -340,6 +341,34 @@ TEST_F(RotationMountTest, RotationNeedsAdminAndAnExistingMatter) {
   CmdResult wrong = Matterctl({"rotate", vault_, "alpha", "--passphrase-file", "/nonexistent"});
   EXPECT_NE(wrong.status, 0);
   EXPECT_EQ(BackingKeyVersions(), std::vector<uint32_t>{1});
+}
+
+TEST_F(RotationMountTest, StatusShowsTheProgressOfAnOnlineRotation) {
+  auto files = MakeFiles();
+  // The daemon pauses after each file while this file exists.
+  const std::string pause = dir_ + "/pause";
+  { UniqueFd p(::open(pause.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)); }
+  ::setenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE", pause.c_str(), 1);
+  ASSERT_NO_FATAL_FAILURE(Remount());
+  ::unsetenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE");
+  CmdResult rotated;
+  std::thread rotation([&] { rotated = Matterctl({"rotate", mnt_, "alpha"}); });
+  const std::string expect =
+      "rotating: alpha: 1 of " + std::to_string(files.size()) + " files done\n";
+  CmdResult status;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    status = Matterctl({"status", mnt_});
+  } while (status.out.find(expect) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline);
+  EXPECT_NE(status.out.find(expect), std::string::npos) << status.out;
+  ASSERT_EQ(::unlink(pause.c_str()), 0);
+  rotation.join();
+  EXPECT_EQ(rotated.status, 0) << ::testing::PrintToString(rotated);
+  status = Matterctl({"status", mnt_});
+  EXPECT_EQ(status.out.find("rotating:"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("alpha\topen\tkey-version 2\n"), std::string::npos) << status.out;
+  ExpectFiles(files);
 }
 
 }  // namespace
