@@ -68,7 +68,10 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
                         {"name", m.name},
                         {"status", vault::MatterStatusName(status)},
                         {"key_version", std::to_string(m.key_version)},
-                        {"rotation_unfinished", m.key_versions > 1 ? "1" : "0"}});
+                        {"rotation_unfinished", m.key_versions > 1 ? "1" : "0"},
+                        {"rotated", m.rotated == 0 ? ""
+                                                   : policy::FormatTime(policy::Time(
+                                                         std::chrono::seconds(m.rotated)))}});
     }
   }
   // The rotation under way: for the operators and those who administer the matter.

@@ -7,6 +7,7 @@
 
 #include "fs/vault/admin.h"
 #include "fs/vault/matter.h"
+#include "policy/timestamp.h"
 #include "tools/cli.h"
 #include "util/bytes.h"
 
@@ -27,25 +28,30 @@ void AddMatterCommands(Commands& cmds) {
          std::cout << "created matter " << info.name << " (id " << ToHex(info.id) << ")\n";
          return 0;
        }});
-  cmds.push_back({"matter list", "VAULT", "list matters with their status and id",
-                  [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(),
-                                    "vault directory");
-                    AddVaultOptions(d, true);
-                    p.add("vault", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    auto v = OpenUnlocked(vm);
-                    auto list = Check(v->ListMatters());
-                    std::sort(list.begin(), list.end(),
-                              [](const auto& a, const auto& b) { return a.name < b.name; });
-                    for (const auto& m : list) {
-                      std::cout << m.name << "\t" << vault::MatterStatusName(m.status) << "\t"
-                                << ToHex(m.id) << "\tkey-version " << m.key_version
-                                << (m.key_versions > 1 ? " (rotation unfinished)" : "") << "\n";
-                    }
-                    return 0;
-                  }});
+  cmds.push_back(
+      {"matter list", "VAULT", "list matters with their status and id",
+       [](auto& d, auto& p) {
+         d.add_options()("vault", po::value<std::string>()->required(), "vault directory");
+         AddVaultOptions(d, true);
+         p.add("vault", 1);
+       },
+       [](const po::variables_map& vm) {
+         auto v = OpenUnlocked(vm);
+         auto list = Check(v->ListMatters());
+         std::sort(list.begin(), list.end(),
+                   [](const auto& a, const auto& b) { return a.name < b.name; });
+         for (const auto& m : list) {
+           std::cout << m.name << "\t" << vault::MatterStatusName(m.status) << "\t" << ToHex(m.id)
+                     << "\tkey-version " << m.key_version
+                     << (m.key_versions > 1 ? " (rotation unfinished)" : "")
+                     << (m.rotated != 0
+                             ? "\trotated " +
+                                   policy::FormatTime(policy::Time(std::chrono::seconds(m.rotated)))
+                             : std::string())
+                     << "\n";
+         }
+         return 0;
+       }});
   for (const auto& [verb, summary] : std::vector<std::pair<std::string, std::string>>{
            {"close", "close a matter: read-only for everyone, nothing new in it"},
            {"reopen", "reopen a closed matter"},

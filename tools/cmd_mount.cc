@@ -43,6 +43,7 @@ void AddMountCommands(Commands& cmds) {
                          << (Field(row, "rotation_unfinished") == "1" ? " (rotation unfinished)"
                                                                       : "");
              }
+             if (!Field(row, "rotated").empty()) std::cout << "\trotated " << Field(row, "rotated");
              std::cout << "\n";
            } else if (kind == "rotation") {
              std::cout << "rotating: " << Field(row, "matter") << ": " << Field(row, "files")

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
 
 #include "crypto/aead.h"
 #include "crypto/kdf.h"
@@ -17,8 +18,10 @@ constexpr std::string_view kMagic = "MFSKEYRG";
 constexpr size_t kWrapped = 32 + crypto::kWrapOverhead;  // 72
 constexpr size_t kOffVersion = 8, kOffStatus = 10, kOffCount = 11, kOffVault = 12, kOffMatter = 28,
                  kOffSeq = 44, kOffCurrent = 52, kOffReserved = 56, kOffNameKey = 60,
-                 kOffEntries = 132, kEntrySize = 4 + kWrapped, kOffMac = kKeyringCopySize - 32;
-static_assert(kOffEntries + kMaxKeyVersions * kEntrySize <= kOffMac);
+                 kOffEntries = 132, kEntrySize = 4 + kWrapped, kOffMac = kKeyringCopySize - 32,
+                 kOffCreated = kOffMac - 32, kOffRotated = kOffMac - 24,  // version 2
+    kOffReserved2 = kOffMac - 16;
+static_assert(kOffEntries + kMaxKeyVersions * kEntrySize <= kOffCreated);
 
 Bytes NameKeyAd(const VaultId& v, const MatterId& m) {
   Bytes ad(8 + 32);
@@ -88,6 +91,7 @@ Keyring Keyring::Create(const VaultId& vault, const MatterId& matter) {
   r.matter_id = matter;
   r.sequence = 1;
   r.current_version = 1;
+  r.created = static_cast<uint64_t>(::time(nullptr));
   r.name_key = std::make_unique<NameKey>(NameKey::Random());
   r.wrap_keys.emplace(1, std::make_unique<MatterWrapKey>(MatterWrapKey::Random()));
   return r;
@@ -104,6 +108,8 @@ Bytes Keyring::SerializeCopy(const KeyringKeys& keys) const {
   std::memcpy(p + kOffMatter, matter_id.data(), 16);
   PutU64(p + kOffSeq, sequence);
   PutU32(p + kOffCurrent, current_version);
+  PutU64(p + kOffCreated, created);
+  PutU64(p + kOffRotated, rotated);
   Bytes nk = crypto::Wrap(keys.wrap, name_key->bytes(), NameKeyAd(vault_id, matter_id));
   std::memcpy(p + kOffNameKey, nk.data(), kWrapped);
   size_t i = 0;
@@ -134,7 +140,7 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
   if (!crypto::ConstantTimeEqual(mac, copy.subspan(kOffMac, 32))) {
     return Corrupt("authentication failed");
   }
-  if (version != kKeyringVersion) return Corrupt("format version 0");
+  if (version == 0) return Corrupt("format version 0");
   Keyring r;
   std::memcpy(r.vault_id.data(), p + kOffVault, 16);
   std::memcpy(r.matter_id.data(), p + kOffMatter, 16);
@@ -148,6 +154,13 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
   if (GetU32(p + kOffReserved) != 0) return Corrupt("reserved bytes set");
   r.sequence = GetU64(p + kOffSeq);
   r.current_version = GetU32(p + kOffCurrent);
+  if (version >= 2) {
+    r.created = GetU64(p + kOffCreated);
+    r.rotated = GetU64(p + kOffRotated);
+    for (size_t i = kOffReserved2; i < kOffMac; ++i) {
+      if (p[i] != 0) return Corrupt("reserved bytes set");
+    }
+  }
   MFS_ASSIGN(NameKey nk,
              (crypto::UnwrapKey<crypto::KeyPurpose::kName>(
                  keys.wrap, copy.subspan(kOffNameKey, kWrapped), NameKeyAd(vault, matter))));

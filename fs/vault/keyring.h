@@ -56,10 +56,12 @@ struct Keyring {
   MatterStatus status = MatterStatus::kOpen;
   uint64_t sequence = 0;
   uint32_t current_version = 1;
+  uint64_t created = 0;  // unix seconds the matter was created (0: a version 1 keyring)
+  uint64_t rotated = 0;  // unix seconds the last rotation finished (0: never)
   std::unique_ptr<NameKey> name_key;
   std::map<uint32_t, std::unique_ptr<MatterWrapKey>> wrap_keys;  // by version
 
-  // A new keyring with MWK_1 and a fresh name key.
+  // A new keyring with MWK_1, a fresh name key, created now.
   static Keyring Create(const VaultId& vault, const MatterId& matter);
 
   // One 2048-byte copy, wrapped and MAC'ed. `nonce_source` fixed only in tests.

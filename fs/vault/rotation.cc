@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <thread>
@@ -294,6 +295,7 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
   }
 
   // (4) Destroy every other version, in both keyring copies.
+  const auto finished = static_cast<uint64_t>(::time(nullptr));
   for (int pass = 0; pass < 2; ++pass) {
     st = UpdateKeyringFile(vault.keystore_fd(), vault.config().vault_id, info.id,
                            vault.keyring_keys(), [&](Keyring& r) -> Status {
@@ -301,6 +303,7 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
                                return Error(Code::kBusy,
                                             "another rotation of this matter ran meanwhile");
                              }
+                             r.rotated = finished;
                              for (auto it = r.wrap_keys.begin(); it != r.wrap_keys.end();) {
                                if (it->first != r.current_version) {
                                  if (pass == 0) result.destroyed.push_back(it->first);

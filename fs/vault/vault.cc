@@ -345,8 +345,8 @@ Result<std::vector<MatterInfo>> Vault::ListMatters() const {
     MFS_ASSIGN(UniqueFd mfd, OpenDir(data_.get(), entry, "matter directory"));
     MFS_ASSIGN(MatterId id, ReadMatterBinding(mfd.get(), name));
     MFS_ASSIGN(Keyring ring, LoadKeyring(id));
-    out.push_back(
-        {std::move(name), id, ring.status, entry, ring.current_version, ring.wrap_keys.size()});
+    out.push_back({std::move(name), id, ring.status, entry, ring.current_version,
+                   ring.wrap_keys.size(), ring.rotated});
   }
   return out;
 }
@@ -361,8 +361,9 @@ Result<MatterInfo> Vault::FindMatter(std::string_view name) const {
   }
   MFS_ASSIGN(MatterId id, ReadMatterBinding(mfd.get(), name));
   MFS_ASSIGN(Keyring ring, LoadKeyring(id));
-  return MatterInfo{std::string(name),    id, ring.status, stored.entry, ring.current_version,
-                    ring.wrap_keys.size()};
+  return MatterInfo{
+      std::string(name),     id,          ring.status, stored.entry, ring.current_version,
+      ring.wrap_keys.size(), ring.rotated};
 }
 
 Result<Keyring> Vault::LoadKeyring(const MatterId& id) const {

@@ -40,6 +40,7 @@ struct MatterInfo {
   std::string entry;         // the matter directory's entry in the data directory
   uint32_t key_version = 0;  // the current matter key version (1 + completed rotations)
   size_t key_versions = 0;   // versions in the keyring: more than 1 = a rotation unfinished
+  uint64_t rotated = 0;      // unix seconds the last rotation finished (0: never)
 };
 
 class Vault {

@@ -294,8 +294,8 @@ fi
 
 expect_rc "rotate offline" 0 rotate "$V" "$M1" --passphrase-file pw
 expect_rc "matter list after a rotation" 0 matter list "$V" --passphrase-file pw
-if grep -q "^$M1	open	$id1	key-version 2\$" <<<"$OUT"; then
-  pass "matter list shows the rotated matter's key version 2"
+if grep -qE "^$M1	open	$id1	key-version 2	rotated [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\$" <<<"$OUT"; then
+  pass "matter list shows the rotated matter's key version 2 and when it was rotated"
 else
   fail "key version after rotate" "$OUT"
 fi

@@ -276,6 +276,12 @@ def check_all(v):
     copy += b"\0" * (2016 - len(copy))
     check("KEYRING-1", blake2b(copy, 32, key=kdf_subkey(f["vmk"], 3, "MFSvault")), "mac")
 
+    g = v["KEYRING-2"]  # KEYRING-1's keys and nonces, version 2 with its two times
+    copy2 = copy[:8] + struct.pack("<H", 2) + copy[10:1984]
+    check("KEYRING-2", copy2[:284], "prefix")
+    copy2 += struct.pack("<QQ", g["created"], g["rotated"]) + b"\0" * 16
+    check("KEYRING-2", blake2b(copy2, 32, key=kdf_subkey(f["vmk"], 3, "MFSvault")), "mac")
+
     passed = sum(results)
     failed = len(results) - passed
     print(f"{passed} passed, {failed} failed")

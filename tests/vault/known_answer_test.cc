@@ -4,6 +4,7 @@
 // recomputes the same vectors from the document without matterfs or libsodium.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -80,6 +81,21 @@ Bytes KeyringCopy1() {
   Bytes copy = Hex(kKeyringPrefix);
   copy.resize(kKeyringCopySize - 32, 0);
   Bytes mac = Hex(kKeyringMac);
+  copy.insert(copy.end(), mac.begin(), mac.end());
+  return copy;
+}
+
+// KEYRING-2: KEYRING-1 as version 2, with its creation and rotation times.
+constexpr uint64_t kKeyring2Created = 1764633600, kKeyring2Rotated = 1790812800;
+const char kKeyring2Mac[] = "35a4e0eff2b575866d161549189648393dfefc5d921a05be041ab6562e3a26b5";
+Bytes KeyringCopy2() {
+  Bytes copy = Hex(kKeyringPrefix);
+  copy[8] = 2;
+  copy.resize(kKeyringCopySize - 64, 0);
+  copy.resize(kKeyringCopySize - 32, 0);
+  PutU64(copy.data() + kKeyringCopySize - 64, kKeyring2Created);
+  PutU64(copy.data() + kKeyringCopySize - 56, kKeyring2Rotated);
+  Bytes mac = Hex(kKeyring2Mac);
   copy.insert(copy.end(), mac.begin(), mac.end());
   return copy;
 }
@@ -311,11 +327,44 @@ TEST(FormatVectorsTest, KeyringCopyParses) {
            Bytes(again.begin() + static_cast<std::ptrdiff_t>(from),
                  again.begin() + static_cast<std::ptrdiff_t>(to));
   };
-  EXPECT_TRUE(same(0, 60));
+  // A version 1 copy is written back as version 2 (its times unknown: zero).
+  EXPECT_EQ(0u, r->created);
+  EXPECT_EQ(0u, r->rotated);
+  EXPECT_TRUE(same(0, 8));
+  EXPECT_EQ(2, again[8]);
+  EXPECT_TRUE(same(9, 60));
   EXPECT_TRUE(same(132, 136));
   EXPECT_TRUE(same(208, 212));
   EXPECT_TRUE(same(284, kKeyringCopySize - 32));
   ASSERT_OK(Keyring::ParseCopy(again, {wrap, mac}, kVault, kMatter));
+}
+
+// KEYRING-2.
+TEST(FormatVectorsTest, KeyringCopyVersion2Parses) {
+  VaultSubkey wrap = VaultSub(kSubkeyKeyringWrap), mac = VaultSub(kSubkeyKeyringMac);
+  const Bytes copy = KeyringCopy2();
+  auto r = Keyring::ParseCopy(copy, {wrap, mac}, kVault, kMatter);
+  ASSERT_OK(r);
+  EXPECT_EQ(kKeyring2Created, r->created);
+  EXPECT_EQ(kKeyring2Rotated, r->rotated);
+  EXPECT_EQ(3u, r->current_version);
+  EXPECT_EQ(2u, r->wrap_keys.size());
+  const Bytes again = r->SerializeCopy({wrap, mac});
+  EXPECT_TRUE(std::equal(copy.begin(), copy.begin() + 60, again.begin()));
+  EXPECT_TRUE(std::equal(copy.begin() + 284, copy.end() - 32, again.begin() + 284));
+  // A reserved byte set (with a valid MAC) is refused.
+  Bytes bad = copy;
+  bad[kKeyringCopySize - 40] = 1;
+  crypto::Blake2bInto({bad.data() + kKeyringCopySize - 32, 32}, {bad.data(), kKeyringCopySize - 32},
+                      mac.bytes());
+  EXPECT_FALSE(Keyring::ParseCopy(bad, {wrap, mac}, kVault, kMatter).ok());
+  // And a version 3 copy is "unsupported", naming the version.
+  Bytes newer = copy;
+  newer[8] = 3;
+  auto refused = Keyring::ParseCopy(newer, {wrap, mac}, kVault, kMatter);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(Code::kUnsupported, refused.error().code());
+  EXPECT_NE(refused.error().message().find("version 3"), std::string::npos);
 }
 
 // CONFIG-1 -> KEYRING-1 -> HEADER-1 -> BLOCK-1, through the public Vault API: a tiny

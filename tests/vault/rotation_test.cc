@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -118,8 +119,15 @@ class RotationTest : public ::testing::Test {
 TEST_F(RotationTest, RewrapsEveryHeaderKeepsContentsAndDestroysTheOldVersion) {
   const auto before = Contents();
   ASSERT_EQ(before, files_);
+  EXPECT_EQ(fx_.vault().FindMatter("acme")->rotated, 0u) << "never rotated";
+  const auto started = static_cast<uint64_t>(::time(nullptr));
   auto r = RotateMatter(fx_.vault(), "acme", Ctx());
   ASSERT_OK(r);
+  // The keyring records when the rotation finished (matter list and status show it).
+  const uint64_t rotated = fx_.vault().FindMatter("acme")->rotated;
+  EXPECT_GE(rotated, started);
+  EXPECT_LE(rotated, static_cast<uint64_t>(::time(nullptr)));
+  EXPECT_GE(fx_.vault().LoadKeyring(fx_.vault().FindMatter("acme")->id)->created, started - 3600);
   EXPECT_EQ(r->from_version, 1u);
   EXPECT_EQ(r->to_version, 2u);
   EXPECT_FALSE(r->resumed);
