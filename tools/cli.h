@@ -56,12 +56,12 @@ struct Command {
 using Commands = std::vector<Command>;
 
 // The command groups.
-void AddVaultCommands(Commands& cmds);   // init, keyslot add|list|remove, genkey
-void AddRotateCommands(Commands& cmds);  // rotate
+void AddVaultCommands(Commands& cmds);         // init, keyslot add|list|remove, genkey
+void AddRotateCommands(Commands& cmds);        // rotate
 void AddRotateMasterCommands(Commands& cmds);  // rotate-master
-void AddMatterCommands(Commands& cmds);  // matter create|list|close|reopen|hold|release, cat
-void AddMountCommands(Commands& cmds);   // status, break-glass, policy reload
-void AddPolicyCommands(Commands& cmds);  // policy check|explain, audit verify
+void AddMatterCommands(Commands& cmds);        // matter create|list|close|reopen|hold|release, cat
+void AddMountCommands(Commands& cmds);         // status, break-glass, policy reload
+void AddPolicyCommands(Commands& cmds);        // policy check|explain, audit verify
 
 // ---- options and vault access shared by the groups ----
 

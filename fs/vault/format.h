@@ -50,7 +50,7 @@ enum VaultSubkeyId : uint64_t {
   kSubkeySigningWrap = 4,
   kSubkeyRootNames = 5,
   kSubkeyMatterBinding = 6,
-  kSubkeyAuditPath = 7,  // keys the audit trail's path hashes; never touches the disk
+  kSubkeyAuditPath = 7,      // keys the audit trail's path hashes; never touches the disk
   kSubkeyMasterJournal = 8,  // of the NEW VMK: wraps the old one in the rotation journal
 };
 

@@ -79,8 +79,9 @@ Bytes SerializeJournal(const VaultId& vault, const MasterKey& new_vmk, const Mas
 Result<MasterKey> OpenJournal(ByteSpan raw, const VaultId& vault, const MasterKey& vmk) {
   const Bytes ad = JournalAd(vault);
   if (raw.size() != kJournalSize || std::memcmp(raw.data(), ad.data(), ad.size()) != 0) {
-    return Corrupt("the master key rotation journal is malformed (size, magic, version or "
-                   "vault id)");
+    return Corrupt(
+        "the master key rotation journal is malformed (size, magic, version or "
+        "vault id)");
   }
   auto old = crypto::UnwrapKey<crypto::KeyPurpose::kMaster>(JournalKey(vmk),
                                                             raw.subspan(kJournalAdSize), ad);
@@ -164,8 +165,9 @@ std::string MasterRotationSummary(const MasterRotationResult& r) {
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f", r.seconds);
   if (r.kind == MasterRotationResult::Kind::kJournalRemoved) {
-    return std::string("the interrupted master key rotation had finished; its journal was "
-                       "removed; ") +
+    return std::string(
+               "the interrupted master key rotation had finished; its journal was "
+               "removed; ") +
            secs + " s";
   }
   std::string s = "vault master key replaced";
@@ -273,10 +275,10 @@ Result<MasterRotationResult> MasterRotation::Run(const Credential& cred) {
     for (const Credential& k : options_.keep) {
       MFS_ASSIGN(std::optional<size_t> slot, FindSlot(v_.config_, k, v_.keys_->vmk));
       if (!slot) {
-        return Error(Code::kWrongKey, std::string("a ") +
-                                          (k.kind == SlotKind::kPassphrase ? "passphrase"
-                                                                           : "key file") +
-                                          " to keep opens no keyslot of this vault");
+        return Error(Code::kWrongKey,
+                     std::string("a ") +
+                         (k.kind == SlotKind::kPassphrase ? "passphrase" : "key file") +
+                         " to keep opens no keyslot of this vault");
       }
       keep.emplace(*slot, &k);
     }
@@ -309,11 +311,12 @@ Result<MasterRotationResult> MasterRotation::Run(const Credential& cred) {
     result.matters = *moved;
     if (Status st = Finish(); !st.ok()) return Failed(st.error());
   }
-  if (result.kind == MasterRotationResult::Kind::kResumed) result.slots_kept = v_.config_.slots.size();
+  if (result.kind == MasterRotationResult::Kind::kResumed)
+    result.slots_kept = v_.config_.slots.size();
   result.seconds = seconds();
   Event(audit::AuditResult::kOk, audit::AuditSeverity::kNotice,
-        "master key rotation finished: " + std::to_string(result.matters) +
-            " matters rewrapped, " + std::to_string(v_.config_.slots.size()) + " keyslots");
+        "master key rotation finished: " + std::to_string(result.matters) + " matters rewrapped, " +
+            std::to_string(v_.config_.slots.size()) + " keyslots");
   return result;
 }
 
@@ -457,9 +460,9 @@ Status MasterRotation::RewrapKeyring(size_t k, const MatterId& id, const KeySet&
   auto ring = ReadKeyringFd(fd.get(), vault_id, id, fresh);
   if (!ring.ok()) ring = ReadKeyringFd(fd.get(), vault_id, id, old.keyring());
   if (!ring.ok()) {
-    return Corrupt("matter keyring " + KeyringFileName(id) +
-                   " opens under neither the old nor the new master key: " +
-                   ring.error().message());
+    return Corrupt(
+        "matter keyring " + KeyringFileName(id) +
+        " opens under neither the old nor the new master key: " + ring.error().message());
   }
   ring->sequence += 1;
   const Bytes copy = ring->SerializeCopy(fresh);

@@ -16,9 +16,9 @@ namespace matterfs {
 namespace {
 
 constexpr Code kAllCodes[] = {
-    Code::kOk, Code::kNotFound,        Code::kExists,   Code::kPermissionDenied, Code::kCorruption,
-    Code::kIo, Code::kInvalidArgument, Code::kWrongKey, Code::kUnsupported,      Code::kBusy,
-    Code::kUnfinished};
+    Code::kOk,          Code::kNotFound, Code::kExists,          Code::kPermissionDenied,
+    Code::kCorruption,  Code::kIo,       Code::kInvalidArgument, Code::kWrongKey,
+    Code::kUnsupported, Code::kBusy,     Code::kUnfinished};
 
 // ---- Result and Status -------------------------------------------------------------
 
