@@ -223,15 +223,16 @@ class MasterRotation {
 };
 
 Result<MasterRotationResult> MasterRotation::Run(const Credential& cred) {
-  const auto started = std::chrono::steady_clock::now();
   MasterRotationResult result;
-  auto seconds = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  };
   // The lock first, then the config as it is now, then the unlock (whose slot is remade).
   MFS_ASSIGN(UniqueFd lock, v_.LockOffline());
   MFS_TRY(v_.ReloadConfig());
   MFS_TRY(v_.Unlock(cred));
+  // The time reported is the rotation's own, without the lock wait and the unlock.
+  const auto started = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
   const int root = v_.root_fd();
   MFS_ASSIGN(std::optional<Bytes> journal, ReadJournal(root));
 

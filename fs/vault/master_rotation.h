@@ -70,7 +70,7 @@ struct MasterRotationResult {
   // A journal left by a run that crashed before its config (it opened under no key) was
   // removed before this rotation started.
   bool discarded_journal = false;
-  double seconds = 0;
+  double seconds = 0;  // from the unlock to the end (remaking slots included)
 };
 
 // "vault master key replaced: 3 matters rewrapped, 2 keyslots kept, 1 dropped; 0.2 s".
