@@ -506,6 +506,34 @@ TEST_F(MasterRotationTest, AResumedRotationStoppedAgainIsCompletedByTheNextRun) 
   ExpectOldConfigOpensNothing();
 }
 
+TEST_F(MasterRotationTest, TheJournalHasTheDocumentedLayout) {
+  // docs/FORMAT.md §8.6: magic, version 1, reserved zeros, vault id, wrapped old VMK (72);
+  // mode 0600; written before the config changes.
+  ASSERT_NO_FATAL_FAILURE(RotateUntil("journal"));
+  EXPECT_EQ(old_config_, test::ReadFileBytes(ConfigPath()));
+  const Bytes j = test::ReadFileBytes(JournalPath());
+  ASSERT_EQ(104u, j.size());
+  EXPECT_EQ("MFSMROT1", std::string(j.begin(), j.begin() + 8));
+  EXPECT_EQ(1u, GetU16(j.data() + 8));
+  EXPECT_EQ(Bytes(6, 0), Bytes(j.begin() + 10, j.begin() + 16));
+  EXPECT_BYTES_EQ(fx_.vault().id(), ByteSpan(j).subspan(16, 16));
+  EXPECT_EQ(fs::perms::owner_read | fs::perms::owner_write,
+            fs::status(JournalPath()).permissions());
+  // A second journal, after the config: another wrap (another new key, fresh nonce).
+  ASSERT_NO_FATAL_FAILURE(RotateUntil("config"));
+  const Bytes j2 = test::ReadFileBytes(JournalPath());
+  ASSERT_EQ(104u, j2.size());
+  EXPECT_NE(ToHex(ByteSpan(j).subspan(32)), ToHex(ByteSpan(j2).subspan(32)));
+  // The config now carries bit 1; its slot AD ignores it, its MAC does not.
+  auto c = VaultConfig::Parse(test::ReadFileBytes(ConfigPath()));
+  ASSERT_OK(c);
+  EXPECT_EQ(kFeatureMasterRotation, c->features & kFeatureMasterRotation);
+  ASSERT_OK(Rotate());
+  c = VaultConfig::Parse(test::ReadFileBytes(ConfigPath()));
+  ASSERT_OK(c);
+  EXPECT_EQ(0u, c->features);
+}
+
 TEST_F(MasterRotationTest, AnUnfinishedRotationWithoutItsJournalIsCorrupt) {
   ASSERT_NO_FATAL_FAILURE(RotateUntil("matter:1"));
   ASSERT_TRUE(fs::remove(JournalPath()));
