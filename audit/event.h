@@ -53,6 +53,7 @@ inline constexpr char kMatterReopen[] = "matter-reopen";
 inline constexpr char kMatterHold[] = "matter-hold";
 inline constexpr char kMatterRelease[] = "matter-release";
 inline constexpr char kMatterRotate[] = "matter-rotate";
+inline constexpr char kMasterRotate[] = "master-rotate";
 inline constexpr char kBreakGlass[] = "break-glass";
 inline constexpr char kTamper[] = "tamper";
 inline constexpr char kInternalError[] = "internal-error";

@@ -1,5 +1,6 @@
 // The command-line framework of matterctl, shared by the command groups (one file each:
-// cmd_vault.cc, cmd_matter.cc, cmd_mount.cc, cmd_policy.cc).
+// cmd_vault.cc, cmd_matter.cc, cmd_rotate.cc, cmd_rotate_master.cc, cmd_mount.cc,
+// cmd_policy.cc).
 //
 // A command is a name ("init", "matter close"), its positional arguments, a summary, a
 // function that declares its options and one that runs it. A command that fails throws
@@ -55,11 +56,12 @@ struct Command {
 using Commands = std::vector<Command>;
 
 // The command groups.
-void AddVaultCommands(Commands& cmds);   // init, keyslot add|list|remove, genkey
-void AddRotateCommands(Commands& cmds);  // rotate
-void AddMatterCommands(Commands& cmds);  // matter create|list|close|reopen|hold|release, cat
-void AddMountCommands(Commands& cmds);   // status, break-glass, policy reload
-void AddPolicyCommands(Commands& cmds);  // policy check|explain, audit verify
+void AddVaultCommands(Commands& cmds);         // init, keyslot add|list|remove, genkey
+void AddRotateCommands(Commands& cmds);        // rotate
+void AddRotateMasterCommands(Commands& cmds);  // rotate-master
+void AddMatterCommands(Commands& cmds);        // matter create|list|close|reopen|hold|release, cat
+void AddMountCommands(Commands& cmds);         // status, break-glass, policy reload
+void AddPolicyCommands(Commands& cmds);        // policy check|explain, audit verify
 
 // ---- options and vault access shared by the groups ----
 

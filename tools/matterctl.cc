@@ -34,7 +34,8 @@ void PrintTopUsage(const Commands& cmds) {
   std::cout << "\nCommands that need the vault's keys take --passphrase-file F or --key-file F,\n"
                "or ask for the passphrase on the terminal. Exit codes: 0 ok, 1 error, 2 usage,\n"
                "3 wrong key, 4 corrupt, 5 not found, 6 unsupported version, 7 exists, 8 busy\n"
-               "(the vault is mounted), 10 denied by the policy.\n";
+               "(the vault is mounted), 9 unfinished (run rotate-master to finish an\n"
+               "interrupted master key rotation), 10 denied by the policy.\n";
 }
 
 }  // namespace
@@ -45,6 +46,7 @@ int RunMatterctl(int argc, char** argv) {
   AddVaultCommands(cmds);
   AddMatterCommands(cmds);
   AddRotateCommands(cmds);
+  AddRotateMasterCommands(cmds);
   AddMountCommands(cmds);
   AddPolicyCommands(cmds);
   Args args(argv + 1, argv + argc);

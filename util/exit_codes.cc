@@ -20,6 +20,8 @@ int ExitCodeFor(Code code) {
       return kExitUsage;
     case Code::kBusy:
       return kExitBusy;
+    case Code::kUnfinished:
+      return kExitUnfinished;
     case Code::kPermissionDenied:
       return kExitDenied;
     case Code::kIo:

@@ -18,6 +18,7 @@ enum ExitCode : int {
   kExitUnsupported = 6,  // newer format version or unknown required feature
   kExitExists = 7,       // the target already exists (vault, matter, mount, key file)
   kExitBusy = 8,         // locked or in use by another process (a mounted vault)
+  kExitUnfinished = 9,   // an interrupted master key rotation must be finished first
   kExitDenied = 10,      // the policy refused (policy explain: deny; a daemon said EACCES)
 };
 

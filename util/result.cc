@@ -26,6 +26,8 @@ const char* CodeName(Code code) {
       return "unsupported";
     case Code::kBusy:
       return "busy";
+    case Code::kUnfinished:
+      return "unfinished";
   }
   return "unknown";
 }
@@ -53,6 +55,8 @@ int Error::ToErrno() const {
       return EOPNOTSUPP;
     case Code::kBusy:
       return EBUSY;
+    case Code::kUnfinished:
+      return EAGAIN;
   }
   return EIO;
 }

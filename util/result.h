@@ -24,6 +24,7 @@ enum class Code {
   kWrongKey,          // a passphrase or key file that unlocks nothing
   kUnsupported,       // a newer format version or unknown required feature
   kBusy,              // locked by someone else
+  kUnfinished,        // an interrupted operation must be finished first (rotate-master)
 };
 
 const char* CodeName(Code code);

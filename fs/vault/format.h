@@ -23,6 +23,8 @@ inline constexpr std::string_view kConfigName = "matterfs.vault";
 inline constexpr std::string_view kDataDirName = "d";
 inline constexpr std::string_view kDefaultKeystoreName = "keys";
 inline constexpr std::string_view kLockName = "matterfs.lock";
+// Only while a master key rotation runs (docs/FORMAT.md §8.6).
+inline constexpr std::string_view kMasterJournalName = "matterfs.master-rotation";
 // Inside every encrypted directory.
 inline constexpr std::string_view kDirIvName = ".diriv";
 // Inside every matter directory.
@@ -34,7 +36,10 @@ inline constexpr size_t kMaxPlainName = 255;
 
 // Required feature flags in the vault config; an unknown bit makes the vault unusable.
 inline constexpr uint32_t kFeatureExternalKeystore = 1u << 0;
-inline constexpr uint32_t kKnownFeatures = kFeatureExternalKeystore;
+// Set while a master key rotation is unfinished: only rotate-master may open the vault.
+// Read as 0 in the slot AD, so that the rotation can clear it without the slots' secrets.
+inline constexpr uint32_t kFeatureMasterRotation = 1u << 1;
+inline constexpr uint32_t kKnownFeatures = kFeatureExternalKeystore | kFeatureMasterRotation;
 
 inline constexpr size_t kIdSize = 16;
 
@@ -47,7 +52,8 @@ enum VaultSubkeyId : uint64_t {
   kSubkeySigningWrap = 4,
   kSubkeyRootNames = 5,
   kSubkeyMatterBinding = 6,
-  kSubkeyAuditPath = 7,  // keys the audit trail's path hashes; never touches the disk
+  kSubkeyAuditPath = 7,      // keys the audit trail's path hashes; never touches the disk
+  kSubkeyMasterJournal = 8,  // of the NEW VMK: wraps the old one in the rotation journal
 };
 
 // File header and blocks. A format 1 header is kHeaderSize bytes; a format 2 header is

@@ -104,8 +104,14 @@ Status Vault::Create(const std::string& path, const InitOptions& opts, const Cre
   return WriteFileExclusive(root.get(), std::string(kConfigName), c.Serialize(vmk), 0600);
 }
 
+std::string UnfinishedMasterRotationMessage(const std::string& path) {
+  return "vault " + path + ": a master key rotation was interrupted; run matterctl rotate-master " +
+         path + " to finish it";
+}
+
 Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
-                                           const std::optional<std::string>& keystore) {
+                                           const std::optional<std::string>& keystore,
+                                           const OpenOptions& opts) {
   std::unique_ptr<Vault> v(new Vault());
   char real[PATH_MAX];
   v->path_ = ::realpath(path.c_str(), real) != nullptr ? std::string(real) : path;
@@ -120,6 +126,9 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
   }
   v->raw_config_ = std::move(raw).value();
   MFS_ASSIGN(v->config_, VaultConfig::Parse(v->raw_config_));
+  if ((v->config_.features & kFeatureMasterRotation) && !opts.unfinished_master_rotation) {
+    return Error(Code::kUnfinished, UnfinishedMasterRotationMessage(path), EAGAIN);
+  }
   if ((v->config_.features & kFeatureExternalKeystore) && !keystore) {
     return Error(Code::kInvalidArgument,
                  "this vault keeps its keys in an external keystore; give --keystore DIR");
@@ -136,7 +145,14 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
 }
 
 Status Vault::Unlock(const Credential& cred) {
-  MFS_ASSIGN(MasterKey vmk, config_.Unlock(raw_config_, cred));
+  size_t slot = 0;
+  MFS_ASSIGN(MasterKey vmk, config_.Unlock(raw_config_, cred, &slot));
+  MFS_TRY(InstallKeys(std::move(vmk)));
+  unlocked_slot_ = slot;
+  return {};
+}
+
+Status Vault::InstallKeys(MasterKey vmk) {
   auto sub = [&](uint64_t id) {
     return crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(vmk, id, kVaultKdfContext);
   };
@@ -260,6 +276,8 @@ Result<UniqueFd> Vault::LockMounted(bool shared) const {
   } else {
     MFS_TRY(WaitForExitingDaemons(fd.get(), F_RDLCK));
   }
+  // Unlocking took a while (Argon2id): the config must still be the one we unlocked.
+  MFS_TRY(CheckConfigKey());
   return fd;
 }
 
@@ -289,16 +307,24 @@ Result<UniqueFd> Vault::LockOffline() const {
   MFS_TRY(st);
   MFS_TRY(WaitForExitingDaemons(fd.get(), F_WRLCK));
   MFS_TRY(OfdLock(fd.get(), F_WRLCK, kChangeByte, true));
+  // Once unlocked, the config must still be the one we unlocked (no master key rotation
+  // ran between our unlock and this lock).
+  MFS_TRY(CheckConfigKey());
   return fd;
 }
 
-Bytes Vault::BindingMac(const MatterId& id, std::string_view name) const {
+Bytes MatterBindingMac(const VaultSubkey& key, const VaultId& vault, const MatterId& id,
+                       std::string_view name) {
   Bytes msg(8 + kIdSize + kIdSize);
   std::memcpy(msg.data(), "MFS1mbnd", 8);
-  std::memcpy(msg.data() + 8, config_.vault_id.data(), kIdSize);
+  std::memcpy(msg.data() + 8, vault.data(), kIdSize);
   std::memcpy(msg.data() + 8 + kIdSize, id.data(), kIdSize);
   msg.insert(msg.end(), name.begin(), name.end());
-  return crypto::Mac(keys_->binding, msg);
+  return crypto::Mac(key, msg);
+}
+
+Bytes Vault::BindingMac(const MatterId& id, std::string_view name) const {
+  return MatterBindingMac(keys_->binding, config_.vault_id, id, name);
 }
 
 Result<MatterId> Vault::ReadMatterBinding(int matter_dirfd, std::string_view name) const {
@@ -399,6 +425,9 @@ Result<MatterInfo> Vault::CreateMatter(std::string_view name, mode_t mode) {
   }
   MFS_ASSIGN(StoredName stored, matter_names().Encode(root_iv_, name));
   MFS_ASSIGN(UniqueFd lock, LockVault());
+  // A master key rotation may have run since we unlocked: a matter made with stale keys
+  // would open under none of the vault's keys.
+  MFS_TRY(CheckConfigKey());
   MatterId id;
   crypto::RandomBytes(id);
   Keyring ring = Keyring::Create(config_.vault_id, id);
@@ -432,27 +461,54 @@ Status Vault::WriteConfig(const VaultConfig& c) const {
   return WriteFileAtomic(root_.get(), std::string(kConfigName), c.Serialize(keys_->vmk), 0600);
 }
 
-Status Vault::ReloadConfigLocked() {
-  // Another process may have changed the keyslots since we opened the vault.
-  MFS_ASSIGN(Bytes raw, ReadWholeFile(root_.get(), std::string(kConfigName), 64 * 1024));
-  MFS_ASSIGN(VaultConfig fresh, VaultConfig::Parse(raw));
-  auto mac_key = crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(keys_->vmk, kSubkeyConfigMac,
-                                                                     kVaultKdfContext);
-  const size_t body = kConfigHeaderSize + fresh.slots.size() * kSlotSize;
+namespace {
+// Whether `raw` (a parsed config) carries the MAC of `vmk`'s config MAC subkey.
+bool ConfigMacMatches(ByteSpan raw, const VaultConfig& parsed, const MasterKey& vmk) {
+  auto mac_key =
+      crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(vmk, kSubkeyConfigMac, kVaultKdfContext);
+  const size_t body = kConfigHeaderSize + parsed.slots.size() * kSlotSize;
   uint8_t mac[32];
-  crypto::Blake2bInto(mac, ByteSpan(raw).first(body), mac_key.bytes());
-  if (!crypto::ConstantTimeEqual(mac, ByteSpan(raw).subspan(body, 32)) ||
-      fresh.vault_id != config_.vault_id) {
-    return Error(Code::kCorruption, "vault config changed under us and does not authenticate");
+  crypto::Blake2bInto(mac, raw.first(body), mac_key.bytes());
+  return crypto::ConstantTimeEqual(mac, raw.subspan(body, 32));
+}
+
+Error ConfigChanged() {
+  return Error(Code::kBusy,
+               "the vault config changed meanwhile and no longer opens with the key this command "
+               "unlocked (a master key rotation ran?); run the command again",
+               EBUSY);
+}
+}  // namespace
+
+Status Vault::ReloadConfig() {
+  // Another process may have changed the keyslots since we opened the vault.
+  MFS_ASSIGN(Bytes raw, ReadWholeFile(root_.get(), std::string(kConfigName), kMaxConfigSize));
+  MFS_ASSIGN(VaultConfig fresh, VaultConfig::Parse(raw));
+  if (fresh.vault_id != config_.vault_id) {
+    return Error(Code::kCorruption, "vault config changed under us: another vault id");
   }
+  if (keys_ != nullptr && !ConfigMacMatches(raw, fresh, keys_->vmk)) return ConfigChanged();
   config_ = std::move(fresh);
   raw_config_ = std::move(raw);
   return {};
 }
 
+Status Vault::CheckConfigKey() const {
+  if (keys_ == nullptr) return {};
+  MFS_ASSIGN(Bytes raw, ReadWholeFile(root_.get(), std::string(kConfigName), kMaxConfigSize));
+  MFS_ASSIGN(VaultConfig fresh, VaultConfig::Parse(raw));
+  if (fresh.features & kFeatureMasterRotation) {
+    return Error(Code::kUnfinished, UnfinishedMasterRotationMessage(path_), EAGAIN);
+  }
+  if (fresh.vault_id != config_.vault_id || !ConfigMacMatches(raw, fresh, keys_->vmk)) {
+    return ConfigChanged();
+  }
+  return {};
+}
+
 Status Vault::AddKeyslot(const Credential& cred, const crypto::Argon2Params& argon) {
   MFS_ASSIGN(UniqueFd lock, LockVault());
-  MFS_TRY(ReloadConfigLocked());
+  MFS_TRY(ReloadConfig());
   if (config_.slots.size() >= kMaxSlots) {
     return Error(Code::kInvalidArgument, "the vault already has the maximum of 8 keyslots");
   }
@@ -467,7 +523,7 @@ Status Vault::AddKeyslot(const Credential& cred, const crypto::Argon2Params& arg
 
 Status Vault::RemoveKeyslot(size_t index) {
   MFS_ASSIGN(UniqueFd lock, LockVault());
-  MFS_TRY(ReloadConfigLocked());
+  MFS_TRY(ReloadConfig());
   if (index >= config_.slots.size()) {
     return Error(Code::kNotFound, "no keyslot " + std::to_string(index));
   }

@@ -33,6 +33,12 @@ struct InitOptions {
   std::optional<std::string> keystore;
 };
 
+struct OpenOptions {
+  // Opens a vault whose master key rotation is unfinished (config feature bit 1), which
+  // Open otherwise refuses with kUnfinished. Only for rotate-master (master_rotation.h).
+  bool unfinished_master_rotation = false;
+};
+
 struct MatterInfo {
   std::string name;
   MatterId id{};
@@ -48,13 +54,22 @@ class Vault {
   // Creates a new vault in `path` (which must be missing or an empty directory).
   static Status Create(const std::string& path, const InitOptions& opts, const Credential& cred);
   // Opens a vault and parses its config. `keystore` overrides the default location and
-  // is required when the vault was created with an external keystore.
+  // is required when the vault was created with an external keystore. kUnfinished ("a
+  // master key rotation was interrupted; run matterctl rotate-master ...") while a master
+  // key rotation is unfinished, unless `opts` allows it.
   static Result<std::unique_ptr<Vault>> Open(const std::string& path,
-                                             const std::optional<std::string>& keystore);
+                                             const std::optional<std::string>& keystore,
+                                             const OpenOptions& opts = {});
 
   // kWrongKey for a credential that opens no slot; kCorruption for an edited config.
   Status Unlock(const Credential& cred);
   bool unlocked() const { return keys_ != nullptr; }
+  // After Unlock: the index of the keyslot the credential opened.
+  size_t unlocked_slot() const { return unlocked_slot_; }
+  // Re-reads the config (under LockVault or LockOffline: another process may have changed
+  // it since Open). Once unlocked, the new config must authenticate with this vault's
+  // master key (kBusy if it does not: a master key rotation ran meanwhile).
+  Status ReloadConfig();
 
   const std::string& path() const { return path_; }
   const VaultConfig& config() const { return config_; }
@@ -104,6 +119,9 @@ class Vault {
   // `shared` (several daemons, e.g. file servers on NFS); kBusy at once if taken.
   // LockOffline: for matterctl working on the vault itself; kBusy when any daemon has it
   // mounted, then waits for the change lock.
+  // Once the vault is unlocked, both also check that the config on disk still opens with
+  // its master key (kBusy if a master key rotation ran meanwhile, kUnfinished if one is
+  // running or was interrupted).
   // Both LockMounted (exclusive) and LockOffline also wait, with a note on stderr, for a
   // daemon that has unmounted but is still finishing (draining its audit queue) to exit:
   // a mount or an offline command right after an unmount works.
@@ -118,6 +136,7 @@ class Vault {
   static void SetUnmountGraceForTesting(std::chrono::milliseconds grace);
 
  private:
+  friend class MasterRotation;  // master_rotation.cc: replaces the master key
   struct Keys {
     MasterKey vmk;
     VaultSubkey keyring_wrap;
@@ -128,11 +147,15 @@ class Vault {
     std::unique_ptr<crypto::SigningKey> signing;
   };
   Vault() = default;
+  // Derives every key from `vmk` and config_ (the signing key checked against its public
+  // half) and makes them this vault's keys.
+  Status InstallKeys(MasterKey vmk);
   Bytes BindingMac(const MatterId& id, std::string_view name) const;
   Result<UniqueFd> OpenLockFile() const;
   Status WaitForExitingDaemons(int fd, short keep) const;
+  // Once unlocked: kBusy unless the config on disk still authenticates with our master key.
+  Status CheckConfigKey() const;
   Status WriteConfig(const VaultConfig& c) const;
-  Status ReloadConfigLocked();
 
   std::string path_;
   UniqueFd root_, data_, keystore_;
@@ -140,6 +163,15 @@ class Vault {
   VaultConfig config_;
   DirIv root_iv_{};
   std::unique_ptr<Keys> keys_;
+  size_t unlocked_slot_ = 0;
 };
+
+// The binding MAC of a matter's `.matter` file (docs/FORMAT.md §10.2) under `key` (VMK
+// subkey 6).
+Bytes MatterBindingMac(const VaultSubkey& key, const VaultId& vault, const MatterId& id,
+                       std::string_view name);
+
+// The message of the kUnfinished refusal of a vault at `path`.
+std::string UnfinishedMasterRotationMessage(const std::string& path);
 
 }  // namespace matterfs::vault

@@ -136,7 +136,9 @@ Bytes VaultConfig::SlotAd(const Keyslot& slot) const {
   uint8_t h[kConfigHeaderSize];
   VaultConfig copy_shape;  // header fields only; slot count and signing key are excluded
   copy_shape.version = version;
-  copy_shape.features = features;
+  // Bit 1 (master key rotation unfinished) is not bound: the rotation clears it at its
+  // end without the slots' secrets; the config MAC covers it.
+  copy_shape.features = features & ~kFeatureMasterRotation;
   copy_shape.vault_id = vault_id;
   copy_shape.cipher = cipher;
   copy_shape.wrapped_sign_secret.assign(kWrappedSignSize, 0);
@@ -162,9 +164,10 @@ Result<crypto::SecretKey<crypto::KeyPurpose::kSlot>> DeriveSlotKey(const Keyslot
   return crypto::DeriveFromKeyFile(cred.secret.span(), slot.salt);
 }
 
-Result<MasterKey> VaultConfig::Unlock(ByteSpan raw, const Credential& cred) const {
-  std::optional<Error> last_error;
-  for (const Keyslot& slot : slots) {
+Result<MasterKey> VaultConfig::Unlock(ByteSpan raw, const Credential& cred,
+                                      size_t* slot_index) const {
+  for (size_t index = 0; index < slots.size(); ++index) {
+    const Keyslot& slot = slots[index];
     if (slot.kind != cred.kind) continue;
     auto slot_key = DeriveSlotKey(slot, cred);
     if (!slot_key.ok()) return slot_key.error();
@@ -180,6 +183,7 @@ Result<MasterKey> VaultConfig::Unlock(ByteSpan raw, const Credential& cred) cons
     if (!crypto::ConstantTimeEqual(mac, raw.subspan(body, 32))) {
       return Corrupt("authentication failed (the file was edited)");
     }
+    if (slot_index != nullptr) *slot_index = index;
     return std::move(vmk).value();
   }
   if (cred.kind == SlotKind::kPassphrase) {

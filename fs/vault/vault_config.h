@@ -61,7 +61,9 @@ struct VaultConfig {
 
   // Tries every slot of the credential's kind; kWrongKey if none opens.
   // Then verifies the MAC over `raw` (the bytes Parse was given): kCorruption if altered.
-  Result<MasterKey> Unlock(ByteSpan raw, const Credential& cred) const;
+  // `slot_index`, if given, receives the index of the slot that opened.
+  Result<MasterKey> Unlock(ByteSpan raw, const Credential& cred,
+                           size_t* slot_index = nullptr) const;
 
   // Creates a keyslot for `cred` wrapping `vmk`.
   Result<Keyslot> MakeSlot(const MasterKey& vmk, const Credential& cred,

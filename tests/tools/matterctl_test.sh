@@ -197,7 +197,7 @@ expect_rc "no arguments is a usage error" 2
 expect_rc "--version" 0 --version
 stdout_has "--version" "vault format [0-9]+"
 for cmd in "init" "keyslot add" "keyslot list" "keyslot remove" "matter create" "matter list" \
-  "cat" "genkey"; do
+  "cat" "genkey" "rotate-master"; do
   # shellcheck disable=SC2086  # split "keyslot add" into two words on purpose
   expect_rc "$cmd --help" 0 $cmd --help
   stdout_has "$cmd --help" "^usage: matterctl $cmd "
@@ -565,6 +565,48 @@ for secret in "$M1" "acme" "correct horse"; do
     pass "'$secret' not in the vault or keystore"
   fi
 done
+
+# ---- master key rotation ----------------------------------------------------------------
+section "master key rotation (rotate-master)"
+# On the external-keystore vault: --keystore is honoured like everywhere else.
+expect_rc "genkey for a second slot" 0 genkey xkey
+expect_rc "keyslot add key file" 0 keyslot add "$XV" --keystore "$KS" --passphrase-file pw --new-key-file xkey
+cp "$XV/matterfs.vault" xconfig.orig
+before=$(snapshot "$XV" "$KS")
+expect_rc "rotate-master with another slot unaccounted for" 2 rotate-master "$XV" --keystore "$KS" --passphrase-file pw
+stderr_has "rotate-master names the slot" "keyslot 1 \(key-file, created [0-9T:-]+Z\) would stop working"
+stderr_has "rotate-master names the options" "--keep-key-file F.*--drop-other-slots"
+expect_one_line_error "rotate-master with another slot unaccounted for"
+expect_rc "rotate-master keeping a key file that opens no slot" 3 rotate-master "$XV" --keystore "$KS" --passphrase-file pw --keep-key-file key1
+unchanged "rotate-master refused" "$before" "$XV" "$KS"
+expect_rc "rotate-master of a missing vault" 5 rotate-master "$T/no-such-vault" --passphrase-file pw
+expect_rc "rotate-master keeping the key file" 0 rotate-master "$XV" --keystore "$KS" --passphrase-file pw --keep-key-file xkey
+stdout_has "rotate-master summary" "^vault master key replaced: 1 matters rewrapped, 2 keyslots kept, 0 dropped; [0-9.]+ s$"
+check "no journal left" test ! -e "$XV/matterfs.master-rotation"
+expect_rc "matter list with the kept key file" 0 matter list "$XV" --keystore "$KS" --key-file xkey
+stdout_has "matter list after rotate-master" "^$M1	open	[0-9a-f]{32}	key-version 1$"
+# Interrupted after the new config: every command but rotate-master refuses, in one line.
+# (The braces keep bash's "Killed" note out of the output.)
+{ MATTERFS_FAULT_INJECT_MASTER_KILL_AT=config run rotate-master "$XV" --keystore "$KS" --passphrase-file pw --keep-key-file xkey; } 2>/dev/null
+if [[ $RC -eq 137 ]]; then pass "rotate-master killed after its config (exit 137)"; else fail "rotate-master killed" "exit $RC"; fi
+check "the journal is there" test -e "$XV/matterfs.master-rotation"
+expect_rc "matter list while interrupted" 9 matter list "$XV" --keystore "$KS" --passphrase-file pw
+stderr_has "matter list while interrupted" "vault .*: a master key rotation was interrupted; run matterctl rotate-master .* to finish it"
+expect_one_line_error "matter list while interrupted"
+expect_rc "matter create while interrupted" 9 matter create "$XV" new-matter --keystore "$KS" --key-file xkey
+expect_rc "keyslot list while interrupted (config only)" 0 keyslot list "$XV"
+expect_rc "rotate-master completes it" 0 rotate-master "$XV" --keystore "$KS" --key-file xkey
+stdout_has "rotate-master completes it" "^vault master key replaced \(an interrupted rotation, completed\): 1 matters rewrapped, 2 keyslots kept; "
+check "no journal left after the rerun" test ! -e "$XV/matterfs.master-rotation"
+expect_rc "matter list after the rerun" 0 matter list "$XV" --keystore "$KS" --passphrase-file pw
+# The config of before, with the passphrase of before, opens no matter.
+cp "$XV/matterfs.vault" xconfig.now
+cp xconfig.orig "$XV/matterfs.vault"
+expect_rc "old config and old passphrase" 4 matter list "$XV" --keystore "$KS" --passphrase-file pw
+cp xconfig.now "$XV/matterfs.vault"
+expect_rc "dropping the key-file slot" 0 rotate-master "$XV" --keystore "$KS" --passphrase-file pw --drop-other-slots
+stdout_has "dropping the key-file slot" "1 keyslots kept, 1 dropped"
+expect_rc "the dropped key file opens nothing" 3 matter list "$XV" --keystore "$KS" --key-file xkey
 
 # ---- summary ----------------------------------------------------------------------------
 echo

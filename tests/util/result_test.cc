@@ -16,8 +16,9 @@ namespace matterfs {
 namespace {
 
 constexpr Code kAllCodes[] = {
-    Code::kOk, Code::kNotFound,        Code::kExists,   Code::kPermissionDenied, Code::kCorruption,
-    Code::kIo, Code::kInvalidArgument, Code::kWrongKey, Code::kUnsupported,      Code::kBusy};
+    Code::kOk,          Code::kNotFound, Code::kExists,          Code::kPermissionDenied,
+    Code::kCorruption,  Code::kIo,       Code::kInvalidArgument, Code::kWrongKey,
+    Code::kUnsupported, Code::kBusy,     Code::kUnfinished};
 
 // ---- Result and Status -------------------------------------------------------------
 
@@ -185,6 +186,7 @@ TEST(ErrorTest, ToErrnoOfEachCode) {
       {Code::kWrongKey, EACCES},
       {Code::kUnsupported, EOPNOTSUPP},
       {Code::kBusy, EBUSY},
+      {Code::kUnfinished, EAGAIN},
   };
   ASSERT_EQ(std::size(want), std::size(kAllCodes)) << "a new Code needs its errno here";
   for (const auto& [code, err] : want) {

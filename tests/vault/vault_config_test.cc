@@ -158,6 +158,38 @@ TEST_F(VaultConfigTest, UnknownRequiredFeaturesAreUnsupported) {
   EXPECT_FALSE(Unlocks(WithChecksum(b)));
 }
 
+TEST_F(VaultConfigTest, TheMasterRotationBitIsOutsideTheSlotAdButInsideTheMac) {
+  // Bit 1 (master key rotation unfinished) parses, and the slots still unwrap with it set
+  // (the rotation clears it without the slots' secrets), but the MAC catches the edit:
+  // corrupt, not wrong key.
+  Bytes b = raw_;
+  PutU32(b.data() + 12, kFeatureMasterRotation);
+  b = WithChecksum(b);
+  auto c = VaultConfig::Parse(b);
+  ASSERT_OK(c);
+  EXPECT_EQ(kFeatureMasterRotation, c->features);
+  EXPECT_EQ(c->SlotAd(c->slots[0]), VaultConfig::Parse(raw_)->SlotAd(c->slots[0]));
+  auto vmk = c->Unlock(b, test::KeyFile(key_file_));
+  ASSERT_FALSE(vmk.ok());
+  EXPECT_EQ(Code::kCorruption, vmk.error().code());
+  // Bit 0 is in the slot AD: with it flipped no slot unwraps at all.
+  PutU32(b.data() + 12, kFeatureExternalKeystore);
+  b = WithChecksum(b);
+  vmk = VaultConfig::Parse(b)->Unlock(b, test::KeyFile(key_file_));
+  ASSERT_FALSE(vmk.ok());
+  EXPECT_EQ(Code::kWrongKey, vmk.error().code());
+}
+
+TEST_F(VaultConfigTest, UnlockNamesTheSlotThatOpened) {
+  auto c = VaultConfig::Parse(raw_);
+  ASSERT_OK(c);
+  size_t slot = 99;
+  ASSERT_OK(c->Unlock(raw_, test::KeyFile(key_file_), &slot));
+  EXPECT_EQ(0u, slot);
+  ASSERT_OK(c->Unlock(raw_, test::Passphrase("open sesame"), &slot));
+  EXPECT_EQ(1u, slot);
+}
+
 TEST_F(VaultConfigTest, HostileArgonParametersAreRefusedBeforeDerivation) {
   // A passphrase slot asking for 1 TiB: refused by Parse, before Argon2id could allocate.
   Bytes b = raw_;
