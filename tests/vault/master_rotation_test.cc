@@ -279,6 +279,31 @@ TEST_F(MasterRotationTest, TheSamePassphraseOpensEveryMatterWithItsStatusVersion
   EXPECT_NE(std::string::npos, events_[1].message.find("finished")) << events_[1].message;
 }
 
+TEST_F(MasterRotationTest, EachMattersCreationAndLastRotationTimesAreKept) {
+  std::map<std::string, std::pair<uint64_t, uint64_t>> before;
+  auto listed = fx_.vault().ListMatters();
+  ASSERT_OK(listed);
+  for (const auto& m : *listed) {
+    auto ring = fx_.vault().LoadKeyring(m.id);
+    ASSERT_OK(ring);
+    before[m.name] = {ring->created, ring->rotated};
+  }
+  EXPECT_NE(0u, before["acme"].second) << "acme was rotated in SetUp";
+  EXPECT_EQ(0u, before["globex"].second);
+  ASSERT_OK(Rotate());
+  auto v = fx_.Reopen();
+  auto after = v->ListMatters();
+  ASSERT_OK(after);
+  ASSERT_EQ(before.size(), after->size());
+  for (const auto& m : *after) {
+    auto ring = v->LoadKeyring(m.id);
+    ASSERT_OK(ring);
+    EXPECT_EQ(before[m.name].first, ring->created) << m.name;
+    EXPECT_EQ(before[m.name].second, ring->rotated) << m.name;
+    EXPECT_NE(0u, ring->created) << m.name;
+  }
+}
+
 TEST_F(MasterRotationTest, TheOldConfigWithTheOldPassphraseNoLongerOpensTheKeyrings) {
   // Before: the old config opens everything (the check below can fail).
   {
