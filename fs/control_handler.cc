@@ -10,6 +10,7 @@
 #include "fs/vault/admin.h"
 #include "fs/vault/rotation.h"
 #include "policy/timestamp.h"
+#include "util/unix_time.h"
 
 namespace matterfs::daemon {
 
@@ -69,9 +70,7 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
                         {"status", vault::MatterStatusName(status)},
                         {"key_version", std::to_string(m.key_version)},
                         {"rotation_unfinished", m.key_versions > 1 ? "1" : "0"},
-                        {"rotated", m.rotated == 0 ? ""
-                                                   : policy::FormatTime(policy::Time(
-                                                         std::chrono::seconds(m.rotated)))}});
+                        {"rotated", m.rotated == 0 ? "" : FormatUnixTime(m.rotated)}});
     }
   }
   // The rotation under way: for the operators and those who administer the matter.

@@ -145,13 +145,4 @@ vault::AdminContext OfflineContext(const po::variables_map& vm) {
   return ctx;
 }
 
-std::string FormatUnixTime(uint64_t t) {
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace matterfs::tools

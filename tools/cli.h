@@ -25,6 +25,7 @@
 #include "fs/vault/vault.h"
 #include "util/exit_codes.h"
 #include "util/result.h"
+#include "util/unix_time.h"
 
 namespace matterfs::tools {
 
@@ -97,8 +98,5 @@ std::string Field(const control::Fields& row, const char* key);
 // an event sink that sends each event to syslog (--syslog-socket or /dev/log), warning
 // on stderr when it cannot.
 vault::AdminContext OfflineContext(const po::variables_map& vm);
-
-// "2026-12-02T10:00:00Z" for unix seconds.
-std::string FormatUnixTime(uint64_t t);
 
 }  // namespace matterfs::tools

@@ -7,7 +7,6 @@
 
 #include "fs/vault/admin.h"
 #include "fs/vault/matter.h"
-#include "policy/timestamp.h"
 #include "tools/cli.h"
 #include "util/bytes.h"
 
@@ -44,10 +43,7 @@ void AddMatterCommands(Commands& cmds) {
            std::cout << m.name << "\t" << vault::MatterStatusName(m.status) << "\t" << ToHex(m.id)
                      << "\tkey-version " << m.key_version
                      << (m.key_versions > 1 ? " (rotation unfinished)" : "")
-                     << (m.rotated != 0
-                             ? "\trotated " +
-                                   policy::FormatTime(policy::Time(std::chrono::seconds(m.rotated)))
-                             : std::string())
+                     << (m.rotated != 0 ? "\trotated " + FormatUnixTime(m.rotated) : std::string())
                      << "\n";
          }
          return 0;

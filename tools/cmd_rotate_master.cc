@@ -59,6 +59,12 @@ void AddRotateMasterCommands(Commands& cmds) {
          }
          auto r = Check(vault::RotateMasterKey(*v, cred, OfflineContext(vm), options));
          std::cout << vault::MasterRotationSummary(r) << "\n";
+         if (r.kind != vault::MasterRotationResult::Kind::kRotated &&
+             (!options.keep.empty() || options.drop_other_slots)) {
+           std::cerr << "matterctl: note: the interrupted run had already chosen the keyslots; "
+                        "--keep-passphrase-file, --keep-key-file and --drop-other-slots were "
+                        "not used (matterctl keyslot list shows them)\n";
+         }
          return 0;
        }});
 }

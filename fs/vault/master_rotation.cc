@@ -20,6 +20,7 @@
 #include "fs/vault/names.h"
 #include "util/bytes.h"
 #include "util/file_io.h"
+#include "util/unix_time.h"
 
 namespace matterfs::vault {
 
@@ -124,12 +125,8 @@ Status RemoveJournal(int root_fd) {
 }
 
 std::string SlotDescription(size_t index, const Keyslot& s) {
-  const time_t t = static_cast<time_t>(s.created);
-  struct tm tm = {};
-  gmtime_r(&t, &tm);
-  char when[32];
-  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::to_string(index) + " (" + SlotKindName(s.kind) + ", created " + when + ")";
+  return std::to_string(index) + " (" + SlotKindName(s.kind) + ", created " +
+         FormatUnixTime(s.created) + ")";
 }
 
 // The slot `cred` opens (one that yields `vmk`), if any.
