@@ -101,6 +101,10 @@ std::string Field(const control::Fields& row, const char* key) {
 std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::string& mountpoint,
                                         const control::Request& req,
                                         std::chrono::milliseconds timeout) {
+  struct stat st;
+  if (!vm.count("control-socket") && ::stat(mountpoint.c_str(), &st) != 0) {
+    throw Failure{kExitNotFound, mountpoint + ": no such vault or mount point"};
+  }
   const std::string path = vm.count("control-socket") ? vm["control-socket"].as<std::string>()
                                                       : control::FindSocketPath(mountpoint);
   auto resp = Check(control::Call(path, req, timeout), mountpoint);

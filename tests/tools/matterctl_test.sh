@@ -301,6 +301,10 @@ else
 fi
 expect_rc "rotate without a matter" 2 rotate "$V" --passphrase-file pw
 expect_rc "rotate of an unknown matter" 5 rotate "$V" no-such-matter --passphrase-file pw
+expect_rc "rotate of a path that does not exist" 5 rotate "$T/no-such-vault" "$M1" --passphrase-file pw
+expect_one_line_error "rotate of a path that does not exist"
+stderr_has "rotate of a path that does not exist" "no such vault or mount point"
+expect_rc "rotate --reencrypt without a matter" 2 rotate "$V" --reencrypt --passphrase-file pw
 
 before=$(snapshot "$V")
 expect_rc "duplicate matter" 7 matter create "$V" "$M1" --passphrase-file pw
