@@ -87,15 +87,7 @@ class MasterRotationTest : public ::testing::Test {
   std::string ConfigPath() const { return fx_.path() + "/matterfs.vault"; }
   std::string JournalPath() const { return fx_.path() + "/" + std::string(kMasterJournalName); }
 
-  AdminContext Ctx() {
-    AdminContext ctx;
-    ctx.actor = {"root", 0, 1, "matterctl"};
-    ctx.events = [this](audit::AuditEvent e) {
-      events_.push_back(std::move(e));
-      return true;
-    };
-    return ctx;
-  }
+  AdminContext Ctx() { return test::RecordingAdminContext(events_); }
 
   // A vault as rotate-master opens it: unfinished rotations allowed, not unlocked.
   std::unique_ptr<Vault> OpenForRotation() {

@@ -10,7 +10,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "fs/vault/admin.h"
 #include "fs/vault/crypt_file.h"
 #include "fs/vault/encrypted_dir.h"
 #include "fs/vault/encrypted_file.h"
@@ -55,6 +57,17 @@ class VaultFixture {
   TempDir dir_;
   std::unique_ptr<vault::Vault> vault_;
 };
+
+// An administration context of root running matterctl whose audit events go to `events`.
+inline vault::AdminContext RecordingAdminContext(std::vector<audit::AuditEvent>& events) {
+  vault::AdminContext ctx;
+  ctx.actor = {"root", 0, 1, "matterctl"};
+  ctx.events = [&events](audit::AuditEvent e) {
+    events.push_back(std::move(e));
+    return true;
+  };
+  return ctx;
+}
 
 // Writes encrypted directories and files into a matter, as the daemon would.
 class TreeWriter {

@@ -42,15 +42,7 @@ class RotationTest : public ::testing::Test {
     files_["pleadings/" + std::string(200, 'l') + "/" + std::string(230, 'n')] = "long names";
     for (const auto& [rel, content] : files_) w.File(rel, content);
   }
-  AdminContext Ctx() {
-    AdminContext ctx;
-    ctx.actor = {"root", 0, 1, "matterctl"};
-    ctx.events = [this](audit::AuditEvent e) {
-      events_.push_back(std::move(e));
-      return true;
-    };
-    return ctx;
-  }
+  AdminContext Ctx() { return test::RecordingAdminContext(events_); }
   // The plaintext of every file, read with a freshly opened vault (another process).
   std::map<std::string, std::string> Contents() {
     auto v = fx_.Reopen();
