@@ -186,6 +186,7 @@ template class SecretKey<KeyPurpose::kSlot>;
 template class SecretKey<KeyPurpose::kMaster>;
 template class SecretKey<KeyPurpose::kVaultSub>;
 template class SecretKey<KeyPurpose::kMatterWrap>;
+template class SecretKey<KeyPurpose::kMatterRoot>;
 template class SecretKey<KeyPurpose::kName>;
 template class SecretKey<KeyPurpose::kData>;
 template class SecretKey<KeyPurpose::kNameSub>;

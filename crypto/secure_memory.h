@@ -92,6 +92,7 @@ enum class KeyPurpose {
   kMaster,      // vault master key (VMK)
   kVaultSub,    // a subkey of the VMK (keyring wrapping, config MAC, ...)
   kMatterWrap,  // matter wrapping key MWK_v: wraps file data keys
+  kMatterRoot,  // matter root key MRK: in the vault's key table, wraps a matter's keyring keys
   kName,        // name key (a matter's, or the vault's for matter names)
   kData,        // a file's data key (DEK)
   kNameSub,     // a subkey of a name key (SIV MAC / stream / symlink / xattr)

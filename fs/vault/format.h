@@ -54,6 +54,7 @@ enum VaultSubkeyId : uint64_t {
   kSubkeyMatterBinding = 6,
   kSubkeyAuditPath = 7,      // keys the audit trail's path hashes; never touches the disk
   kSubkeyMasterJournal = 8,  // of the NEW VMK: wraps the old one in the rotation journal
+  kSubkeyKeyTable = 9,       // wraps each matter root key in KEYSTORE/keytable (§9.6)
 };
 
 // File header and blocks. A format 1 header is kHeaderSize bytes; a format 2 header is

@@ -1,0 +1,65 @@
+// The vault's matter key table, KEYSTORE/keytable (docs/FORMAT.md §9.6): one entry per
+// matter holding its matter root key MRK (wrapped by VMK subkey 9), in two copies in
+// separate 512-byte sectors. The file only grows; a wipe overwrites an entry in place
+// with a tombstone, so that putting back a wiped matter's keyring and files from a
+// snapshot opens nothing: the key they need is gone from the only place that held it.
+//
+// Thread-safety: none inside; callers serialise writers (matter creation and wipes hold
+// the vault's change lock; master key rotation the offline lock). Readers may run
+// alongside writers: each copy is written by one pwrite of one sector.
+// Errors: kNotFound (no table, or the entry was destroyed: "wiped"), kCorruption (a
+// header or entry that does not parse or authenticate), kIo.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "crypto/secure_memory.h"
+#include "fs/vault/keyring.h"
+#include "util/result.h"
+#include "util/unique_fd.h"
+
+namespace matterfs::vault {
+
+using MatterRootKey = crypto::SecretKey<crypto::KeyPurpose::kMatterRoot>;
+
+inline constexpr char kKeyTableName[] = "keytable";
+inline constexpr size_t kKeyTableSector = 512;
+
+class KeyTable {
+ public:
+  // Opens KEYSTORE/keytable, creating it (header only, O_EXCL, fsync of file and
+  // directory) when `create` and it is missing. kNotFound when missing and !create;
+  // kCorruption for a header of another vault or that does not parse.
+  static Result<KeyTable> Open(int keystore_fd, const VaultId& vault, bool create);
+
+  // Appends an entry for `matter` holding a fresh random MRK (both copies, fdatasync).
+  // Returns its index and the key.
+  struct Added {
+    uint32_t index;
+    MatterRootKey key;
+  };
+  Result<Added> Add(const MatterId& matter, const VaultSubkey& wrap);
+
+  // The MRK of entry `index`, which must belong to `matter`. kNotFound: destroyed (both
+  // copies are tombstones); kCorruption: neither copy opens.
+  Result<MatterRootKey> Read(uint32_t index, const MatterId& matter, const VaultSubkey& wrap) const;
+
+  // Overwrites both copies of entry `index` (which must belong to `matter`) with a
+  // tombstone, copy A then copy B, then fdatasync. Idempotent.
+  Status Destroy(uint32_t index, const MatterId& matter);
+
+  // Master key rotation: every live entry rewrapped under `to`, read under `to` or
+  // `from` (so a rerun after a crash finishes the job). Tombstones stay.
+  Status RewrapAll(const VaultSubkey& from, const VaultSubkey& to);
+
+  uint32_t entries() const;
+
+ private:
+  KeyTable(UniqueFd fd, const VaultId& vault) : fd_(std::move(fd)), vault_(vault) {}
+  UniqueFd fd_;
+  VaultId vault_;
+};
+
+}  // namespace matterfs::vault
