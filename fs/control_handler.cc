@@ -211,7 +211,8 @@ control::Response ControlHandler::Reload(const fuse::Caller& caller) {
 control::Response ControlHandler::Rotate(const control::Request& req, const fuse::Caller& caller) {
   fuse::AccessControl& access = fs_.access();
   std::vector<std::string> names;
-  if (Arg(req, "all") == "1") {
+  const bool all = Arg(req, "all") == "1";
+  if (all) {
     // Every matter: for the operators (root, the daemon's user), who hold the key anyway.
     if (caller.uid != 0 && caller.uid != ::geteuid()) {
       return Fail("EACCES", "only root may rotate every matter; name one matter");
@@ -274,16 +275,26 @@ control::Response ControlHandler::Rotate(const control::Request& req, const fuse
     // Other servers re-read keyrings every second (docs/MATTERFS.md: within 2 s).
     if (fs_.shared()) opts.settle = std::chrono::milliseconds(2500);
     auto rotated = vault::RotateMatter(fs_.vault(), matter, ctx, opts);
+    // --all goes on with the other matters and marks the row of one that failed.
     if (!rotated.ok()) {
+      if (all) {
+        r.rows.push_back({{"matter", matter},
+                          {"summary", "matter " + matter + ": " + rotated.error().message()},
+                          {"failed", "1"}});
+        continue;
+      }
       return Fail(rotated.error().code() == Code::kNotFound ? "ENOENT" : "EIO",
                   rotated.error().code() == Code::kNotFound ? "no matter named '" + matter + "'"
                                                             : rotated.error().message());
     }
-    r.rows.push_back({{"matter", matter}, {"summary", vault::RotateSummary(*rotated)}});
-    if (rotated->KeptOldVersions()) {
-      std::string first = rotated->failures.empty() ? "" : " (" + rotated->failures[0] + ")";
+    std::string first = rotated->failures.empty() ? "" : " (" + rotated->failures[0] + ")";
+    if (rotated->KeptOldVersions() && !all) {
       return Fail("EIO", vault::RotateSummary(*rotated) + first);
     }
+    r.rows.push_back(
+        {{"matter", matter},
+         {"summary", vault::RotateSummary(*rotated) + (rotated->KeptOldVersions() ? first : "")},
+         {"failed", rotated->KeptOldVersions() ? "1" : "0"}});
   }
   return r;
 }

@@ -162,7 +162,17 @@ void AddRotateCommands(Commands& cmds) {
              // The answer comes when every file is done: a week bounds the wait.
              rows = CallDaemon(vm, target, {"rotate", req}, std::chrono::hours(24 * 7));
            }
-           for (const auto& row : rows) std::cout << Field(row, "summary") << "\n";
+           int failed = 0;
+           for (const auto& row : rows) {
+             std::cout << Field(row, "summary") << "\n";
+             if (Field(row, "failed") == "1") ++failed;
+           }
+           if (failed > 0) {
+             std::cerr << "matterctl: " << failed << " of " << rows.size()
+                       << " matters could not be rotated (see above); run matterctl rotate "
+                          "again once they are repaired\n";
+             return static_cast<int>(kExitError);
+           }
            return 0;
          }
          auto v = OpenUnlocked(vm);
@@ -206,7 +216,15 @@ void AddRotateCommands(Commands& cmds) {
              opts.keyring_changed = [&](const vault::Keyring&) {
                if (kill_after == 0) ::raise(SIGKILL);
              };
-             r = Check(vault::RotateMatter(*v, name, OfflineContext(vm), opts));
+             auto rotated = vault::RotateMatter(*v, name, OfflineContext(vm), opts);
+             if (!rotated.ok() && all) {
+               // --all goes on with the other matters.
+               std::cerr << "matterctl: matter " << name << ": " << rotated.error().message()
+                         << "\n";
+               rc = static_cast<int>(ExitCodeFor(rotated.error().code()));
+               continue;
+             }
+             r = Check(std::move(rotated));
            }
            std::cout << vault::RotateSummary(r) << "\n";
            for (const auto& f : r.failures) std::cerr << "matterctl: " << f << "\n";

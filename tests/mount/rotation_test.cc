@@ -378,5 +378,50 @@ TEST_F(RotationMountTest, StatusShowsTheProgressOfAnOnlineRotation) {
   ExpectFiles(files);
 }
 
+TEST_F(RotationMountTest, RotateAllGoesOnPastAMatterThatFails) {
+  ASSERT_TRUE(WriteFile(M("a.txt"), "alpha"));
+  ASSERT_EQ(::mkdir((mnt_ + "/beta").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFile(mnt_ + "/beta/b.txt", "beta"));
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  // alpha's matter directory (its .matter starts with the id matter list shows) gets a
+  // re-encryption journal that does not parse: rotating alpha fails.
+  CmdResult list = Matterctl({"matter", "list", vault_, "--passphrase-file", pass_});
+  const size_t at = list.out.find("alpha\topen\t");
+  ASSERT_NE(at, std::string::npos) << list.out;
+  const std::string id_hex = list.out.substr(at + 11, 32);
+  std::string alpha_dir;
+  for (const auto& e : std::filesystem::directory_iterator(vault_ + "/d")) {
+    UniqueFd fd(::open((e.path().string() + "/.matter").c_str(), O_RDONLY | O_CLOEXEC));
+    unsigned char id[16];
+    if (!fd.valid() || ::read(fd.get(), id, sizeof id) != 16) continue;
+    std::string hex;
+    for (unsigned char c : id) {
+      static const char* digits = "0123456789abcdef";
+      hex += digits[c >> 4];
+      hex += digits[c & 15];
+    }
+    if (hex == id_hex) alpha_dir = e.path().string();
+  }
+  ASSERT_FALSE(alpha_dir.empty());
+  {
+    UniqueFd j(::open((alpha_dir + "/.reencrypt").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+    ASSERT_EQ(::write(j.get(), "garbage", 7), 7);
+  }
+  // Offline: beta is rotated, alpha is named, the exit code is alpha's (4: corrupt).
+  CmdResult offline = Matterctl({"rotate", vault_, "--all", "--passphrase-file", pass_});
+  EXPECT_EQ(offline.status, 4) << ::testing::PrintToString(offline);
+  EXPECT_NE(offline.err.find("matter alpha: "), std::string::npos) << offline.err;
+  EXPECT_NE(offline.out.find("matter beta: key version 1 -> 2;"), std::string::npos) << offline.out;
+  // Online: the same, through the daemon.
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  CmdResult online = Matterctl({"rotate", mnt_, "--all"});
+  EXPECT_EQ(online.status, 1) << ::testing::PrintToString(online);
+  EXPECT_NE(online.out.find("matter beta: key version 2 -> 3;"), std::string::npos) << online.out;
+  EXPECT_NE(online.out.find("matter alpha: "), std::string::npos) << online.out;
+  EXPECT_NE(online.err.find("1 of 2 matters could not be rotated"), std::string::npos)
+      << online.err;
+  EXPECT_EQ(ReadFile(mnt_ + "/beta/b.txt"), "beta");
+}
+
 }  // namespace
 }  // namespace matterfs::mount_test
