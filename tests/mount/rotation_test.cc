@@ -423,5 +423,47 @@ TEST_F(RotationMountTest, RotateAllGoesOnPastAMatterThatFails) {
   EXPECT_EQ(ReadFile(mnt_ + "/beta/b.txt"), "beta");
 }
 
+TEST_F(RotationMountTest, ADaemonKilledDuringAnOnlineRotationLosesNothingAndARerunCompletes) {
+  auto files = MakeFiles();
+  const std::string pause = dir_ + "/pause";
+  { UniqueFd p(::open(pause.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)); }
+  ::setenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE", pause.c_str(), 1);
+  ASSERT_NO_FATAL_FAILURE(Remount());
+  ::unsetenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE");
+  CmdResult rotated;
+  std::thread rotation([&] { rotated = Matterctl({"rotate", mnt_, "alpha"}); });
+  // The daemon has the new version in the keyring and one file rewrapped: kill it there.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  CmdResult status;
+  do {
+    status = Matterctl({"status", mnt_});
+  } while (status.out.find("rotating: alpha: 1 of") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline);
+  ASSERT_NE(status.out.find("rotating: alpha: 1 of"), std::string::npos) << status.out;
+  ASSERT_NO_FATAL_FAILURE(KillDaemon());
+  rotation.join();
+  EXPECT_NE(rotated.status, 0) << "the client learns that the daemon went away";
+  ASSERT_EQ(::unlink(pause.c_str()), 0);
+  // Both versions are in the keyring: every file decrypts, offline and mounted.
+  CmdResult list = Matterctl({"matter", "list", vault_, "--passphrase-file", pass_});
+  EXPECT_NE(list.out.find("key-version 2 (rotation unfinished)"), std::string::npos) << list.out;
+  for (const auto& [rel, content] : files) {
+    CmdResult cat = Matterctl({"cat", vault_, "alpha/" + rel, "--passphrase-file", pass_});
+    EXPECT_EQ(cat.status, 0) << rel << ": " << cat.err;
+    EXPECT_TRUE(cat.out == content) << rel;
+  }
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  ExpectFiles(files);
+  CmdResult done = Matterctl({"rotate", mnt_, "alpha"});
+  EXPECT_EQ(done.status, 0) << ::testing::PrintToString(done);
+  EXPECT_NE(done.out.find("unfinished rotation, completed"), std::string::npos) << done.out;
+  EXPECT_NE(done.out.find("destroyed version(s) 1"), std::string::npos) << done.out;
+  ASSERT_NO_FATAL_FAILURE(Remount());
+  ExpectFiles(files);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const auto versions = BackingKeyVersions();
+  EXPECT_EQ(Count(versions, 2), versions.size());
+}
+
 }  // namespace
 }  // namespace matterfs::mount_test

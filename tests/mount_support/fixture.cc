@@ -155,6 +155,22 @@ void MountFixture::Unmount() {
   if (pid > 0) WaitForDaemonExit(pid);
 }
 
+void MountFixture::KillDaemon() {
+  pid_t pid;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    pid = daemon_pid_;
+    daemon_pid_ = -1;
+  }
+  ASSERT_GT(pid, 0) << "no daemon to kill";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << std::hex << status;
+  FuseUnmount(mnt_);
+  mounted_ = false;
+}
+
 pid_t MountFixture::daemon_pid() {
   std::lock_guard<std::mutex> g(mu_);
   return daemon_pid_;

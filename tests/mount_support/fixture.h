@@ -97,6 +97,9 @@ class MountFixture : public ::testing::Test {
   CmdResult RunMatterfs(const std::vector<std::string>& args) { return RunMatterfs(mnt_, args); }
   // The daemon of the current mount (-1 when not mounted).
   pid_t daemon_pid();
+  // Crash tests: kill -9 the daemon of the current mount, reap it (asserting it died of
+  // SIGKILL) and detach its dead mount, as a reboot or an admin would.
+  void KillDaemon();
 
   // ---- audit events ---------------------------------------------------------------
   // Every message received so far (raw datagrams).
