@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "crypto/kdf.h"
+#include "util/json.h"
 
 namespace matterfs::audit {
 
@@ -92,28 +93,6 @@ void AppendSdParam(std::string_view name, std::string_view value, std::string& o
   out.append("=\"");
   out.append(EscapeSdParam(value));
   out.push_back('"');
-}
-
-void AppendJsonKey(std::string_view key, bool& first, std::string& out) {
-  if (!first) out.push_back(',');
-  first = false;
-  out.push_back('"');
-  out.append(key);
-  out.append("\":");
-}
-
-void AppendJsonField(std::string_view key, std::string_view value, bool& first, std::string& out) {
-  if (value.empty()) return;
-  AppendJsonKey(key, first, out);
-  AppendJsonString(value, out);
-}
-
-template <typename Int>
-void AppendJsonInt(std::string_view key, const std::optional<Int>& value, bool& first,
-                   std::string& out) {
-  if (!value) return;
-  AppendJsonKey(key, first, out);
-  out.append(std::to_string(*value));
 }
 
 }  // namespace
@@ -313,55 +292,6 @@ std::string EscapeSdParam(std::string_view value) {
   return out;
 }
 
-void AppendJsonString(std::string_view value, std::string& out) {
-  out.push_back('"');
-  for (size_t i = 0; i < value.size();) {
-    const size_t n = Utf8SequenceLength(value, i);
-    if (n == 0) {
-      out.append("\\ufffd");
-      ++i;
-      continue;
-    }
-    if (n > 1) {
-      out.append(value.substr(i, n));
-      i += n;
-      continue;
-    }
-    const auto b = static_cast<uint8_t>(value[i++]);
-    switch (b) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '\b':
-        out.append("\\b");
-        break;
-      case '\f':
-        out.append("\\f");
-        break;
-      default:
-        if (IsControl(b)) {
-          out.append("\\u00");
-          AppendHexByte(b, out);
-        } else {
-          out.push_back(static_cast<char>(b));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 std::string AuditSummary(const AuditEvent& e) {
   std::string s = e.event.empty() ? "event" : e.event;
   s += ' ';
@@ -408,33 +338,33 @@ std::string FormatRfc5424(const AuditEvent& e, const SyslogHeader& header) {
   return out;
 }
 
-void AppendJsonMembers(const AuditEvent& e, std::string& out) {
-  bool first = true;
-  AppendJsonField("time", FormatAuditTime(e.time), first, out);
-  AppendJsonField("host", e.host, first, out);
-  AppendJsonField("event", e.event, first, out);
-  AppendJsonField("result", AuditResultName(e.result), first, out);
-  AppendJsonField("severity", AuditSeverityName(e.severity), first, out);
-  AppendJsonField("user", e.user, first, out);
-  AppendJsonInt("uid", e.uid, first, out);
-  AppendJsonInt("pid", e.pid, first, out);
-  AppendJsonField("process", e.process, first, out);
-  AppendJsonField("matter", e.matter, first, out);
-  AppendJsonField("path", e.path, first, out);
-  AppendJsonField("path_hash", e.path_hash, first, out);
-  AppendJsonField("access", e.access, first, out);
-  AppendJsonField("rule", e.rule, first, out);
-  AppendJsonInt("count", e.count, first, out);
-  AppendJsonField("message", e.message, first, out);
+nlohmann::ordered_json EventJson(const AuditEvent& e) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  const auto text = [&j](const char* key, const std::string& value) {
+    if (!value.empty()) j[key] = value;
+  };
+  const auto number = [&j](const char* key, const auto& value) {
+    if (value) j[key] = *value;
+  };
+  text("time", FormatAuditTime(e.time));
+  text("host", e.host);
+  text("event", e.event);
+  text("result", AuditResultName(e.result));
+  text("severity", AuditSeverityName(e.severity));
+  text("user", e.user);
+  number("uid", e.uid);
+  number("pid", e.pid);
+  text("process", e.process);
+  text("matter", e.matter);
+  text("path", e.path);
+  text("path_hash", e.path_hash);
+  text("access", e.access);
+  text("rule", e.rule);
+  number("count", e.count);
+  text("message", e.message);
+  return j;
 }
 
-std::string FormatJson(const AuditEvent& e) {
-  std::string out;
-  out.reserve(256 + e.path.size() + e.rule.size() + e.message.size());
-  out.push_back('{');
-  AppendJsonMembers(e, out);
-  out.push_back('}');
-  return out;
-}
+std::string FormatJson(const AuditEvent& e) { return DumpJson(EventJson(e)); }
 
 }  // namespace matterfs::audit

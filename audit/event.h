@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -176,19 +177,18 @@ inline constexpr char kSdId[] = "matterfs@32473";
 // Empty fields are left out of the structured data. MSG is a short human summary.
 std::string FormatRfc5424(const AuditEvent& e, const SyslogHeader& header);
 
-// One JSON object on one line, without a trailing newline. Keys, in this order, empty
+// The event as a JSON object (nlohmann::ordered_json). Members, in this order, empty
 // ones left out: time, host, event, result, severity, user, uid, pid, process, matter,
-// path, path_hash, access, rule, count, message. Strings use JSON escapes (\" \\ \n \t
-// \u00XX for other control characters); bytes that are not valid UTF-8 become U+FFFD.
+// path, path_hash, access, rule, count, message. The local log puts "seq" and "prev" in
+// front of these.
+nlohmann::ordered_json EventJson(const AuditEvent& e);
+// EventJson as one line of JSON without a trailing newline, written by DumpJson
+// (util/json.h): printable ASCII only, control and non-ASCII characters as \uXXXX escapes,
+// each invalid UTF-8 sequence as \ufffd. Never throws for any field's content.
 std::string FormatJson(const AuditEvent& e);
-// The same members without the braces, so that a caller can put fields in front
-// (the local log writes "seq" and "prev" first).
-void AppendJsonMembers(const AuditEvent& e, std::string& out);
 
-// Helpers, exposed for tests and for the local log.
+// Helpers, exposed for tests.
 std::string EscapeSdParam(std::string_view value);
-// Appends `value` as a quoted JSON string.
-void AppendJsonString(std::string_view value, std::string& out);
 // The human summary used as the RFC 5424 MSG.
 std::string AuditSummary(const AuditEvent& e);
 

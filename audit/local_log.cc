@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "crypto/kdf.h"
 #include "util/file_io.h"
+#include "util/json.h"
 
 namespace matterfs::audit {
 
@@ -27,208 +29,46 @@ constexpr size_t kMaxProblems = 100;
 
 Bytes LineHash(std::string_view line) { return crypto::Blake2b(kHashSize, AsBytes(line)); }
 
-// ---- A small JSON reader for the flat objects this log consists of. ----
-// Values are strings, numbers, true, false or null; nested objects and arrays, duplicate
-// keys and trailing bytes are refused (a duplicate "seq" must not mean two things).
-
-struct JsonValue {
-  enum Kind { kString, kNumber, kLiteral } kind = kString;
-  std::string text;  // the unescaped string, or the number's or literal's characters
-};
-using JsonObject = std::map<std::string, JsonValue, std::less<>>;
-
-class FlatJsonParser {
- public:
-  explicit FlatJsonParser(std::string_view s) : s_(s) {}
-
-  std::optional<JsonObject> Parse() {
-    JsonObject obj;
-    SkipSpace();
-    if (!Eat('{')) return std::nullopt;
-    SkipSpace();
-    if (Eat('}')) return Finish(std::move(obj));
-    for (;;) {
-      SkipSpace();
-      std::string key;
-      if (!ParseString(key)) return std::nullopt;
-      SkipSpace();
-      if (!Eat(':')) return std::nullopt;
-      SkipSpace();
-      JsonValue v;
-      if (!ParseValue(v)) return std::nullopt;
-      if (!obj.emplace(std::move(key), std::move(v)).second) return std::nullopt;
-      SkipSpace();
-      if (Eat(',')) continue;
-      if (Eat('}')) return Finish(std::move(obj));
-      return std::nullopt;
+// One line of the log as a JSON object, read by nlohmann-json. Only a flat object is
+// accepted: members that are objects or arrays, and duplicate keys, are refused (a
+// duplicate "seq" must not mean two things), as is anything nlohmann refuses (trailing
+// bytes, invalid UTF-8, lone surrogates).
+std::optional<nlohmann::json> ParseLine(std::string_view line) {
+  using Event = nlohmann::json::parse_event_t;
+  bool flat = true;
+  std::set<std::string, std::less<>> keys;
+  // depth 0 is the line's object; its keys and members are at depth 1.
+  auto check = [&](int depth, Event event, nlohmann::json& parsed) {
+    if ((event == Event::object_start || event == Event::array_start) && depth > 0) {
+      flat = false;
+      return false;  // do not keep it
     }
-  }
-
- private:
-  std::optional<JsonObject> Finish(JsonObject obj) {
-    SkipSpace();
-    if (i_ != s_.size()) return std::nullopt;
-    return obj;
-  }
-  void SkipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
-  }
-  bool Eat(char c) {
-    if (i_ < s_.size() && s_[i_] == c) {
-      ++i_;
-      return true;
-    }
-    return false;
-  }
-  bool ParseValue(JsonValue& v) {
-    if (i_ >= s_.size()) return false;
-    const char c = s_[i_];
-    if (c == '"') {
-      v.kind = JsonValue::kString;
-      return ParseString(v.text);
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      v.kind = JsonValue::kNumber;
-      const size_t start = i_;
-      if (c == '-') ++i_;
-      while (i_ < s_.size() &&
-             std::string_view("0123456789.eE+-").find(s_[i_]) != std::string_view::npos) {
-        ++i_;
-      }
-      v.text = std::string(s_.substr(start, i_ - start));
-      return v.text != "-";
-    }
-    for (std::string_view lit : {"true", "false", "null"}) {
-      if (s_.substr(i_, lit.size()) == lit) {
-        v.kind = JsonValue::kLiteral;
-        v.text = std::string(lit);
-        i_ += lit.size();
-        return true;
-      }
-    }
-    return false;
-  }
-  bool Hex4(uint32_t& out) {
-    if (i_ + 4 > s_.size()) return false;
-    out = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = s_[i_++];
-      uint32_t d = 0;
-      if (c >= '0' && c <= '9') {
-        d = static_cast<uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        d = static_cast<uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        d = static_cast<uint32_t>(c - 'A' + 10);
-      } else {
-        return false;
-      }
-      out = (out << 4) | d;
+    if (event == Event::key && depth == 1 &&
+        !keys.insert(parsed.get_ref<const std::string&>()).second) {
+      flat = false;
     }
     return true;
-  }
-  static void AppendUtf8(uint32_t cp, std::string& out) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-  bool ParseString(std::string& out) {
-    if (!Eat('"')) return false;
-    out.clear();
-    while (i_ < s_.size()) {
-      const char c = s_[i_++];
-      if (c == '"') return true;
-      if (static_cast<uint8_t>(c) < 0x20) return false;
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (i_ >= s_.size()) return false;
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-          out.push_back('"');
-          break;
-        case '\\':
-          out.push_back('\\');
-          break;
-        case '/':
-          out.push_back('/');
-          break;
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'u': {
-          uint32_t cp = 0;
-          if (!Hex4(cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t lo = 0;
-            if (!Eat('\\') || !Eat('u') || !Hex4(lo) || lo < 0xDC00 || lo > 0xDFFF) return false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return false;
-          }
-          AppendUtf8(cp, out);
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;
-  }
-
-  std::string_view s_;
-  size_t i_ = 0;
-};
-
-std::optional<uint64_t> GetU64Field(const JsonObject& obj, std::string_view key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->second.kind != JsonValue::kNumber) return std::nullopt;
-  const std::string& t = it->second.text;
-  if (t.empty() || t.size() > 20 || (t.size() > 1 && t[0] == '0')) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : t) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const auto d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
-    v = v * 10 + d;
-  }
-  return v;
+  };
+  nlohmann::json obj = nlohmann::json::parse(line.begin(), line.end(), check,
+                                             /*allow_exceptions=*/false);
+  if (!flat || obj.is_discarded() || !obj.is_object()) return std::nullopt;
+  return obj;
 }
 
-const std::string* GetString(const JsonObject& obj, std::string_view key) {
+std::optional<uint64_t> GetU64Field(const nlohmann::json& obj, std::string_view key) {
   auto it = obj.find(key);
-  if (it == obj.end() || it->second.kind != JsonValue::kString) return nullptr;
-  return &it->second.text;
+  if (it == obj.end() || !it->is_number_unsigned()) return std::nullopt;
+  return it->get<uint64_t>();
+}
+
+const std::string* GetString(const nlohmann::json& obj, std::string_view key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return nullptr;
+  return &it->get_ref<const std::string&>();
 }
 
 // Lowercase hex of exactly `bytes` bytes.
-std::optional<Bytes> GetHexField(const JsonObject& obj, std::string_view key, size_t bytes) {
+std::optional<Bytes> GetHexField(const nlohmann::json& obj, std::string_view key, size_t bytes) {
   const std::string* s = GetString(obj, key);
   if (s == nullptr || s->size() != bytes * 2) return std::nullopt;
   for (char c : *s) {
@@ -338,13 +178,13 @@ Status AuditLog::LoadTail() {
     if (prev_nl == std::string::npos && start > 0) return too_long();
     const size_t line_start = prev_nl == std::string::npos ? 0 : prev_nl + 1;
     const std::string_view line(buf.data() + line_start, complete - 1 - line_start);
-    auto obj = FlatJsonParser(line).Parse();
+    auto obj = ParseLine(line);
     std::optional<uint64_t> seq;
     if (obj) seq = GetU64Field(*obj, "seq");
     if (!seq) return foreign();
     seq_ = *seq;
     head_ = LineHash(line);
-    if (obj->count("checkpoint") != 0) {
+    if (obj->contains("checkpoint")) {
       unsigned_ = 0;
     } else {
       unsigned_ = 1;  // at least the last record is unsigned; the next checkpoint covers it
@@ -380,10 +220,11 @@ Status AuditLog::AppendLine(const std::string& line) {
 }
 
 Status AuditLog::Append(const AuditEvent& event) {
-  std::string line =
-      R"({"seq":)" + std::to_string(seq_ + 1) + R"(,"prev":")" + ToHex(head_) + R"(",)";
-  AppendJsonMembers(event, line);
-  line += "}\n";
+  nlohmann::ordered_json record = nlohmann::ordered_json::object();
+  record["seq"] = seq_ + 1;
+  record["prev"] = ToHex(head_);
+  record.update(EventJson(event));
+  const std::string line = DumpJson(record) + "\n";
   MFS_TRY(AppendLine(line));
   ++seq_;
   if (unsigned_++ == 0) first_unsigned_ = std::chrono::steady_clock::now();
@@ -401,9 +242,13 @@ Status AuditLog::Checkpoint() {
   const Bytes sig = key_.Sign(CheckpointMessage(seq_, head_));
   const std::string now =
       FormatAuditTime(std::chrono::floor<std::chrono::microseconds>(AuditClock::now()));
-  std::string line = R"({"checkpoint":")" + now + R"(","seq":)" + std::to_string(seq_) +
-                     R"(,"hash":")" + ToHex(head_) + R"(","sig":")" + ToHex(sig) + R"(","key":")" +
-                     ToHex(key_.public_key()) + "\"}\n";
+  nlohmann::ordered_json checkpoint = nlohmann::ordered_json::object();
+  checkpoint["checkpoint"] = now;
+  checkpoint["seq"] = seq_;
+  checkpoint["hash"] = ToHex(head_);
+  checkpoint["sig"] = ToHex(sig);
+  checkpoint["key"] = ToHex(key_.public_key());
+  const std::string line = DumpJson(checkpoint) + "\n";
   MFS_TRY(AppendLine(line));
   head_ = LineHash(std::string_view(line).substr(0, line.size() - 1));
   unsigned_ = 0;
@@ -527,12 +372,12 @@ Result<VerifyReport> VerifyLog(const std::string& path, std::optional<ByteSpan> 
     const std::string head_hex = ToHex(head);
     head = LineHash(line);
 
-    auto obj = FlatJsonParser(line).Parse();
+    auto obj = ParseLine(line);
     if (!obj) {
       problem(n, "not a JSON object (edited or inserted)");
       continue;
     }
-    if (obj->count("checkpoint") != 0) {
+    if (obj->contains("checkpoint")) {
       ++r.checkpoints;
       const auto seq = GetU64Field(*obj, "seq");
       const auto hash = GetHexField(*obj, "hash", kHashSize);

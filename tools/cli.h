@@ -1,6 +1,6 @@
 // The command-line framework of matterctl, shared by the command groups (one file each:
 // cmd_vault.cc, cmd_matter.cc, cmd_rotate.cc, cmd_rotate_master.cc, cmd_mount.cc,
-// cmd_policy.cc).
+// cmd_policy.cc, cmd_certificate.cc).
 //
 // A command is a name ("init", "matter close"), its positional arguments, a summary, a
 // function that declares its options and one that runs it. A command that fails throws
@@ -63,6 +63,7 @@ void AddRotateMasterCommands(Commands& cmds);  // rotate-master
 void AddMatterCommands(Commands& cmds);        // matter create|list|close|reopen|hold|release, cat
 void AddMountCommands(Commands& cmds);         // status, break-glass, policy reload
 void AddPolicyCommands(Commands& cmds);        // policy check|explain, audit verify
+void AddCertificateCommands(Commands& cmds);   // certificate verify
 
 // ---- options and vault access shared by the groups ----
 

@@ -49,6 +49,7 @@ int RunMatterctl(int argc, char** argv) {
   AddRotateMasterCommands(cmds);
   AddMountCommands(cmds);
   AddPolicyCommands(cmds);
+  AddCertificateCommands(cmds);
   Args args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     PrintTopUsage(cmds);

@@ -3,10 +3,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace matterfs {
 
 std::string FormatUnixTime(uint64_t seconds);
+// Parses exactly what FormatUnixTime writes (YYYY-MM-DDTHH:MM:SSZ, 1970 or later, a real
+// date, no leap second); nullopt for anything else.
+std::optional<uint64_t> ParseUnixTime(std::string_view text);
 
 }  // namespace matterfs

@@ -1,13 +1,14 @@
 // Formatting of audit events: time, PRI, RFC 5424 structure and SD-PARAM escaping,
 // JSON escaping, and the path modes.
-#include "audit/event.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 
+#include "audit/event.h"
 #include "crypto/kdf.h"
 #include "tests/audit/test_util.h"
+#include "util/json.h"
 
 namespace matterfs::audit {
 namespace {
@@ -237,24 +238,49 @@ TEST(JsonTest, FormatsTheWholeObject) {
 }
 
 TEST(JsonTest, EscapesStrings) {
-  auto json = [](std::string_view s) {
-    std::string out;
-    AppendJsonString(s, out);
-    return out;
-  };
+  auto json = [](std::string_view s) { return DumpJson(nlohmann::ordered_json(std::string(s))); };
   EXPECT_EQ(json(R"(say "hi" \ bye)"), R"("say \"hi\" \\ bye")");
   EXPECT_EQ(json("a\nb\rc\td\be\ff"), R"("a\nb\rc\td\be\ff")");
-  EXPECT_EQ(json(std::string("\x01\x1f\x7f\0", 4)), R"("\u0001\u001f\u007f\u0000")");
-  // Valid UTF-8 (2, 3 and 4 bytes) passes through; '/' needs no escape.
+  // Control characters: C0, DEL and C1 (U+0085).
+  EXPECT_EQ(json(std::string("\x01\x1f\x7f\0\xC2\x85", 6)), R"("\u0001\u001f\u007f\u0000\u0085")");
+  // Other non-ASCII characters (2, 3 and 4 bytes of UTF-8) are escaped too, so the output
+  // is ASCII; '/' needs no escape.
   EXPECT_EQ(json("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x93\x81 a/b"),
-            "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x93\x81 a/b\"");
-  // Invalid UTF-8: a lone byte, a truncated sequence, an overlong '/', a surrogate and a
-  // code point above U+10FFFF each become U+FFFD per byte.
+            R"("caf\u00e9 \u20ac \ud83d\udcc1 a/b")");
+  // Invalid UTF-8: a lone byte, an overlong '/', a surrogate and a code point above
+  // U+10FFFF become U+FFFD per byte; a sequence cut off at the end becomes one U+FFFD.
   EXPECT_EQ(json("\xFF"), R"("\ufffd")");
-  EXPECT_EQ(json("\xE2\x82"), R"("\ufffd\ufffd")");
+  EXPECT_EQ(json("\xE2\x82"), R"("\ufffd")");
+  EXPECT_EQ(json("\xE2\x82z"), R"("\ufffdz")");
   EXPECT_EQ(json("\xC0\xAF"), R"("\ufffd\ufffd")");
   EXPECT_EQ(json("\xED\xA0\x80"), R"("\ufffd\ufffd\ufffd")");
   EXPECT_EQ(json("\xF4\x90\x80\x80"), R"("\ufffd\ufffd\ufffd\ufffd")");
+}
+
+TEST(JsonTest, InvalidUtf8InAnyFieldNeverThrows) {
+  const std::string bad("\xFF\xC0\xAF\xED\xA0\x80\xE2\x82", 8);
+  AuditEvent e = SampleEvent(bad);
+  e.host = e.event = e.process = e.matter = e.path = e.path_hash = e.access = e.rule = e.message =
+      bad;
+  std::string s;
+  EXPECT_NO_THROW(s = FormatJson(e));
+  EXPECT_NE(s.find(R"("user":"\ufffd\ufffd\ufffd\ufffd\ufffd\ufffd\ufffd")"), std::string::npos)
+      << s;
+  // What is written is valid JSON that reads back.
+  const auto back = nlohmann::json::parse(s, nullptr, false);
+  ASSERT_FALSE(back.is_discarded()) << s;
+  EXPECT_EQ(back["message"],
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(JsonTest, ValidTextReadsBackUnchanged) {
+  AuditEvent e = SampleEvent();
+  e.path = "acme/M\xC3\xBCller \"draft\" \\ v2\t\xF0\x9F\x93\x81.docx";
+  e.message = std::string("line1\nline2\x7f\x01", 13);
+  const auto back = nlohmann::json::parse(FormatJson(e));
+  EXPECT_EQ(back["path"], e.path);
+  EXPECT_EQ(back["message"], e.message);
+  EXPECT_EQ(back["uid"], 1001);
 }
 
 TEST(JsonTest, OutputIsOneLineOfPrintableAscii) {

@@ -2,7 +2,10 @@
 # Command-line tests for matterctl: exit codes, messages and on-disk effects of every
 # command, run against throw-away vaults in a temporary directory.
 #
-#   tests/tools/matterctl_test.sh PATH/TO/matterctl
+#   tests/tools/matterctl_test.sh PATH/TO/matterctl PATH/TO/make_test_certificate
+#
+# make_test_certificate (tests/tools/make_test_certificate.cc) signs certificates of
+# destruction with a test vault's key, for the `certificate verify` checks.
 #
 # ctest runs it through tests/tools/CMakeLists.txt. Every check prints "ok" or
 # "FAIL: <check>: <why>" with the command's output; the last line is "N passed, M failed"
@@ -13,11 +16,12 @@
 # the KDF itself is tested in tests/crypto.
 set -uo pipefail
 
-if [[ $# -ne 1 || ! -x "$1" ]]; then
-  echo "usage: $0 PATH/TO/matterctl" >&2
+if [[ $# -ne 2 || ! -x "$1" || ! -x "$2" ]]; then
+  echo "usage: $0 PATH/TO/matterctl PATH/TO/make_test_certificate" >&2
   exit 2
 fi
 MATTERCTL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+MAKE_CERTIFICATE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/matterctl-test.XXXXXX")
 cleanup() {
@@ -611,6 +615,42 @@ cp xconfig.now "$XV/matterfs.vault"
 expect_rc "dropping the key-file slot" 0 rotate-master "$XV" --keystore "$KS" --passphrase-file pw --drop-other-slots
 stdout_has "dropping the key-file slot" "1 keyslots kept, 1 dropped"
 expect_rc "the dropped key file opens nothing" 3 matter list "$XV" --keystore "$KS" --key-file xkey
+
+# ---- certificates of destruction --------------------------------------------------------
+section "certificate verify"
+CV=$T/cert-vault
+expect_rc "init a vault for certificates" 0 init "$CV" --passphrase-file pw "${KDF[@]}"
+expect_rc "matter create in it" 0 matter create "$CV" "$M1" --passphrase-file pw
+if "$MAKE_CERTIFICATE" "$CV" pw "$M1" cert.json; then pass "a certificate signed with the vault's key"; else fail "make_test_certificate" "exit $?"; fi
+cv_id=$(grep -oE '"vault_id": "[0-9a-f]{32}"' cert.json | grep -oE '[0-9a-f]{32}')
+expect_rc "certificate verify" 0 certificate verify "$CV" cert.json
+stdout_has "certificate verify" "^valid: matter $M1 of vault $cv_id, 3 files, 10245 bytes, destroyed 2026-11-02T09:00:07Z, signed by the vault's key$"
+check "certificate verify prints one line" test "$(wc -l <<<"$OUT")" -eq 1
+# One character changed: a digit of a count, a letter of the matter, a space of the layout.
+sed 's/"files": 3,/"files": 4,/' cert.json >edited-count.json
+expect_rc "certificate with an edited count" 4 certificate verify "$CV" edited-count.json
+stderr_has "certificate with an edited count" "certificate verify: edited-count.json: .*signature does not match"
+expect_one_line_error "certificate with an edited count"
+sed "s/\"matter\": \"$M1\"/\"matter\": \"${M1/a/A}\"/" cert.json >edited-matter.json
+check "the matter name was edited" test "$(cmp -l cert.json edited-matter.json | wc -l)" -eq 1
+expect_rc "certificate with an edited matter" 4 certificate verify "$CV" edited-matter.json
+sed 's/^  "host": /  "host":  /' cert.json >edited-space.json
+expect_rc "certificate with one more space" 4 certificate verify "$CV" edited-space.json
+stderr_has "certificate with one more space" "differ from the form in which it was signed"
+head -c -1 cert.json >edited-newline.json
+expect_rc "certificate without its final newline" 4 certificate verify "$CV" edited-newline.json
+expect_rc "certificate verify against another vault" 4 certificate verify "$V" cert.json
+stderr_has "certificate verify against another vault" "certifies a matter of vault $cv_id, not of this vault"
+expect_one_line_error "certificate verify against another vault"
+printf 'not json\n' >not-json.json
+expect_rc "certificate that is not JSON" 4 certificate verify "$CV" not-json.json
+stderr_has "certificate that is not JSON" "not a valid certificate of destruction: not JSON"
+expect_one_line_error "certificate that is not JSON"
+expect_rc "missing certificate" 5 certificate verify "$CV" no-such.json
+stderr_has "missing certificate" "no-such.json: no such file"
+expect_one_line_error "missing certificate"
+expect_rc "certificate verify on a missing vault" 5 certificate verify "$T/no-such-vault" cert.json
+expect_rc "certificate verify without a certificate" 2 certificate verify "$CV"
 
 # ---- summary ----------------------------------------------------------------------------
 echo

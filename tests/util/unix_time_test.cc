@@ -11,5 +11,21 @@ TEST(FormatUnixTimeTest, AlwaysUtcWithSeconds) {
   EXPECT_EQ(FormatUnixTime(1790812859), "2026-10-01T00:00:59Z");
 }
 
+TEST(ParseUnixTimeTest, ReadsWhatFormatWrites) {
+  for (uint64_t t :
+       {uint64_t{0}, uint64_t{1764633600}, uint64_t{1790812859}, uint64_t{951782400}}) {
+    EXPECT_EQ(ParseUnixTime(FormatUnixTime(t)), t) << FormatUnixTime(t);
+  }
+}
+
+TEST(ParseUnixTimeTest, RefusesEverythingElse) {
+  for (const char* s : {"", "2026-10-01T00:00:59", "2026-10-01T00:00:59z", "2026-10-01 00:00:59Z",
+                        "2026-02-30T00:00:00Z", "2026-10-01T24:00:00Z", "2026-10-01T00:60:00Z",
+                        "2026-10-01T00:00:60Z", "1969-12-31T23:59:59Z", "2026-10-01T00:00:5aZ",
+                        "+026-10-01T00:00:59Z", "2026-10-01T00:00:59.5Z"}) {
+    EXPECT_FALSE(ParseUnixTime(s).has_value()) << s;
+  }
+}
+
 }  // namespace
 }  // namespace matterfs

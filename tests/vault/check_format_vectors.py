@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Checks docs/FORMAT_VECTORS.md with a second implementation, independent of matterfs and
 libsodium: ChaCha20, HChaCha20 and Poly1305 are written out below (RFC 8439 and
-draft-irtf-cfrg-xchacha); BLAKE2b is Python's hashlib. AES-256-GCM is checked only if the
-`cryptography` package is importable; Ed25519 and Argon2id are not checked here (their
-vectors are checked against RFC 8032 and the Argon2 reference implementation instead).
+draft-irtf-cfrg-xchacha); BLAKE2b is Python's hashlib. AES-256-GCM and the Ed25519
+signature of CERT-1 are checked only if the `cryptography` package is importable (CERT-1's
+layout with Python's `json` module); the SIGN vectors and Argon2id are not checked here
+(they are checked against RFC 8032 and the Argon2 reference implementation instead).
 
 Usage: check_format_vectors.py [path/to/FORMAT_VECTORS.md]
 Prints one line per vector and "N passed, N failed"; exits non-zero on any failure.
@@ -11,6 +12,7 @@ Prints one line per vector and "N passed, N failed"; exits non-zero on any failu
 
 import base64
 import hashlib
+import json
 import re
 import struct
 import sys
@@ -139,6 +141,25 @@ def name_encrypt(name_key, dir_iv, name):
 
 def b64url(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def ed25519_sign(seed, message):
+    """(public key, signature), or None without the `cryptography` package."""
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    except ImportError:
+        return None
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    public = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                           serialization.PublicFormat.Raw)
+    return public, key.sign(message)
+
+
+def certificate_file(text):
+    """The `json` block after the CERT-1 heading: the certificate file's exact text."""
+    m = re.search(r"^### CERT-1 .*?^```json\n(.*?)^```", text, re.M | re.S)
+    return m.group(1)
 
 
 # --- the vectors file ---
@@ -282,6 +303,18 @@ def check_all(v):
     copy2 += struct.pack("<QQ", g["created"], g["rotated"]) + b"\0" * 16
     check("KEYRING-2", blake2b(copy2, 32, key=kdf_subkey(f["vmk"], 3, "MFSvault")), "mac")
 
+    f = v["CERT-1"]
+    obj = json.loads(f["file"])
+    signature = obj.pop("signature")
+    body = json.dumps(obj, indent=2) + "\n"
+    obj["signature"] = signature
+    check("CERT-1", (json.dumps(obj, indent=2) + "\n").encode(), "file")  # the layout
+    check("CERT-1", bytes.fromhex(obj["public_key"]), "public_key")
+    check("CERT-1", bytes.fromhex(signature), "signature")
+    signed = ed25519_sign(f["seed"], f["context"] + b"\0" + body.encode())
+    check("CERT-1", signed and signed[0], "public_key")
+    check("CERT-1", signed and signed[1], "signature")
+
     passed = sum(results)
     failed = len(results) - passed
     print(f"{passed} passed, {failed} failed")
@@ -291,7 +324,10 @@ def check_all(v):
 def main():
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else (
         Path(__file__).resolve().parents[2] / "docs" / "FORMAT_VECTORS.md")
-    return 0 if check_all(parse_vectors(path.read_text())) else 1
+    text = path.read_text()
+    vectors = parse_vectors(text)
+    vectors["CERT-1"]["file"] = certificate_file(text).encode()
+    return 0 if check_all(vectors) else 1
 
 
 if __name__ == "__main__":
