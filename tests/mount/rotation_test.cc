@@ -86,6 +86,24 @@ class RotationMountTest : public MountTest {
     }
     return out;
   }
+  // Remounts with the daemon pausing after each file of a rotation while the returned
+  // file exists, starts `matterctl rotate MNT alpha` on `thread` (its result in `out`),
+  // and waits until status shows the rotation at "1 of N files"; returns the pause file.
+  std::string StartPausedRotation(std::thread& thread, CmdResult& out) {
+    const std::string pause = dir_ + "/pause";
+    { UniqueFd p(::open(pause.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)); }
+    ::setenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE", pause.c_str(), 1);
+    Remount();
+    ::unsetenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE");
+    thread = std::thread([this, &out] { out = Matterctl({"rotate", mnt_, "alpha"}); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    do {
+      last_status_ = Matterctl({"status", mnt_});
+    } while (last_status_.out.find("rotating: alpha: 1 of") == std::string::npos &&
+             std::chrono::steady_clock::now() < deadline);
+    return pause;
+  }
+  CmdResult last_status_;  // the status StartPausedRotation saw last
   static size_t Count(const std::vector<uint32_t>& v, uint32_t x) {
     size_t n = 0;
     for (uint32_t y : v) n += y == x ? 1 : 0;
@@ -350,23 +368,14 @@ TEST_F(RotationMountTest, RotationNeedsAdminAndAnExistingMatter) {
 
 TEST_F(RotationMountTest, StatusShowsTheProgressOfAnOnlineRotation) {
   auto files = MakeFiles();
-  // The daemon pauses after each file while this file exists.
-  const std::string pause = dir_ + "/pause";
-  { UniqueFd p(::open(pause.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)); }
-  ::setenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE", pause.c_str(), 1);
-  ASSERT_NO_FATAL_FAILURE(Remount());
-  ::unsetenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE");
   CmdResult rotated;
-  std::thread rotation([&] { rotated = Matterctl({"rotate", mnt_, "alpha"}); });
-  const std::string expect =
-      "rotating: alpha: 1 of " + std::to_string(files.size()) + " files done\n";
-  CmdResult status;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  do {
-    status = Matterctl({"status", mnt_});
-  } while (status.out.find(expect) == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline);
-  EXPECT_NE(status.out.find(expect), std::string::npos) << status.out;
+  std::thread rotation;
+  const std::string pause = StartPausedRotation(rotation, rotated);
+  CmdResult status = last_status_;
+  EXPECT_NE(
+      status.out.find("rotating: alpha: 1 of " + std::to_string(files.size()) + " files done\n"),
+      std::string::npos)
+      << status.out;
   ASSERT_EQ(::unlink(pause.c_str()), 0);
   rotation.join();
   EXPECT_EQ(rotated.status, 0) << ::testing::PrintToString(rotated);
@@ -425,21 +434,11 @@ TEST_F(RotationMountTest, RotateAllGoesOnPastAMatterThatFails) {
 
 TEST_F(RotationMountTest, ADaemonKilledDuringAnOnlineRotationLosesNothingAndARerunCompletes) {
   auto files = MakeFiles();
-  const std::string pause = dir_ + "/pause";
-  { UniqueFd p(::open(pause.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)); }
-  ::setenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE", pause.c_str(), 1);
-  ASSERT_NO_FATAL_FAILURE(Remount());
-  ::unsetenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE");
   CmdResult rotated;
-  std::thread rotation([&] { rotated = Matterctl({"rotate", mnt_, "alpha"}); });
+  std::thread rotation;
+  const std::string pause = StartPausedRotation(rotation, rotated);
   // The daemon has the new version in the keyring and one file rewrapped: kill it there.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  CmdResult status;
-  do {
-    status = Matterctl({"status", mnt_});
-  } while (status.out.find("rotating: alpha: 1 of") == std::string::npos &&
-           std::chrono::steady_clock::now() < deadline);
-  ASSERT_NE(status.out.find("rotating: alpha: 1 of"), std::string::npos) << status.out;
+  ASSERT_NE(last_status_.out.find("rotating: alpha: 1 of"), std::string::npos) << last_status_.out;
   ASSERT_NO_FATAL_FAILURE(KillDaemon());
   rotation.join();
   EXPECT_NE(rotated.status, 0) << "the client learns that the daemon went away";
