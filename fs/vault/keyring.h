@@ -39,15 +39,21 @@ using VaultId = std::array<uint8_t, kIdSize>;
 using MatterWrapKey = crypto::SecretKey<crypto::KeyPurpose::kMatterWrap>;
 using NameKey = crypto::SecretKey<crypto::KeyPurpose::kName>;
 using VaultSubkey = crypto::SecretKey<crypto::KeyPurpose::kVaultSub>;
+using MatterRootKey = crypto::SecretKey<crypto::KeyPurpose::kMatterRoot>;
+class KeyTable;
 
 inline constexpr size_t kKeyringFileSize = 4096;
 inline constexpr size_t kKeyringCopySize = 2048;
 inline constexpr size_t kMaxKeyVersions = 16;
 
-// The two VMK subkeys a keyring needs.
+// What a keyring needs to open: two VMK subkeys, and for a version 3 keyring (keys
+// wrapped by the matter's root key) the vault's key table and the subkey that wraps its
+// entries. Without a table a version 3 keyring does not open (kCorruption).
 struct KeyringKeys {
-  const VaultSubkey& wrap;  // kSubkeyKeyringWrap
-  const VaultSubkey& mac;   // kSubkeyKeyringMac
+  const VaultSubkey& wrap;                  // kSubkeyKeyringWrap (versions 1 and 2)
+  const VaultSubkey& mac;                   // kSubkeyKeyringMac
+  const KeyTable* table = nullptr;          // KEYSTORE/keytable (version 3)
+  const VaultSubkey* table_wrap = nullptr;  // kSubkeyKeyTable (version 3)
 };
 
 struct Keyring {
@@ -58,6 +64,11 @@ struct Keyring {
   uint32_t current_version = 1;
   uint64_t created = 0;  // unix seconds the matter was created (0: a version 1 keyring)
   uint64_t rotated = 0;  // unix seconds the last rotation finished (0: never)
+  // Version 3: the matter's key table entry + 1, whose root key wraps the name key and
+  // MWKs (held here so the keyring can be written again). 0: a keyring of version 1 or 2,
+  // wrapped by VMK subkey 2 (a matter created before the key table).
+  uint32_t table_index = 0;
+  std::unique_ptr<MatterRootKey> root_key;
   std::unique_ptr<NameKey> name_key;
   std::map<uint32_t, std::unique_ptr<MatterWrapKey>> wrap_keys;  // by version
 

@@ -22,8 +22,6 @@
 
 namespace matterfs::vault {
 
-using MatterRootKey = crypto::SecretKey<crypto::KeyPurpose::kMatterRoot>;
-
 inline constexpr char kKeyTableName[] = "keytable";
 inline constexpr size_t kKeyTableSector = 512;
 

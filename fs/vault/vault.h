@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "fs/vault/encrypted_file.h"
 #include "fs/vault/file_codec.h"
 #include "fs/vault/keyring.h"
+#include "fs/vault/keytable.h"
 #include "fs/vault/names.h"
 #include "fs/vault/vault_config.h"
 #include "util/unique_fd.h"
@@ -81,7 +83,16 @@ class Vault {
   int data_fd() const { return data_.get(); }
   int keystore_fd() const { return keystore_.get(); }
   // After Unlock:
-  KeyringKeys keyring_keys() const { return {keys_->keyring_wrap, keys_->keyring_mac}; }
+  KeyringKeys keyring_keys() const;
+  // The vault's matter key table (docs/FORMAT.md §9.6), or null for a vault made before
+  // it that has no table yet (CreateMatter and MoveToKeyTable make one). Opened at
+  // Unlock, or on first use when another process made it since.
+  KeyTable* key_table() const;
+  const VaultSubkey& key_table_wrap() const { return keys_->key_table; }
+  // Moves a matter whose keyring predates the key table (version 1 or 2) to it: a new
+  // table entry, and the keyring rewritten as version 3 under its root key. No-op for a
+  // matter already there. Takes the change lock.
+  Status MoveToKeyTable(const MatterId& id);
   const NameCodec& matter_names() const { return *keys_->root_names; }
   const crypto::SigningKey& signing_key() const { return *keys_->signing; }
   const DirIv& root_iv() const { return root_iv_; }
@@ -143,6 +154,7 @@ class Vault {
     VaultSubkey keyring_mac;
     VaultSubkey binding;
     VaultSubkey audit_path;
+    VaultSubkey key_table;
     std::unique_ptr<NameCodec> root_names;
     std::unique_ptr<crypto::SigningKey> signing;
   };
@@ -163,6 +175,8 @@ class Vault {
   VaultConfig config_;
   DirIv root_iv_{};
   std::unique_ptr<Keys> keys_;
+  mutable std::mutex table_mutex_;  // guards opening table_ on first use
+  mutable std::unique_ptr<KeyTable> table_;
   size_t unlocked_slot_ = 0;
 };
 
