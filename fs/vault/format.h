@@ -16,7 +16,7 @@ inline constexpr uint16_t kOldestFormatVersion = 1;
 // Keyring copies have their own version, unchanged since format 1.
 // Keyring copies: version 2 adds the matter's creation and last rotation times (§9.1);
 // version 1 copies are still read, and rewritten as version 2 at their next update.
-inline constexpr uint16_t kKeyringVersion = 2;
+inline constexpr uint16_t kKeyringVersion = 3;
 
 // Vault layout (relative to the vault directory).
 inline constexpr std::string_view kConfigName = "matterfs.vault";

@@ -9,6 +9,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/kdf.h"
+#include "fs/vault/keytable.h"
 #include "util/file_io.h"
 
 namespace matterfs::vault {
@@ -17,10 +18,11 @@ namespace {
 constexpr std::string_view kMagic = "MFSKEYRG";
 constexpr size_t kWrapped = 32 + crypto::kWrapOverhead;  // 72
 constexpr size_t kOffVersion = 8, kOffStatus = 10, kOffCount = 11, kOffVault = 12, kOffMatter = 28,
-                 kOffSeq = 44, kOffCurrent = 52, kOffReserved = 56, kOffNameKey = 60,
+                 kOffSeq = 44, kOffCurrent = 52, kOffTableRef = 56, kOffNameKey = 60,
                  kOffEntries = 132, kEntrySize = 4 + kWrapped, kOffMac = kKeyringCopySize - 32,
                  kOffCreated = kOffMac - 32, kOffRotated = kOffMac - 24,  // version 2
-    kOffReserved2 = kOffMac - 16;
+    kOffFlags = kOffMac - 16, kOffReserved2 = kOffMac - 15;  // version 3; version 2: 16 reserved
+constexpr uint8_t kFlagLegacyWrapped = 1;
 static_assert(kOffEntries + kMaxKeyVersions * kEntrySize <= kOffCreated);
 
 Bytes NameKeyAd(const VaultId& v, const MatterId& m) {
@@ -101,7 +103,9 @@ Bytes Keyring::SerializeCopy(const KeyringKeys& keys) const {
   Bytes out(kKeyringCopySize, 0);
   uint8_t* p = out.data();
   std::memcpy(p, kMagic.data(), 8);
-  PutU16(p + kOffVersion, kKeyringVersion);
+  // A keyring without a key table entry (made before the table) stays version 2: its
+  // keys are wrapped by VMK subkey 2, which version 3 does not use.
+  PutU16(p + kOffVersion, table_index != 0 ? kKeyringVersion : 2);
   p[kOffStatus] = static_cast<uint8_t>(status);
   p[kOffCount] = static_cast<uint8_t>(wrap_keys.size());
   std::memcpy(p + kOffVault, vault_id.data(), 16);
@@ -110,18 +114,42 @@ Bytes Keyring::SerializeCopy(const KeyringKeys& keys) const {
   PutU32(p + kOffCurrent, current_version);
   PutU64(p + kOffCreated, created);
   PutU64(p + kOffRotated, rotated);
-  Bytes nk = crypto::Wrap(keys.wrap, name_key->bytes(), NameKeyAd(vault_id, matter_id));
+  PutU32(p + kOffTableRef, table_index);
+  if (table_index != 0) p[kOffFlags] = legacy_wrapped ? kFlagLegacyWrapped : 0;
+  // Version 3: wrapped by the matter's root key; before: by VMK subkey 2.
+  const ByteSpan kek = table_index != 0 ? root_key->bytes() : keys.wrap.bytes();
+  Bytes nk = crypto::WrapRaw(kek, name_key->bytes(), NameKeyAd(vault_id, matter_id), {});
   std::memcpy(p + kOffNameKey, nk.data(), kWrapped);
   size_t i = 0;
   for (const auto& [version, key] : wrap_keys) {
     uint8_t* e = p + kOffEntries + i * kEntrySize;
     PutU32(e, version);
-    Bytes w = crypto::Wrap(keys.wrap, key->bytes(), WrapKeyAd(vault_id, matter_id, version));
+    Bytes w = crypto::WrapRaw(kek, key->bytes(), WrapKeyAd(vault_id, matter_id, version), {});
     std::memcpy(e + 4, w.data(), kWrapped);
     ++i;
   }
   crypto::Blake2bInto({p + kOffMac, 32}, {p, kOffMac}, keys.mac.bytes());
   return out;
+}
+
+template <crypto::KeyPurpose W>
+Status Keyring::UnwrapKeys(ByteSpan copy, const crypto::SecretKey<W>& kek, size_t count) {
+  const uint8_t* p = copy.data();
+  MFS_ASSIGN(NameKey nk,
+             (crypto::UnwrapKey<crypto::KeyPurpose::kName>(
+                 kek, copy.subspan(kOffNameKey, kWrapped), NameKeyAd(vault_id, matter_id))));
+  name_key = std::make_unique<NameKey>(std::move(nk));
+  for (size_t i = 0; i < count; ++i) {
+    const uint8_t* e = p + kOffEntries + i * kEntrySize;
+    uint32_t v = GetU32(e);
+    MFS_ASSIGN(MatterWrapKey k,
+               (crypto::UnwrapKey<crypto::KeyPurpose::kMatterWrap>(
+                   kek, {e + 4, kWrapped}, WrapKeyAd(vault_id, matter_id, v))));
+    if (!wrap_keys.emplace(v, std::make_unique<MatterWrapKey>(std::move(k))).second) {
+      return Corrupt("duplicate key version");
+    }
+  }
+  return {};
 }
 
 Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const VaultId& vault,
@@ -151,28 +179,30 @@ Result<Keyring> Keyring::ParseCopy(ByteSpan copy, const KeyringKeys& keys, const
   r.status = static_cast<MatterStatus>(p[kOffStatus]);
   const size_t n = p[kOffCount];
   if (n < 1 || n > kMaxKeyVersions) return Corrupt("key count out of range");
-  if (GetU32(p + kOffReserved) != 0) return Corrupt("reserved bytes set");
+  r.table_index = GetU32(p + kOffTableRef);
+  if (version < 3 && r.table_index != 0) return Corrupt("reserved bytes set");
+  if (version >= 3 && r.table_index == 0) return Corrupt("version 3 without a key table entry");
   r.sequence = GetU64(p + kOffSeq);
   r.current_version = GetU32(p + kOffCurrent);
   if (version >= 2) {
     r.created = GetU64(p + kOffCreated);
     r.rotated = GetU64(p + kOffRotated);
+    const uint8_t flags = p[kOffFlags];
+    if (flags & ~(version >= 3 ? kFlagLegacyWrapped : 0)) return Corrupt("reserved bytes set");
+    r.legacy_wrapped = (flags & kFlagLegacyWrapped) != 0;
     for (size_t i = kOffReserved2; i < kOffMac; ++i) {
       if (p[i] != 0) return Corrupt("reserved bytes set");
     }
   }
-  MFS_ASSIGN(NameKey nk,
-             (crypto::UnwrapKey<crypto::KeyPurpose::kName>(
-                 keys.wrap, copy.subspan(kOffNameKey, kWrapped), NameKeyAd(vault, matter))));
-  r.name_key = std::make_unique<NameKey>(std::move(nk));
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t* e = p + kOffEntries + i * kEntrySize;
-    uint32_t v = GetU32(e);
-    MFS_ASSIGN(MatterWrapKey k, (crypto::UnwrapKey<crypto::KeyPurpose::kMatterWrap>(
-                                    keys.wrap, {e + 4, kWrapped}, WrapKeyAd(vault, matter, v))));
-    if (!r.wrap_keys.emplace(v, std::make_unique<MatterWrapKey>(std::move(k))).second) {
-      return Corrupt("duplicate key version");
+  if (r.table_index != 0) {
+    if (keys.table == nullptr || keys.table_wrap == nullptr) {
+      return Corrupt("it needs the vault's key table (KEYSTORE/keytable), which is missing");
     }
+    MFS_ASSIGN(MatterRootKey root, keys.table->Read(r.table_index - 1, matter, *keys.table_wrap));
+    r.root_key = std::make_unique<MatterRootKey>(std::move(root));
+    MFS_TRY(r.UnwrapKeys(copy, *r.root_key, n));
+  } else {
+    MFS_TRY(r.UnwrapKeys(copy, keys.wrap, n));
   }
   if (r.wrap_keys.count(r.current_version) == 0) return Corrupt("current key version missing");
   return r;

@@ -69,6 +69,11 @@ struct Keyring {
   // wrapped by VMK subkey 2 (a matter created before the key table).
   uint32_t table_index = 0;
   std::unique_ptr<MatterRootKey> root_key;
+  // Version 3: the keyring was version 1 or 2 before this vault's master key last changed
+  // (Vault::MoveToKeyTable sets it, rotate-master clears it): a copy of it from then
+  // opens with the vault's passphrase, so a wipe cannot be undelete-proof (the
+  // certificate says so).
+  bool legacy_wrapped = false;
   std::unique_ptr<NameKey> name_key;
   std::map<uint32_t, std::unique_ptr<MatterWrapKey>> wrap_keys;  // by version
 
@@ -80,6 +85,11 @@ struct Keyring {
   // Parses and authenticates one copy. kCorruption if the MAC or ids do not match.
   static Result<Keyring> ParseCopy(ByteSpan copy, const KeyringKeys& keys, const VaultId& vault,
                                    const MatterId& matter);
+
+ private:
+  // ParseCopy: the name key and `count` MWKs of `copy`, unwrapped under `kek`.
+  template <crypto::KeyPurpose W>
+  Status UnwrapKeys(ByteSpan copy, const crypto::SecretKey<W>& kek, size_t count);
 };
 
 std::string KeyringFileName(const MatterId& id);

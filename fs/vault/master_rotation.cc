@@ -43,8 +43,12 @@ struct KeySet {
   VaultSubkey keyring_wrap;
   VaultSubkey keyring_mac;
   VaultSubkey binding;
+  VaultSubkey key_table;
   std::unique_ptr<NameCodec> names;
-  KeyringKeys keyring() const { return {keyring_wrap, keyring_mac}; }
+  // Version 3 keyrings open through the key table, which is moved to the new key first.
+  KeyringKeys keyring(const KeyTable* table, const VaultSubkey& table_wrap) const {
+    return {keyring_wrap, keyring_mac, table, &table_wrap};
+  }
 };
 
 KeySet DeriveKeySet(const MasterKey& vmk) {
@@ -54,7 +58,7 @@ KeySet DeriveKeySet(const MasterKey& vmk) {
   auto root_names =
       crypto::DeriveSubkey<crypto::KeyPurpose::kName>(vmk, kSubkeyRootNames, kVaultKdfContext);
   return KeySet{sub(kSubkeyKeyringWrap), sub(kSubkeyKeyringMac), sub(kSubkeyMatterBinding),
-                std::make_unique<NameCodec>(root_names)};
+                sub(kSubkeyKeyTable), std::make_unique<NameCodec>(root_names)};
 }
 
 Bytes JournalAd(const VaultId& vault) {
@@ -368,6 +372,11 @@ Result<KeySet> MasterRotation::Start(const std::map<size_t, const Credential*>& 
 }
 
 Result<size_t> MasterRotation::MoveMatters(const KeySet& old) {
+  // The key table first: every version 3 keyring opens through it, under either key.
+  if (KeyTable* table = v_.key_table()) {
+    MFS_TRY(table->RewrapAll(old.key_table, v_.keys_->key_table));
+  }
+  MFS_TRY(Checkpoint("keytable"));
   const EncryptedDir old_dir(v_.data_fd(), *old.names, v_.root_iv());
   const EncryptedDir new_dir = v_.root_dir();
   struct Found {
@@ -447,6 +456,7 @@ Status MasterRotation::MoveMatter(size_t k, const std::string& entry, const std:
 Status MasterRotation::RewrapKeyring(size_t k, const MatterId& id, const KeySet& old) {
   const VaultId& vault_id = v_.config_.vault_id;
   const KeyringKeys fresh = v_.keyring_keys();
+  const KeyringKeys old_keys = old.keyring(fresh.table, *fresh.table_wrap);
   MFS_ASSIGN(UniqueFd fd, LockKeyringFile(v_.keystore_fd(), id));
   Bytes file(kKeyringFileSize);
   MFS_ASSIGN(size_t n, PreadFull(fd.get(), file.data(), file.size(), 0));
@@ -456,7 +466,7 @@ Status MasterRotation::RewrapKeyring(size_t k, const MatterId& id, const KeySet&
   for (size_t c = 0; c < 2; ++c) {
     const ByteSpan copy(file.data() + c * kKeyringCopySize, kKeyringCopySize);
     is_new[c] = Keyring::ParseCopy(copy, fresh, vault_id, id).ok();
-    is_old[c] = Keyring::ParseCopy(copy, old.keyring(), vault_id, id).ok();
+    is_old[c] = Keyring::ParseCopy(copy, old_keys, vault_id, id).ok();
   }
   // The copies not yet under the new keys; one that is valid under neither key first, so
   // that a torn write never hits the only readable copy.
@@ -469,14 +479,26 @@ Status MasterRotation::RewrapKeyring(size_t k, const MatterId& id, const KeySet&
   }
   if (order.empty()) return {};
   auto ring = ReadKeyringFd(fd.get(), vault_id, id, fresh);
-  if (!ring.ok()) ring = ReadKeyringFd(fd.get(), vault_id, id, old.keyring());
+  if (!ring.ok()) ring = ReadKeyringFd(fd.get(), vault_id, id, old_keys);
+  if (!ring.ok() && ring.error().code() == Code::kNotFound) {
+    return {};  // its key table entry is destroyed: a wipe that has not finished yet
+  }
   if (!ring.ok()) {
     return Corrupt(
         "matter keyring " + KeyringFileName(id) +
         " opens under neither the old nor the new master key: " + ring.error().message());
   }
   ring->sequence += 1;
-  const Bytes copy = ring->SerializeCopy(fresh);
+  if (ring->table_index == 0) {
+    // A keyring from before the key table moves to it in the same write.
+    MFS_ASSIGN(KeyTable * table, v_.MakeKeyTable());
+    MFS_ASSIGN(KeyTable::Added added, table->Add(id, v_.keys_->key_table));
+    ring->table_index = added.index + 1;
+    ring->root_key = std::make_unique<MatterRootKey>(std::move(added.key));
+  }
+  // No copy under the old master key opens any more without the old config.
+  ring->legacy_wrapped = false;
+  const Bytes copy = ring->SerializeCopy(v_.keyring_keys());
   for (size_t i = 0; i < order.size(); ++i) {
     MFS_TRY(PwriteFull(fd.get(), copy.data(), copy.size(),
                        static_cast<off_t>(order[i] * kKeyringCopySize)));

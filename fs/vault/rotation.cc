@@ -127,6 +127,16 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
     MFS_TRY(WriteReencryptTarget(matter_dir.get(), *journal));
   }
 
+  // A matter made before the key table moves to it (docs/FORMAT.md §9.6). Offline the
+  // caller holds the change lock (LockOffline).
+  if (Status moved = vault.MoveToKeyTable(info.id, !ctx.online); !moved.ok()) {
+    event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
+          audit::AuditSeverity::kWarning,
+          "rotation failed to start: moving the matter to the key table: " +
+              moved.error().message());
+    return moved.error();
+  }
+
   // (1) A new current version, or the unfinished rotation's target.
   Status st = UpdateKeyringFile(
       vault.keystore_fd(), vault.config().vault_id, info.id, vault.keyring_keys(),

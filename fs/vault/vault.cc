@@ -93,14 +93,19 @@ Status Vault::Create(const std::string& path, const InitOptions& opts, const Cre
   // The data directory is the root of the mount (0755: users list it; the policy hides
   // the matters they may not see). The vault directory itself stays 0700.
   MFS_TRY(MakeEncryptedDirImpl(root.get(), std::string(kDataDirName), 0755, {}));
+  UniqueFd ks;
   if (opts.keystore) {
     if (::mkdir(opts.keystore->c_str(), 0700) != 0 && errno != EEXIST) {
       return IoError("create keystore " + *opts.keystore);
     }
-    MFS_ASSIGN(UniqueFd ks, OpenDir(AT_FDCWD, *opts.keystore, "keystore"));
+    MFS_ASSIGN(ks, OpenDir(AT_FDCWD, *opts.keystore, "keystore"));
   } else if (::mkdirat(root.get(), std::string(kDefaultKeystoreName).c_str(), 0700) != 0) {
     return IoError("create keystore");
+  } else {
+    MFS_ASSIGN(ks, OpenDir(root.get(), std::string(kDefaultKeystoreName), "keystore"));
   }
+  // The matter key table (docs/FORMAT.md §9.6): every matter gets its root key there.
+  MFS_TRY(KeyTable::Open(ks.get(), c.vault_id, /*create=*/true));
   return WriteFileExclusive(root.get(), std::string(kConfigName), c.Serialize(vmk), 0600);
 }
 
@@ -171,9 +176,11 @@ Status Vault::InstallKeys(MasterKey vmk) {
   auto keyring_mac = sub(kSubkeyKeyringMac);
   auto binding = sub(kSubkeyMatterBinding);
   auto audit_path = sub(kSubkeyAuditPath);
+  auto key_table = sub(kSubkeyKeyTable);
   auto keys = std::unique_ptr<Keys>(
       new Keys{std::move(vmk), std::move(keyring_wrap), std::move(keyring_mac), std::move(binding),
-               std::move(audit_path), std::make_unique<NameCodec>(root_name_key),
+               std::move(audit_path), std::move(key_table),
+               std::make_unique<NameCodec>(root_name_key),
                std::make_unique<crypto::SigningKey>(std::move(sign))});
   keys_ = std::move(keys);
   return {};
@@ -392,6 +399,49 @@ Result<MatterInfo> Vault::FindMatter(std::string_view name) const {
       ring.wrap_keys.size(), ring.rotated};
 }
 
+KeyringKeys Vault::keyring_keys() const {
+  return {keys_->keyring_wrap, keys_->keyring_mac, key_table(), &keys_->key_table};
+}
+
+KeyTable* Vault::key_table() const {
+  std::lock_guard<std::mutex> guard(table_mutex_);
+  if (!table_) {
+    // Missing in a vault made before the key table, until a matter needs it.
+    if (auto t = KeyTable::Open(keystore_.get(), config_.vault_id, /*create=*/false); t.ok()) {
+      table_ = std::make_unique<KeyTable>(std::move(t).value());
+    }
+  }
+  return table_.get();
+}
+
+Result<KeyTable*> Vault::MakeKeyTable() const {
+  if (KeyTable* t = key_table()) return t;
+  MFS_ASSIGN(KeyTable t, KeyTable::Open(keystore_.get(), config_.vault_id, /*create=*/true));
+  std::lock_guard<std::mutex> guard(table_mutex_);
+  if (!table_) table_ = std::make_unique<KeyTable>(std::move(t));
+  return table_.get();
+}
+
+Status Vault::MoveToKeyTable(const MatterId& id, bool change_lock_held) {
+  MFS_ASSIGN(Keyring current, LoadKeyring(id));
+  if (current.table_index != 0) return {};
+  UniqueFd lock;
+  if (!change_lock_held) {
+    MFS_ASSIGN(lock, LockVault());
+  }
+  MFS_TRY(CheckConfigKey());
+  MFS_ASSIGN(KeyTable * table, MakeKeyTable());
+  MFS_ASSIGN(KeyTable::Added added, table->Add(id, keys_->key_table));
+  return UpdateKeyringFile(keystore_.get(), config_.vault_id, id, keyring_keys(),
+                           [&](Keyring& ring) -> Status {
+                             if (ring.table_index != 0) return {};  // moved meanwhile
+                             ring.table_index = added.index + 1;
+                             ring.root_key = std::make_unique<MatterRootKey>(std::move(added.key));
+                             ring.legacy_wrapped = true;
+                             return {};
+                           });
+}
+
 Result<Keyring> Vault::LoadKeyring(const MatterId& id) const {
   return ReadKeyringFile(keystore_.get(), config_.vault_id, id, keyring_keys());
 }
@@ -430,11 +480,28 @@ Result<MatterInfo> Vault::CreateMatter(std::string_view name, mode_t mode) {
   MFS_TRY(CheckConfigKey());
   MatterId id;
   crypto::RandomBytes(id);
+  // A duplicate is refused before the key table grows (its entry would stay, destroyed).
+  struct stat existing;
+  if (::fstatat(data_.get(), stored.entry.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
+    return Error(Code::kExists, "matter '" + std::string(name) + "' already exists", EEXIST);
+  }
+  // The root key first (under the change lock, which orders appends to the table): a
+  // crash before the keyring exists leaves an entry no keyring names, which is harmless.
+  MFS_ASSIGN(KeyTable * table, MakeKeyTable());
+  MFS_ASSIGN(KeyTable::Added root, table->Add(id, keys_->key_table));
   Keyring ring = Keyring::Create(config_.vault_id, id);
-  MFS_TRY(CreateKeyringFile(keystore_.get(), ring, keyring_keys()));
+  ring.table_index = root.index + 1;
+  ring.root_key = std::make_unique<MatterRootKey>(std::move(root.key));
+  auto undo_entry = [&](Error e) -> Error {
+    (void)table->Destroy(ring.table_index - 1, id);
+    return e;
+  };
+  if (Status made = CreateKeyringFile(keystore_.get(), ring, keyring_keys()); !made.ok()) {
+    return undo_entry(made.error());
+  }
   auto undo_keyring = [&](Error e) -> Error {
     ::unlinkat(keystore_.get(), KeyringFileName(id).c_str(), 0);
-    return e;
+    return undo_entry(std::move(e));
   };
   if (stored.full) {
     Status st = WriteFileAtomic(data_.get(), NameCodec::LongNameFile(stored.entry),

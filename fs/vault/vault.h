@@ -90,9 +90,10 @@ class Vault {
   KeyTable* key_table() const;
   const VaultSubkey& key_table_wrap() const { return keys_->key_table; }
   // Moves a matter whose keyring predates the key table (version 1 or 2) to it: a new
-  // table entry, and the keyring rewritten as version 3 under its root key. No-op for a
-  // matter already there. Takes the change lock.
-  Status MoveToKeyTable(const MatterId& id);
+  // table entry, and the keyring rewritten as version 3 under its root key, marked
+  // legacy_wrapped (copies of the old keyring still open with this master key). No-op for
+  // a matter already there. Takes the change lock unless the caller holds it (LockOffline).
+  Status MoveToKeyTable(const MatterId& id, bool change_lock_held);
   const NameCodec& matter_names() const { return *keys_->root_names; }
   const crypto::SigningKey& signing_key() const { return *keys_->signing; }
   const DirIv& root_iv() const { return root_iv_; }
@@ -168,6 +169,8 @@ class Vault {
   // Once unlocked: kBusy unless the config on disk still authenticates with our master key.
   Status CheckConfigKey() const;
   Status WriteConfig(const VaultConfig& c) const;
+  // key_table(), creating the file when the vault has none (under the change lock).
+  Result<KeyTable*> MakeKeyTable() const;
 
   std::string path_;
   UniqueFd root_, data_, keystore_;

@@ -285,7 +285,9 @@ id1=$(sed -E 's/.*id ([0-9a-f]{32}).*/\1/' <<<"$OUT")
 expect_rc "matter create $M2" 0 matter create "$V" "$M2" --passphrase-file pw
 id2=$(sed -E 's/.*id ([0-9a-f]{32}).*/\1/' <<<"$OUT")
 check "matters get different ids" test "$id1" != "$id2"
-check "one keyring per matter" test "$(find "$V/keys" -type f | wc -l)" -eq 2
+check "one keyring per matter" test "$(find "$V/keys" -type f -name '*.keyring' | wc -l)" -eq 2
+check "the key table holds one entry per matter (header + 2 x 1024 bytes)" \
+  test "$(stat -c %s "$V/keys/keytable")" -eq 2560
 check "keyring named by matter id" test -f "$V/keys/$id1.keyring"
 
 expect_rc "matter list" 0 matter list "$V" --passphrase-file pw

@@ -303,6 +303,26 @@ def check_all(v):
     copy2 += struct.pack("<QQ", g["created"], g["rotated"]) + b"\0" * 16
     check("KEYRING-2", blake2b(copy2, 32, key=kdf_subkey(f["vmk"], 3, "MFSvault")), "mac")
 
+    h = v["KEYRING-3"]  # a key table entry, and KEYRING-2 as version 3 under its root key
+    index = h["index"]
+    table_ad = b"MFS1mrk\0" + ids + struct.pack("<I", index)
+    entry = (b"MFSKTENT" + struct.pack("<II", index, 0) + f["matter_id"] +
+             xchacha20poly1305_seal(kdf_subkey(f["vmk"], 9, "MFSvault"), h["mrk_nonce"], h["mrk"],
+                                    table_ad))
+    check("KEYRING-3", entry, "entry")
+    copy3 = (b"MFSKEYRG" + struct.pack("<HBB", 3, f["status"], 2) + ids +
+             struct.pack("<QII", f["sequence"], f["current_version"], index + 1))
+    copy3 += xchacha20poly1305_seal(h["mrk"], f["name_key_nonce"], f["name_key"],
+                                    b"MFS1mnk\0" + ids)
+    for n in ("1", "2"):
+        ver = struct.pack("<I", f[f"version{n}"])
+        copy3 += ver + xchacha20poly1305_seal(h["mrk"], f[f"mwk{n}_nonce"], f[f"mwk{n}"],
+                                              b"MFS1mwk\0" + ids + ver)
+    check("KEYRING-3", copy3, "prefix")
+    copy3 += b"\0" * (1984 - len(copy3)) + struct.pack("<QQ", g["created"], g["rotated"])
+    copy3 += b"\0" * 16
+    check("KEYRING-3", blake2b(copy3, 32, key=kdf_subkey(f["vmk"], 3, "MFSvault")), "mac")
+
     f = v["CERT-1"]
     obj = json.loads(f["file"])
     signature = obj.pop("signature")

@@ -2,6 +2,7 @@
 // inputs, in docs/FORMAT_VECTORS.md (the vector id is in each test's comment); changing
 // one is a format change, i.e. a new format version. The Python checker next to this file
 // recomputes the same vectors from the document without matterfs or libsodium.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "crypto/signing.h"
 #include "fs/vault/file_codec.h"
 #include "fs/vault/keyring.h"
+#include "fs/vault/keytable.h"
 #include "fs/vault/names.h"
 #include "fs/vault/vault.h"
 #include "fs/vault/vault_config.h"
@@ -358,13 +360,87 @@ TEST(FormatVectorsTest, KeyringCopyVersion2Parses) {
   crypto::Blake2bInto({bad.data() + kKeyringCopySize - 32, 32}, {bad.data(), kKeyringCopySize - 32},
                       mac.bytes());
   EXPECT_FALSE(Keyring::ParseCopy(bad, {wrap, mac}, kVault, kMatter).ok());
-  // And a version 3 copy is "unsupported", naming the version.
+  // And a newer copy is "unsupported", naming the version.
   Bytes newer = copy;
-  newer[8] = 3;
+  newer[8] = 4;
   auto refused = Keyring::ParseCopy(newer, {wrap, mac}, kVault, kMatter);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(Code::kUnsupported, refused.error().code());
-  EXPECT_NE(refused.error().message().find("version 3"), std::string::npos);
+  EXPECT_NE(refused.error().message().find("version 4"), std::string::npos);
+}
+
+// KEYRING-3: a key table holding entry 4 (copies A and B) and a version 3 keyring copy
+// whose keys that entry's root key wraps.
+constexpr uint32_t kTableIndex = 4;
+const char kTableEntry[] =
+    "4d46534b54454e540400000000000000303132333435363738393a3b3c3d3e3f"
+    "48494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f7395aead8e534f9d"
+    "1d9f080162ff7b18480f31c59810f412bf69cb4200389093d48bc4ab9f3ec145"
+    "69c9d5a58bc76379";
+const char kKeyring3Prefix[] =
+    "4d46534b4559524703000202505152535455565758595a5b5c5d5e5f30313233"
+    "3435363738393a3b3c3d3e3f0500000000000000030000000500000000010203"
+    "0405060708090a0b0c0d0e0f1011121314151617fab10d31689e30bc4906d488"
+    "5a78ceb1bb626558b78a32ad6d0fcc0d2b1712bdcea7394daf12aa8877249467"
+    "ecd810a90100000018191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
+    "63df6138ee27763610569ebb59e6484b3de406ec9b838b1864ca70dd9e446aa5"
+    "a3b1b2cbbcda43b579aa07518cade76403000000303132333435363738393a3b"
+    "3c3d3e3f4041424344454647b964ef33e38f733157d560dc7c7efc3637d72f86"
+    "fd1fa14c8ae0715ce4e40a5e45bd035c5f34ae294056b3e16793f6fc";
+const char kKeyring3Mac[] = "9c83004b9150442d7aae423009917d5fe0a39c031980748b6735bb9f944a2f63";
+
+TEST(FormatVectorsTest, KeyringCopyVersion3OpensThroughTheKeyTable) {
+  test::TempDir dir;
+  const std::string ks = dir.Sub("keys");
+  std::filesystem::create_directories(ks);
+  // The table file: header sector, entries 0..3 zero, entry 4 (A and B) from the vector.
+  Bytes table(512 + 1024 * (kTableIndex + 1), 0);
+  std::memcpy(table.data(), "MFSKTABL", 8);
+  table[8] = 1;
+  std::memcpy(table.data() + 16, kVault.data(), 16);
+  const Bytes entry = Hex(kTableEntry);
+  for (size_t c = 0; c < 2; ++c) {
+    std::memcpy(table.data() + 512 + 1024 * kTableIndex + 512 * c, entry.data(), entry.size());
+  }
+  test::WriteFileBytes(ks + "/keytable", table);
+  UniqueFd ks_fd(::open(ks.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto kt = KeyTable::Open(ks_fd.get(), kVault, /*create=*/false);
+  ASSERT_OK(kt);
+  VaultSubkey table_wrap = VaultSub(kSubkeyKeyTable);
+  auto root = kt->Read(kTableIndex, kMatter, table_wrap);
+  ASSERT_OK(root);
+  EXPECT_BYTES_EQ(Seq(0x60, 32), root->bytes());
+
+  Bytes copy = Hex(kKeyring3Prefix);
+  copy.resize(kKeyringCopySize - 32, 0);
+  PutU64(copy.data() + kKeyringCopySize - 64, kKeyring2Created);
+  PutU64(copy.data() + kKeyringCopySize - 56, kKeyring2Rotated);
+  const Bytes mac_bytes = Hex(kKeyring3Mac);
+  copy.insert(copy.end(), mac_bytes.begin(), mac_bytes.end());
+
+  VaultSubkey wrap = VaultSub(kSubkeyKeyringWrap), mac = VaultSub(kSubkeyKeyringMac);
+  const KeyringKeys keys{wrap, mac, &*kt, &table_wrap};
+  auto r = Keyring::ParseCopy(copy, keys, kVault, kMatter);
+  ASSERT_OK(r);
+  EXPECT_EQ(kTableIndex + 1, r->table_index);
+  EXPECT_FALSE(r->legacy_wrapped);
+  EXPECT_BYTES_EQ(Seq(0x60, 32), r->root_key->bytes());
+  EXPECT_BYTES_EQ(Seq(0xe0, 32), r->name_key->bytes());
+  EXPECT_BYTES_EQ(Seq(0x40, 32), r->wrap_keys.at(1)->bytes());
+  EXPECT_BYTES_EQ(Seq(0x20, 32), r->wrap_keys.at(3)->bytes());
+  EXPECT_EQ(kKeyring2Rotated, r->rotated);
+  const Bytes again = r->SerializeCopy(keys);
+  EXPECT_TRUE(std::equal(copy.begin(), copy.begin() + 60, again.begin()));
+  EXPECT_TRUE(std::equal(copy.begin() + 284, copy.end() - 32, again.begin() + 284));
+  ASSERT_OK(Keyring::ParseCopy(again, keys, kVault, kMatter));
+
+  // Without the table, or with the VMK subkey alone, it does not open.
+  EXPECT_FALSE(Keyring::ParseCopy(copy, {wrap, mac}, kVault, kMatter).ok());
+  // Once the entry is destroyed (a wipe), the copy opens under no key: "wiped".
+  ASSERT_OK(kt->Destroy(kTableIndex, kMatter));
+  auto wiped = Keyring::ParseCopy(copy, keys, kVault, kMatter);
+  ASSERT_FALSE(wiped.ok());
+  EXPECT_EQ(Code::kNotFound, wiped.error().code());
 }
 
 // CONFIG-1 -> KEYRING-1 -> HEADER-1 -> BLOCK-1, through the public Vault API: a tiny
