@@ -291,6 +291,7 @@ std::string WipeJournal::Serialize() const {
   line("entry", entry);
   line("aside", aside);
   line("table_index", std::to_string(table_index));
+  line("legacy_wrapped", legacy_wrapped ? "1" : "0");
   line("key_versions", JoinVersions(key_versions, ","));
   line("files", std::to_string(files));
   line("bytes", std::to_string(bytes));
@@ -316,10 +317,10 @@ Result<WipeJournal> WipeJournal::Parse(std::string_view text) {
     lines.push_back(text.substr(pos, nl - pos));
     pos = nl + 1;
   }
-  constexpr std::array<std::string_view, 15> kKeys = {
-      "vault_id",     "matter_id",     "entry", "aside",  "table_index",
-      "key_versions", "files",         "bytes", "passes", "started",
-      "operator_uid", "operator_name", "host",  "step",   "finished"};
+  constexpr std::array<std::string_view, 16> kKeys = {
+      "vault_id",      "matter_id", "entry", "aside",   "table_index", "legacy_wrapped",
+      "key_versions",  "files",     "bytes", "passes",  "started",     "operator_uid",
+      "operator_name", "host",      "step",  "finished"};
   if (lines.size() != kKeys.size() + 1 || lines[0] != kJournalMagic) {
     return bad("not a wipe journal of this version");
   }
@@ -360,27 +361,29 @@ Result<WipeJournal> WipeJournal::Parse(std::string_view text) {
     return {};
   };
   MFS_TRY(number(4, j.table_index));
-  for (size_t pos = 0; pos <= v[5].size();) {
-    size_t comma = v[5].find(',', pos);
-    if (comma == std::string_view::npos) comma = v[5].size();
-    auto n = ParseNumber<uint32_t>(v[5].substr(pos, comma - pos));
+  if (v[5] != "0" && v[5] != "1") return bad("legacy_wrapped is not 0 or 1");
+  j.legacy_wrapped = v[5] == "1";
+  for (size_t pos = 0; pos <= v[6].size();) {
+    size_t comma = v[6].find(',', pos);
+    if (comma == std::string_view::npos) comma = v[6].size();
+    auto n = ParseNumber<uint32_t>(v[6].substr(pos, comma - pos));
     if (!n) return bad("key_versions is not a list of numbers");
     j.key_versions.push_back(*n);
     pos = comma + 1;
   }
   if (j.key_versions.size() > kMaxKeyVersions) return bad("too many key_versions");
-  MFS_TRY(number(6, j.files));
-  MFS_TRY(number(7, j.bytes));
-  MFS_TRY(number(8, j.passes));
+  MFS_TRY(number(7, j.files));
+  MFS_TRY(number(8, j.bytes));
+  MFS_TRY(number(9, j.passes));
   if (j.passes > kMaxWipePasses) return bad("passes out of range");
-  MFS_TRY(number(9, j.started));
-  MFS_TRY(number(10, j.operator_uid));
-  j.operator_name = std::string(v[11]);
-  j.host = std::string(v[12]);
-  auto step = std::find(kStepNames.begin(), kStepNames.end(), v[13]);
-  if (step == kStepNames.end()) return bad("unknown step '" + std::string(v[13]) + "'");
+  MFS_TRY(number(10, j.started));
+  MFS_TRY(number(11, j.operator_uid));
+  j.operator_name = std::string(v[12]);
+  j.host = std::string(v[13]);
+  auto step = std::find(kStepNames.begin(), kStepNames.end(), v[14]);
+  if (step == kStepNames.end()) return bad("unknown step '" + std::string(v[14]) + "'");
   j.step = static_cast<WipeStep>(step - kStepNames.begin());
-  MFS_TRY(number(14, j.finished));
+  MFS_TRY(number(15, j.finished));
   if ((j.step == WipeStep::kDone) != (j.finished != 0)) {
     return bad("finished does not match the step");
   }
@@ -437,13 +440,14 @@ std::vector<std::string> WipeCaveats(const WipeJournal& j) {
       "whole vault made before this wipe, in a backup, snapshot or replica, together with a "
       "valid passphrase or key file of the vault, brings the matter back: such copies must be "
       "destroyed or expire for the destruction to be complete.");
-  if (j.table_index == 0) {
+  if (j.table_index == 0 || j.legacy_wrapped) {
     c.push_back(
-        "This matter's keyring predates the vault's key table: its keys were wrapped by a key "
-        "that every matter of the vault shares, so a copy of its keyring file from before the "
-        "wipe (a backup, a snapshot or an undelete on the file system) still opens the matter "
-        "with a valid passphrase of the vault until 'matterctl rotate-master' has replaced the "
-        "vault master key.");
+        "This matter's keyring predates the vault's key table (or was moved to it since the "
+        "vault master key last changed): its keys were wrapped by a key that every matter of "
+        "the vault shares, so a copy of its keyring file from before the wipe (a backup, a "
+        "snapshot or an undelete on the file system) still opens the matter with a valid "
+        "passphrase of the vault until 'matterctl rotate-master' has replaced the vault "
+        "master key.");
   }
   if (j.passes > 0) {
     c.push_back(
@@ -478,7 +482,8 @@ std::string WipeSummary(const WipeResult& r) {
 
 std::string LegacyKeyringNote(const std::string& vault_path, const std::string& matter) {
   return "matter " + matter +
-         " was created before the vault's key table: its keyring was wrapped by a key every "
+         " was created before the vault's key table (or moved to it since the vault master key "
+         "last changed): its keyring was wrapped by a key every "
          "matter shares, so a copy of that keyring from before the wipe (a backup, a snapshot, "
          "an undelete) still opens the matter with the vault's passphrase until the vault master "
          "key is replaced: run matterctl rotate-master " +
@@ -542,6 +547,7 @@ Result<WipeResult> WipeMatter(Vault& vault, std::string_view matter, const Admin
     j.entry = info.entry;
     j.aside = TempEntryName(kAsideKind);
     j.table_index = ring.table_index;
+    j.legacy_wrapped = ring.legacy_wrapped;
     for (const auto& [version, key] : ring.wrap_keys) j.key_versions.push_back(version);
     j.files = census.files;
     j.bytes = census.bytes;
@@ -551,7 +557,7 @@ Result<WipeResult> WipeMatter(Vault& vault, std::string_view matter, const Admin
     j.operator_name = Printable(ctx.actor.user);
     j.host = Printable(HostName());
   }
-  result.legacy_keyring = j.table_index == 0;
+  result.legacy_keyring = j.table_index == 0 || j.legacy_wrapped;
   if (options.starting) options.starting(j.matter_id);
   auto reached = [&](std::string_view point) {
     if (options.reached) options.reached(point);
@@ -566,7 +572,8 @@ Result<WipeResult> WipeMatter(Vault& vault, std::string_view matter, const Admin
           "wipe started: " + std::to_string(j.files) + " files (" + std::to_string(j.bytes) +
               " bytes), key version(s) " + JoinVersions(j.key_versions, ", ") + ", " +
               std::to_string(j.passes) + " overwrite pass(es)" +
-              (j.table_index == 0 ? ", a keyring from before the key table" : ""));
+              (j.table_index == 0 || j.legacy_wrapped ? ", a keyring from before the key table"
+                                                      : ""));
   }
   auto step_done = [&](WipeStep step, std::string_view point) -> Status {
     j.step = step;

@@ -28,8 +28,9 @@
 // the same certificate again (signatures are deterministic).
 //
 // A matter whose keyring predates the key table (keyring versions 1 and 2, table index
-// 0) is wiped too, but its keys were wrapped by a vault-wide subkey: a copy of its
-// keyring file from before the wipe still opens it with the vault's passphrase until
+// 0), or was moved to it since the vault master key last changed (legacy_wrapped), is
+// wiped too, but its keys were wrapped by a vault-wide subkey: a copy of its keyring file
+// from before the wipe (or the move) still opens it with the vault's passphrase until
 // `matterctl rotate-master` replaces the vault master key. The result says so
 // (legacy_keyring) and so does a caveat in the certificate.
 //
@@ -64,9 +65,10 @@ const char* WipeStepName(WipeStep s);  // "started", "aside", "keys", ...
 struct WipeJournal {
   VaultId vault_id{};
   MatterId matter_id{};
-  std::string entry;  // the matter's stored name in d/ (ciphertext)
-  std::string aside;  // d/.tmp.wipe.<random>: where its directory is moved
-  uint32_t table_index = 0;
+  std::string entry;            // the matter's stored name in d/ (ciphertext)
+  std::string aside;            // d/.tmp.wipe.<random>: where its directory is moved
+  uint32_t table_index = 0;     // the keyring's key table entry + 1 (0: none)
+  bool legacy_wrapped = false;  // the keyring was wrapped by VMK subkey 2 under this VMK
   std::vector<uint32_t> key_versions;
   uint64_t files = 0;
   uint64_t bytes = 0;
@@ -135,7 +137,7 @@ struct WipeResult {
   std::string certificate_text;        // the signed file
   bool resumed = false;                // completed (or re-issued) an earlier run's wipe
   WipeStep resumed_from = WipeStep::kStarted;
-  bool legacy_keyring = false;  // table index 0: see the header comment
+  bool legacy_keyring = false;  // table index 0 or legacy_wrapped: see the header comment
   double seconds = 0;
 };
 

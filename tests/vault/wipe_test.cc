@@ -274,7 +274,8 @@ TEST(WipeTest, RemovesEverythingOfTheMatterAndSignsACertificate) {
   auto r = WipeMatter(s.vault(), kName, s.Ctx(), s.Options());
   ASSERT_OK(r);
   EXPECT_FALSE(r->resumed);
-  EXPECT_EQ(r->legacy_keyring, ring->table_index == 0);
+  EXPECT_FALSE(r->legacy_keyring) << "a new matter has a key table entry";
+  EXPECT_NE(ring->table_index, 0u);
   s.ExpectCertificate(*r, "wipe");
   EXPECT_EQ(r->certificate.operator_name, "root");
   EXPECT_EQ(r->certificate.caveats, WipeCaveats(r->journal));
@@ -282,7 +283,7 @@ TEST(WipeTest, RemovesEverythingOfTheMatterAndSignsACertificate) {
   const bool legacy_caveat = std::any_of(
       r->certificate.caveats.begin(), r->certificate.caveats.end(),
       [](const std::string& c) { return c.find("rotate-master") != std::string::npos; });
-  EXPECT_EQ(legacy_caveat, ring->table_index == 0);
+  EXPECT_FALSE(legacy_caveat);
   EXPECT_NE(WipeSummary(*r).find("matter zq-wipe-marker-acme wiped: 6 files"), std::string::npos)
       << WipeSummary(*r);
   // Until the certificate is stored, the journal stays (no plaintext name in it).
@@ -518,6 +519,42 @@ TEST(WipeTest, PuttingBackEverythingTheWipeRemovedOpensNothing) {
   }
 }
 
+// A matter whose keyring predates the key table (version 2, under VMK subkey 2) is
+// wiped too, with the caveat; and the caveat is true: a copy of its keyring put back
+// opens again with the vault's master key, until rotate-master.
+TEST(WipeTest, ALegacyKeyringIsWipedWithTheCaveatAndARestoredCopyStillOpens) {
+  Scenario s;
+  auto info = s.vault().FindMatter(kName);
+  ASSERT_OK(info);
+  const std::string ring_path = s.keystore() + "/" + KeyringFileName(info->id);
+  {
+    auto ring = s.vault().LoadKeyring(info->id);
+    ASSERT_OK(ring);
+    ring->table_index = 0;
+    ring->root_key.reset();
+    const Bytes copy = ring->SerializeCopy(s.vault().keyring_keys());
+    ASSERT_EQ(2, copy[8]);
+    Bytes file = copy;
+    file.insert(file.end(), copy.begin(), copy.end());
+    test::WriteFileBytes(ring_path, file);
+  }
+  const Bytes saved = test::ReadFileBytes(ring_path);
+  auto r = WipeMatter(s.vault(), kName, s.Ctx(), s.Options());
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->legacy_keyring);
+  EXPECT_EQ(r->journal.table_index, 0u);
+  EXPECT_TRUE(std::any_of(r->certificate.caveats.begin(), r->certificate.caveats.end(),
+                          [](const std::string& c) {
+                            return c.find("'matterctl rotate-master'") != std::string::npos;
+                          }));
+  EXPECT_NE(LegacyKeyringNote("/srv/vault", kName).find("run matterctl rotate-master /srv/vault"),
+            std::string::npos);
+  ASSERT_OK(FinishWipe(s.vault(), info->id));
+  s.ExpectGone("legacy");
+  test::WriteFileBytes(ring_path, saved);
+  EXPECT_OK(s.fx().Reopen()->LoadKeyring(info->id));
+}
+
 TEST(WipeJournalTest, RoundTripsAndRefusesWhatItDoesNotWrite) {
   WipeJournal j;
   j.vault_id.fill(1);
@@ -525,6 +562,7 @@ TEST(WipeJournalTest, RoundTripsAndRefusesWhatItDoesNotWrite) {
   j.entry = "AbC-_d";
   j.aside = ".tmp.wipe.abcDEF012-_x";
   j.table_index = 3;
+  j.legacy_wrapped = true;
   j.key_versions = {2, 3};
   j.files = 10;
   j.bytes = 12345;
@@ -541,6 +579,7 @@ TEST(WipeJournalTest, RoundTripsAndRefusesWhatItDoesNotWrite) {
   EXPECT_EQ(back->operator_name, "alice?");
   EXPECT_EQ(back->key_versions, (std::vector<uint32_t>{2, 3}));
   EXPECT_EQ(back->step, WipeStep::kOverwritten);
+  EXPECT_TRUE(back->legacy_wrapped);
   auto replace = [&](const std::string& from, const std::string& to) {
     std::string t = text;
     t.replace(t.find(from), from.size(), to);
@@ -555,6 +594,7 @@ TEST(WipeJournalTest, RoundTripsAndRefusesWhatItDoesNotWrite) {
   EXPECT_FALSE(replace("step overwritten", "step later").ok());
   EXPECT_FALSE(replace("finished 0", "finished 5").ok()) << "finished before done";
   EXPECT_FALSE(replace("passes 2", "passes 17").ok());
+  EXPECT_FALSE(replace("legacy_wrapped 1", "legacy_wrapped 2").ok());
   EXPECT_FALSE(WipeJournal::Parse(text.substr(0, text.size() - 1)).ok());
   EXPECT_FALSE(WipeJournal::Parse(text + "extra 1\n").ok());
 }
