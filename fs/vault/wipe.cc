@@ -469,8 +469,9 @@ std::string WipeSummary(const WipeResult& r) {
   std::snprintf(secs, sizeof secs, r.seconds < 100 ? "%.3f" : "%.0f", r.seconds);
   std::string s = "matter " + r.matter + " wiped";
   if (r.resumed) {
-    s += r.resumed_from == WipeStep::kDone ? " (an earlier wipe; its certificate issued again)"
-                                           : " (an unfinished wipe, completed)";
+    s += r.resumed_from == WipeStep::kDone
+             ? " (finished by an earlier run; certificate issued from its journal)"
+             : " (an unfinished wipe, completed)";
   }
   s += ": " + std::to_string(j.files) + (j.files == 1 ? " file (" : " files (") +
        std::to_string(j.bytes) + (j.bytes == 1 ? " byte)" : " bytes)") + ", key version" +

@@ -742,7 +742,7 @@ expect_rc "matter close fourth" 0 matter close "$WV" fourth --passphrase-file pw
 if [[ $RC -eq 137 ]]; then pass "wipe killed after its certificate (exit 137)"; else fail "wipe killed after its certificate" "exit $RC"; fi
 cp fourth.json fourth.first
 expect_rc "the rerun with the same certificate file" 0 wipe "$WV" fourth --confirm fourth --certificate fourth.json --passphrase-file pw
-stdout_has "the rerun with the same certificate file" "^matter fourth wiped \(an earlier wipe; its certificate issued again\): "
+stdout_has "the rerun with the same certificate file" "^matter fourth wiped \(finished by an earlier run; certificate issued from its journal\): "
 check "the certificate is the same" cmp -s fourth.json fourth.first
 check "no wipe journal after that rerun" test -z "$(find "$WV/keys" -name '*.wipe*')"
 expect_rc "rotate-master after the wipes" 0 rotate-master "$WV" --passphrase-file pw
