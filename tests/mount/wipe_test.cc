@@ -164,6 +164,15 @@ TEST_F(WipeMountTest, OnlineWipeWhileAFileIsHeldOpen) {
   CmdResult unknown = Wipe(mnt_, "no-such-matter");
   EXPECT_EQ(unknown.status, 5) << ::testing::PrintToString(unknown);
   EXPECT_EQ(DumpTree(vault_), before);
+  ASSERT_EQ(Matterctl({"matter", "hold", mnt_, kWiped}).status, 0);
+  const std::string held_before = DumpTree(vault_);
+  CmdResult on_hold = Wipe(mnt_, kWiped);
+  EXPECT_EQ(on_hold.status, 2) << ::testing::PrintToString(on_hold);
+  EXPECT_NE(on_hold.err.find("is under legal hold: a held matter cannot be wiped"),
+            std::string::npos)
+      << on_hold.err;
+  EXPECT_EQ(DumpTree(vault_), held_before);
+  ASSERT_EQ(Matterctl({"matter", "release", mnt_, kWiped}).status, 0);
   EXPECT_EQ(::pread(held.get(), buf, sizeof buf, 0), static_cast<ssize_t>(sizeof buf));
 
   const size_t mark = receiver_->Mark();
@@ -245,6 +254,27 @@ TEST_F(WipeMountTest, OfflineWipeKilledAtEveryPointIsCompletedByARerun) {
   for (const auto& name : names) ASSERT_NO_FATAL_FAILURE(ExpectGone(name, name));
   ASSERT_NO_FATAL_FAILURE(Unmount());
   EXPECT_EQ(FindInVault({kContent, kWiped}), std::vector<std::string>{});
+}
+
+TEST_F(WipeMountTest, AWipeKilledOfflineIsCompletedThroughTheMount) {
+  ASSERT_NO_FATAL_FAILURE(MakeFiles(kWiped));
+  ASSERT_EQ(Matterctl({"matter", "close", mnt_, kWiped}).status, 0);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  ::setenv("MATTERFS_FAULT_INJECT_WIPE_KILL_AT", "mid-overwrite", 1);
+  CmdResult killed = Wipe(vault_, kWiped);
+  ::unsetenv("MATTERFS_FAULT_INJECT_WIPE_KILL_AT");
+  ASSERT_EQ(killed.status, 128 + SIGKILL) << ::testing::PrintToString(killed);
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  // Out of sight already; the daemon completes it.
+  auto listing = ListDir(mnt_);
+  ASSERT_TRUE(listing.has_value());
+  EXPECT_EQ(std::count(listing->begin(), listing->end(), kWiped), 0);
+  const std::string cert = dir_ + "/completed.json";
+  CmdResult done = Wipe(mnt_, kWiped, {"--certificate", cert});
+  ASSERT_EQ(done.status, 0) << ::testing::PrintToString(done);
+  EXPECT_NE(done.out.find("(an unfinished wipe, completed)"), std::string::npos) << done.out;
+  ExpectValidCertificate(cert, kWiped);
+  ASSERT_NO_FATAL_FAILURE(ExpectGone(kWiped, "completed online"));
 }
 
 TEST_F(WipeMountTest, OfflineWipeOfAMountedVaultIsRefused) {
