@@ -54,6 +54,7 @@ inline constexpr char kMatterReopen[] = "matter-reopen";
 inline constexpr char kMatterHold[] = "matter-hold";
 inline constexpr char kMatterRelease[] = "matter-release";
 inline constexpr char kMatterRotate[] = "matter-rotate";
+inline constexpr char kMatterWipe[] = "matter-wipe";
 inline constexpr char kMasterRotate[] = "master-rotate";
 inline constexpr char kBreakGlass[] = "break-glass";
 inline constexpr char kTamper[] = "tamper";

@@ -38,6 +38,8 @@ control::Response ControlHandler::Handle(const control::Request& req, const cont
   if (req.command == "matter-status") return ChangeStatus(req, caller);
   if (req.command == "reload") return Reload(caller);
   if (req.command == "rotate") return Rotate(req, caller);
+  if (req.command == "wipe") return Wipe(req, caller);
+  if (req.command == "wipe-finish") return WipeFinish(req, caller);
   return Fail("EINVAL", "unknown command '" + req.command + "'");
 }
 
@@ -93,6 +95,21 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
                         {"total", std::to_string(p.total)},
                         {"rewrapped", std::to_string(p.rewrapped)},
                         {"seconds", std::to_string(secs)}});
+    }
+  }
+  // The wipe under way: for the operators and those who may wipe the matter.
+  {
+    std::lock_guard<std::mutex> g(rotating_mu_);
+    if (!wiping_.matter.empty() &&
+        (operator_user || access.Quiet(caller, wiping_.matter, policy::MatterStatus::kClosed,
+                                       policy::Action::kWipe, nullptr, "") == 0)) {
+      const auto& p = wiping_.progress;
+      r.rows.push_back({{"kind", "wipe"},
+                        {"matter", wiping_.matter},
+                        {"files", std::to_string(p.files)},
+                        {"total", std::to_string(p.total)},
+                        {"bytes", std::to_string(p.bytes)},
+                        {"total_bytes", std::to_string(p.total_bytes)}});
     }
   }
   // A break-glass grant says who looked at which matter and why: shown to the user who
@@ -297,6 +314,109 @@ control::Response ControlHandler::Rotate(const control::Request& req, const fuse
          {"failed", rotated->KeptOldVersions() ? "1" : "0"}});
   }
   return r;
+}
+
+namespace {
+// The policy's wipe decision, made before the matter is looked up (a wipe needs admin on
+// the matter; the status part of the rule, no wipe under legal hold, is the vault
+// library's refusal, the same offline), so a caller without the grant gets one answer
+// whether the matter exists or not. Audited.
+int DecideWipe(fuse::AccessControl& access, const fuse::Caller& caller, const std::string& matter) {
+  return access.Check(caller, matter, policy::MatterStatus::kClosed, policy::Action::kWipe,
+                      audit::audit_events::kMatterWipe, "", "wipe");
+}
+
+control::Response WipeDenied(const std::string& matter) {
+  return Fail("EACCES", "the policy does not let you wipe a matter named '" + matter +
+                            "' (it needs the wipe grant: admin on the matter); nothing was "
+                            "changed");
+}
+}  // namespace
+
+control::Response ControlHandler::Wipe(const control::Request& req, const fuse::Caller& caller) {
+  fuse::AccessControl& access = fs_.access();
+  const std::string matter = Arg(req, "matter");
+  if (matter.empty()) return Fail("EINVAL", "wipe needs a matter");
+  uint32_t passes = 1;
+  if (const std::string p = Arg(req, "passes"); !p.empty()) {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(p.c_str(), &end, 10);
+    if (*end != '\0' || p[0] == '-' || n > vault::kMaxWipePasses) {
+      return Fail("EINVAL", "--passes must be 0 to " + std::to_string(vault::kMaxWipePasses));
+    }
+    passes = static_cast<uint32_t>(n);
+  }
+  if (DecideWipe(access, caller, matter) != 0) return WipeDenied(matter);
+  std::lock_guard<std::mutex> one_at_a_time(rotate_mu_);
+  vault::AdminContext ctx;
+  audit::AuditEvent who = access.CallerEvent(caller);
+  ctx.actor = {who.user, caller.uid, caller.pid, who.process};
+  ctx.online = true;
+  ctx.events = [&access](audit::AuditEvent e) { return access.Submit(std::move(e)); };
+  vault::WipeOptions opts;
+  opts.confirm = Arg(req, "confirm");
+  opts.passes = passes;
+  opts.change_lock = true;  // matter creation writes the key table under it too
+  // Once the refusals are past: the matter disappears for every user, its open handles
+  // fail (EIO), and no lookup loads it again while the wipe runs.
+  bool barred = false;
+  opts.starting = [&](const vault::MatterId&) {
+    fs_.matters().Bar(matter);
+    barred = true;
+  };
+  opts.progress = [this](const vault::WipeProgress& p) {
+    std::lock_guard<std::mutex> g(rotating_mu_);
+    wiping_.progress = p;
+  };
+  {
+    std::lock_guard<std::mutex> g(rotating_mu_);
+    wiping_ = {matter, {}};
+  }
+  auto wiped = vault::WipeMatter(fs_.vault(), matter, ctx, opts);
+  {
+    std::lock_guard<std::mutex> g(rotating_mu_);
+    wiping_.matter.clear();
+  }
+  // Wiped, or stopped: either its name is gone from the vault (a rerun completes the wipe)
+  // or, stopped before it moved, the matter is intact and may be used again.
+  if (barred) fs_.matters().Unbar(matter);
+  if (!wiped.ok()) {
+    switch (wiped.error().code()) {
+      case Code::kNotFound:
+        return Fail("ENOENT", "no matter named '" + matter + "'");
+      case Code::kInvalidArgument:
+        return Fail("EINVAL", wiped.error().message());
+      default:
+        return Fail("EIO", wiped.error().message());
+    }
+  }
+  control::Response r;
+  r.rows.push_back({{"matter", matter},
+                    {"vault", fs_.vault().path()},
+                    {"matter_id", ToHex(wiped->journal.matter_id)},
+                    {"summary", vault::WipeSummary(*wiped)},
+                    {"resumed", wiped->resumed ? "1" : "0"},
+                    {"legacy_keyring", wiped->legacy_keyring ? "1" : "0"},
+                    {"certificate", wiped->certificate_text}});
+  return r;
+}
+
+control::Response ControlHandler::WipeFinish(const control::Request& req,
+                                             const fuse::Caller& caller) {
+  fuse::AccessControl& access = fs_.access();
+  const std::string matter = Arg(req, "matter");
+  if (matter.empty()) return Fail("EINVAL", "wipe-finish needs a matter");
+  if (DecideWipe(access, caller, matter) != 0) return WipeDenied(matter);
+  std::lock_guard<std::mutex> one_at_a_time(rotate_mu_);
+  auto journal = vault::FindWipeJournal(fs_.vault(), matter);
+  if (!journal.ok()) return Fail("EIO", journal.error().message());
+  if (!*journal) return Fail("ENOENT", "no wipe of a matter named '" + matter + "' to finish");
+  matterfs::Status st = vault::FinishWipe(fs_.vault(), (*journal)->matter_id);
+  if (!st.ok()) {
+    return Fail(st.error().code() == Code::kInvalidArgument ? "EINVAL" : "EIO",
+                st.error().message());
+  }
+  return {};
 }
 
 }  // namespace matterfs::daemon

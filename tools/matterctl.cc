@@ -47,6 +47,7 @@ int RunMatterctl(int argc, char** argv) {
   AddMatterCommands(cmds);
   AddRotateCommands(cmds);
   AddRotateMasterCommands(cmds);
+  AddWipeCommands(cmds);
   AddMountCommands(cmds);
   AddPolicyCommands(cmds);
   AddCertificateCommands(cmds);

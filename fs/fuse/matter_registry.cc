@@ -45,8 +45,12 @@ void LoadedMatter::Evict() {
 Result<std::shared_ptr<LoadedMatter>> MatterRegistry::Get(int matter_dirfd,
                                                           const std::string& entry,
                                                           const std::string& name) {
+  auto wiped = [&] {
+    return Error(Code::kNotFound, "matter '" + name + "' is being wiped", ENOENT);
+  };
   {
     std::lock_guard<std::mutex> g(mu_);
+    if (barred_.count(name) > 0) return wiped();
     auto it = by_entry_.find(entry);
     if (it != by_entry_.end()) return it->second;
   }
@@ -65,6 +69,8 @@ Result<std::shared_ptr<LoadedMatter>> MatterRegistry::Get(int matter_dirfd,
       vault::Matter::FromKeyring(std::move(info), std::move(ring));
   auto loaded = std::make_shared<LoadedMatter>(name, entry, std::move(keys));
   std::lock_guard<std::mutex> g(mu_);
+  // A wipe may have started while the keyring was read.
+  if (barred_.count(name) > 0) return wiped();
   auto [it, inserted] = by_entry_.emplace(entry, std::move(loaded));
   return it->second;
 }
@@ -133,6 +139,25 @@ void MatterRegistry::Evict(std::string_view name) {
   if (!m) return;
   m->Evict();
   if (evict_hook_) evict_hook_(m);
+}
+
+void MatterRegistry::Bar(std::string_view name) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    barred_.emplace(name);
+  }
+  Evict(name);
+}
+
+void MatterRegistry::Unbar(std::string_view name) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = barred_.find(name);
+  if (it != barred_.end()) barred_.erase(it);
+}
+
+bool MatterRegistry::Barred(std::string_view name) {
+  std::lock_guard<std::mutex> g(mu_);
+  return barred_.count(name) > 0;
 }
 
 }  // namespace matterfs::fuse

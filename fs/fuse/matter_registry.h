@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,11 @@ class MatterRegistry {
   Status Reload(std::string_view name);
   // Evicts a matter (after a wipe). No-op if it is not loaded.
   void Evict(std::string_view name);
+  // A wipe of the matter starts: evicts it and refuses to load it again (Get: kNotFound,
+  // ENOENT) until Unbar, so that no lookup loads it back while its keys are still on disk.
+  void Bar(std::string_view name);
+  void Unbar(std::string_view name);
+  bool Barred(std::string_view name);
   // Called (outside the registry's lock) with every matter evicted, by Evict or by
   // Refresh: the daemon drops the kernel's caches of it.
   void SetEvictHook(std::function<void(const std::shared_ptr<LoadedMatter>&)> hook) {
@@ -98,6 +104,7 @@ class MatterRegistry {
   const vault::Vault& vault_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<LoadedMatter>, std::less<>> by_entry_;
+  std::set<std::string, std::less<>> barred_;  // names of matters being wiped
   std::function<void(const std::shared_ptr<LoadedMatter>&)> evict_hook_;  // set before use
 };
 

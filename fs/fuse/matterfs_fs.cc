@@ -107,6 +107,7 @@ void MatterFs::ReportTamperIn(Inode* dir, const std::string& entry, const Error&
 }
 
 std::optional<vault::MatterStatus> MatterFs::MatterStatusByName(const std::string& name) {
+  if (matters_.Barred(name)) return std::nullopt;  // being wiped
   if (auto m = matters_.Find(name)) return m->status();
   auto info = vault_->FindMatter(name);
   if (!info.ok()) return std::nullopt;

@@ -5,8 +5,8 @@
 // syslog for matterctl), built in one place so that an action reads the same in the
 // audit trail whoever ran it.
 //
-// Today: status changes (close, reopen, hold, release). Rotation and wipe follow the
-// same shape.
+// Here: status changes (close, reopen, hold, release). Rotation (rotation.h) and wipe
+// (wipe.h) follow the same shape.
 // Thread-safety: functions; the vault's own locks serialise changes between processes.
 // Errors: kNotFound for an unknown matter, kInvalidArgument for a change that does not
 // apply to the matter's status, whatever `authorize` returns, kIo, kCorruption.

@@ -18,6 +18,7 @@
 #include "fs/vault/encrypted_dir.h"
 #include "fs/vault/keyring.h"
 #include "fs/vault/names.h"
+#include "fs/vault/wipe.h"
 #include "util/bytes.h"
 #include "util/file_io.h"
 #include "util/unix_time.h"
@@ -270,6 +271,18 @@ Result<MasterRotationResult> MasterRotation::Run(const Credential& cred) {
       // Interrupted between steps 2 and 3: the new VMK it names was never used.
       MFS_TRY(RemoveJournal(root));
       result.discarded_journal = true;
+    }
+    // A wipe finds its journal by the matter's stored name, which a new master key would
+    // change: an unfinished wipe is finished first.
+    MFS_ASSIGN(std::vector<UnfinishedWipe> wipes, ListUnfinishedWipes(v_));
+    if (!wipes.empty()) {
+      const UnfinishedWipe& w = wipes.front();
+      return Error(Code::kUnfinished,
+                   "vault " + v_.path() + ": the wipe of " +
+                       (w.matter.empty() ? "a matter" : "matter " + w.matter) + " is unfinished (" +
+                       w.journal + "): run the same matterctl wipe again " +
+                       "to finish it before the master key rotation",
+                   EAGAIN);
     }
     // Every matter must open with the current keys before anything changes.
     MFS_ASSIGN(std::vector<MatterInfo> matters, v_.ListMatters());

@@ -122,6 +122,27 @@ TEST_F(RegistryTest, LoadsOnceAndFindsByName) {
   EXPECT_EQ(wrong.error().code(), Code::kCorruption);
 }
 
+// A wipe bars the matter: evicted, and not loaded again (ENOENT) until it is unbarred.
+TEST_F(RegistryTest, ABarredMatterIsEvictedAndNotLoadedAgainUntilUnbarred) {
+  auto state = AcquireFile(Files(), files_[0], false);
+  ASSERT_OK(state);
+  registry_->Bar("acme");
+  EXPECT_TRUE(registry_->Barred("acme"));
+  EXPECT_TRUE(matter_->evicted());
+  EXPECT_EQ(registry_->Find("acme"), nullptr);
+  EXPECT_FALSE(ReadAll(**state).ok());
+  UniqueFd mfd(::openat(fx_.vault().data_fd(), entry_.c_str(), O_PATH | O_CLOEXEC));
+  auto barred = registry_->Get(mfd.get(), entry_, "acme");
+  ASSERT_FALSE(barred.ok());
+  EXPECT_EQ(barred.error().code(), Code::kNotFound);
+  EXPECT_EQ(barred.error().ToErrno(), ENOENT);
+  registry_->Unbar("acme");
+  EXPECT_FALSE(registry_->Barred("acme"));
+  auto again = registry_->Get(mfd.get(), entry_, "acme");
+  ASSERT_OK(again);
+  EXPECT_NE(again->get(), matter_.get()) << "a new load, not the evicted one";
+}
+
 TEST_F(RegistryTest, SwapUnderRunningReadersAndWritersLosesNothing) {
   const vault::FileFormat format = fx_.vault().file_format();
   std::vector<std::shared_ptr<FileState>> states;

@@ -654,6 +654,99 @@ expect_one_line_error "missing certificate"
 expect_rc "certificate verify on a missing vault" 5 certificate verify "$T/no-such-vault" cert.json
 expect_rc "certificate verify without a certificate" 2 certificate verify "$CV"
 
+# ---- wipe -------------------------------------------------------------------------------
+section "wipe"
+WV=$T/wipe-vault
+WM=zq-wipe-marker-matter
+expect_rc "init a vault for wipes" 0 init "$WV" --passphrase-file pw "${KDF[@]}"
+for m in "$WM" keep-me held-matter; do
+  expect_rc "matter create $m" 0 matter create "$WV" "$m" --passphrase-file pw
+done
+expect_rc "hold a matter" 0 matter hold "$WV" held-matter --passphrase-file pw
+before=$(snapshot "$WV")
+expect_rc "wipe of an open matter" 2 wipe "$WV" "$WM" --confirm "$WM" --passphrase-file pw
+stderr_has "wipe of an open matter" "matter '$WM' is open: only a closed matter can be wiped \(matterctl matter close first\); nothing was changed"
+expect_one_line_error "wipe of an open matter"
+expect_rc "wipe with a wrong --confirm" 2 wipe "$WV" "$WM" --confirm "${WM}x" --passphrase-file pw
+stderr_has "wipe with a wrong --confirm" "wipe: --confirm '${WM}x' does not repeat the matter's name '$WM'; nothing was changed"
+expect_one_line_error "wipe with a wrong --confirm"
+expect_rc "wipe without --confirm" 2 wipe "$WV" "$WM" --passphrase-file pw
+expect_rc "wipe of a held matter" 2 wipe "$WV" held-matter --confirm held-matter --passphrase-file pw
+stderr_has "wipe of a held matter" "matter 'held-matter' is under legal hold: a held matter cannot be wiped"
+expect_one_line_error "wipe of a held matter"
+expect_rc "wipe of an unknown matter" 5 wipe "$WV" no-such-matter --confirm no-such-matter --passphrase-file pw
+stderr_has "wipe of an unknown matter" "no matter named 'no-such-matter'"
+expect_one_line_error "wipe of an unknown matter"
+expect_rc "wipe --passes 17" 2 wipe "$WV" "$WM" --confirm "$WM" --passes 17 --passphrase-file pw
+expect_rc "wipe with a wrong passphrase" 3 wipe "$WV" "$WM" --confirm "$WM" --passphrase-file bad
+expect_rc "wipe of a missing vault" 5 wipe "$T/no-such-vault" "$WM" --confirm "$WM" --passphrase-file pw
+unchanged "refused wipes" "$before" "$WV"
+
+expect_rc "close the matter to wipe" 0 matter close "$WV" "$WM" --passphrase-file pw
+before=$(snapshot "$WV")
+printf 'something else\n' >taken.json
+expect_rc "wipe onto an existing certificate file" 7 wipe "$WV" "$WM" --confirm "$WM" --certificate taken.json --passphrase-file pw
+stderr_has "wipe onto an existing certificate file" "--certificate taken.json exists: name a new file"
+expect_one_line_error "wipe onto an existing certificate file"
+expect_rc "wipe with a certificate in a missing directory" 5 wipe "$WV" "$WM" --confirm "$WM" --certificate "$T/no/such/dir/c.json" --passphrase-file pw
+unchanged "wipes refused for their certificate file" "$before" "$WV"
+
+expect_rc "wipe" 0 wipe "$WV" "$WM" --confirm "$WM" --certificate wipe-cert.json --passphrase-file pw
+stdout_has "wipe summary" "^matter $WM wiped: 0 files \(0 bytes\), key version 1 destroyed, 1 overwrite pass; [0-9.]+ s$"
+stdout_has "wipe names the certificate" "^certificate of destruction: wipe-cert.json$"
+check "the certificate is mode 0644" test "$(stat -c %a wipe-cert.json)" = 644
+check "no wipe journal is left" test -z "$(find "$WV/keys" -name '*.wipe*')"
+check "nothing of the matter is left in d/ (the root IV and two matters)" test "$(find "$WV/d" -mindepth 1 -maxdepth 1 | wc -l)" -eq 3
+if grep -r -a -q -F -- "$WM" "$WV"; then fail "the wiped matter's name is nowhere in the vault" "found"; else pass "the wiped matter's name is nowhere in the vault"; fi
+expect_rc "certificate verify of the wipe's certificate" 0 certificate verify "$WV" wipe-cert.json
+stdout_has "certificate verify of the wipe's certificate" "^valid: matter $WM of vault [0-9a-f]{32}, 0 files, 0 bytes, destroyed [0-9T:-]+Z, signed by the vault's key$"
+check "the certificate names the method" grep -q '"method": "crypto-shred+overwrite"' wipe-cert.json
+check "the certificate carries the backup caveat" grep -q 'backup, snapshot or replica' wipe-cert.json
+check "no legacy caveat for a matter in the key table" test "$(grep -c "rotate-master" wipe-cert.json)" -eq 0
+sed 's/"passes": 1,/"passes": 2,/' wipe-cert.json >wipe-cert-edited.json
+check "the edit is one character" test "$(cmp -l wipe-cert.json wipe-cert-edited.json | wc -l)" -eq 1
+expect_rc "a one-character edit of the wipe's certificate" 4 certificate verify "$WV" wipe-cert-edited.json
+expect_rc "matter list after the wipe" 0 matter list "$WV" --passphrase-file pw
+check "the other matters are listed" test "$(cut -f1 <<<"$OUT" | tr '\n' ' ')" = "held-matter keep-me "
+expect_rc "a second wipe of the matter" 5 wipe "$WV" "$WM" --confirm "$WM" --passphrase-file pw
+
+# Without --certificate: the certificate is standard output, the summary on stderr.
+expect_rc "matter create for a wipe to stdout" 0 matter create "$WV" second --passphrase-file pw
+expect_rc "matter close second" 0 matter close "$WV" second --passphrase-file pw
+expect_rc "wipe to stdout" 0 wipe "$WV" second --confirm second --passes 0 --passphrase-file pw
+cp "$T/.out" stdout-cert.json
+stderr_has "wipe to stdout" "matterctl: matter second wiped: 0 files \(0 bytes\), key version 1 destroyed, 0 overwrite passes"
+expect_rc "the certificate from stdout verifies" 0 certificate verify "$WV" stdout-cert.json
+check "--passes 0 is crypto-shredding only" grep -q '"method": "crypto-shred",' stdout-cert.json
+
+# Killed after the keys: the matter is gone from sight, rotate-master waits, a rerun
+# completes and certifies.
+expect_rc "matter create third" 0 matter create "$WV" third --passphrase-file pw
+expect_rc "matter close third" 0 matter close "$WV" third --passphrase-file pw
+{ MATTERFS_FAULT_INJECT_WIPE_KILL_AT=after-keys run wipe "$WV" third --confirm third --passphrase-file pw; } 2>/dev/null
+if [[ $RC -eq 137 ]]; then pass "wipe killed after the keys (exit 137)"; else fail "wipe killed after the keys" "exit $RC"; fi
+check "its journal is in the keystore" test "$(find "$WV/keys" -name '*.wipe' | wc -l)" -eq 1
+expect_rc "matter list while a wipe is unfinished" 0 matter list "$WV" --passphrase-file pw
+check "the half-wiped matter is not listed" test "$(grep -c '^third' <<<"$OUT")" -eq 0
+expect_rc "rotate-master while a wipe is unfinished" 9 rotate-master "$WV" --passphrase-file pw
+stderr_has "rotate-master while a wipe is unfinished" "the wipe of matter third is unfinished \([0-9a-f]{32}\.wipe\): run the same matterctl wipe again"
+expect_rc "the rerun completes the wipe" 0 wipe "$WV" third --confirm third --certificate third.json --passphrase-file pw
+stdout_has "the rerun completes the wipe" "^matter third wiped \(an unfinished wipe, completed\): "
+expect_rc "its certificate verifies" 0 certificate verify "$WV" third.json
+check "no wipe journal after the rerun" test -z "$(find "$WV/keys" -name '*.wipe*')"
+
+# Killed right after writing the certificate: the rerun finds the same certificate there.
+expect_rc "matter create fourth" 0 matter create "$WV" fourth --passphrase-file pw
+expect_rc "matter close fourth" 0 matter close "$WV" fourth --passphrase-file pw
+{ MATTERFS_FAULT_INJECT_WIPE_KILL_AT=after-certificate run wipe "$WV" fourth --confirm fourth --certificate fourth.json --passphrase-file pw; } 2>/dev/null
+if [[ $RC -eq 137 ]]; then pass "wipe killed after its certificate (exit 137)"; else fail "wipe killed after its certificate" "exit $RC"; fi
+cp fourth.json fourth.first
+expect_rc "the rerun with the same certificate file" 0 wipe "$WV" fourth --confirm fourth --certificate fourth.json --passphrase-file pw
+stdout_has "the rerun with the same certificate file" "^matter fourth wiped \(finished by an earlier run; certificate issued from its journal\): "
+check "the certificate is the same" cmp -s fourth.json fourth.first
+check "no wipe journal after that rerun" test -z "$(find "$WV/keys" -name '*.wipe*')"
+expect_rc "rotate-master after the wipes" 0 rotate-master "$WV" --passphrase-file pw
+
 # ---- summary ----------------------------------------------------------------------------
 echo
 echo "$passed passed, $failed failed"
