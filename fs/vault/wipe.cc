@@ -440,6 +440,12 @@ std::vector<std::string> WipeCaveats(const WipeJournal& j) {
       "whole vault made before this wipe, in a backup, snapshot or replica, together with a "
       "valid passphrase or key file of the vault, brings the matter back: such copies must be "
       "destroyed or expire for the destruction to be complete.");
+  c.push_back(
+      "The matter's name (not its contents) is encrypted in the vault's data directory under "
+      "the vault master key: a copy of its directory entry from before the wipe (a backup, a "
+      "snapshot or an undelete) still reveals the name with a valid passphrase of the vault "
+      "until 'matterctl rotate-master' has replaced the vault master key; this certificate "
+      "names the matter in clear.");
   if (j.table_index == 0 || j.legacy_wrapped) {
     c.push_back(
         "This matter's keyring predates the vault's key table (or was moved to it since the "

@@ -702,7 +702,7 @@ expect_rc "certificate verify of the wipe's certificate" 0 certificate verify "$
 stdout_has "certificate verify of the wipe's certificate" "^valid: matter $WM of vault [0-9a-f]{32}, 0 files, 0 bytes, destroyed [0-9T:-]+Z, signed by the vault's key$"
 check "the certificate names the method" grep -q '"method": "crypto-shred+overwrite"' wipe-cert.json
 check "the certificate carries the backup caveat" grep -q 'backup, snapshot or replica' wipe-cert.json
-check "no legacy caveat for a matter in the key table" test "$(grep -c "rotate-master" wipe-cert.json)" -eq 0
+check "no legacy caveat for a matter in the key table" test "$(grep -c "predates the vault.s key table" wipe-cert.json)" -eq 0
 sed 's/"passes": 1,/"passes": 2,/' wipe-cert.json >wipe-cert-edited.json
 check "the edit is one character" test "$(cmp -l wipe-cert.json wipe-cert-edited.json | wc -l)" -eq 1
 expect_rc "a one-character edit of the wipe's certificate" 4 certificate verify "$WV" wipe-cert-edited.json

@@ -282,8 +282,9 @@ TEST(WipeTest, RemovesEverythingOfTheMatterAndSignsACertificate) {
   EXPECT_EQ(r->certificate.caveats, WipeCaveats(r->journal));
   // The legacy caveat exactly when the keyring predates the key table.
   const bool legacy_caveat = std::any_of(
-      r->certificate.caveats.begin(), r->certificate.caveats.end(),
-      [](const std::string& c) { return c.find("rotate-master") != std::string::npos; });
+      r->certificate.caveats.begin(), r->certificate.caveats.end(), [](const std::string& c) {
+        return c.find("predates the vault's key table") != std::string::npos;
+      });
   EXPECT_FALSE(legacy_caveat);
   EXPECT_NE(WipeSummary(*r).find("matter zq-wipe-marker-acme wiped: 6 files"), std::string::npos)
       << WipeSummary(*r);
@@ -546,7 +547,7 @@ TEST(WipeTest, ALegacyKeyringIsWipedWithTheCaveatAndARestoredCopyStillOpens) {
   EXPECT_EQ(r->journal.table_index, 0u);
   EXPECT_TRUE(std::any_of(r->certificate.caveats.begin(), r->certificate.caveats.end(),
                           [](const std::string& c) {
-                            return c.find("'matterctl rotate-master'") != std::string::npos;
+                            return c.find("predates the vault's key table") != std::string::npos;
                           }));
   EXPECT_NE(LegacyKeyringNote("/srv/vault", kName).find("run matterctl rotate-master /srv/vault"),
             std::string::npos);
