@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "audit/syslog_output.h"
 #include "util/file_io.h"
@@ -96,6 +99,45 @@ bool IsVault(const std::string& path) {
 std::string Field(const control::Fields& row, const char* key) {
   auto it = row.find(key);
   return it == row.end() ? "" : it->second;
+}
+
+std::vector<control::Fields> CallDaemonWithProgress(
+    const po::variables_map& vm, const std::string& mountpoint, const control::Request& req,
+    const std::function<void(const std::vector<control::Fields>& status)>& show) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  std::thread poller;
+  if (::isatty(STDERR_FILENO) == 1) {
+    poller = std::thread([&] {
+      std::unique_lock<std::mutex> g(mu);
+      while (!cv.wait_for(g, std::chrono::milliseconds(500), [&] { return finished; })) {
+        g.unlock();
+        try {
+          show(CallDaemon(vm, mountpoint, {"status", {}}, std::chrono::seconds(2)));
+        } catch (...) {
+          // Only the display is lost; the request's own answer still comes.
+        }
+        g.lock();
+      }
+    });
+  }
+  // Stops the poller however the request ends (an error reply throws).
+  struct StopPoller {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& finished;
+    std::thread& poller;
+    ~StopPoller() {
+      {
+        std::lock_guard<std::mutex> g(mu);
+        finished = true;
+      }
+      cv.notify_all();
+      if (poller.joinable()) poller.join();
+    }
+  } stop{mu, cv, finished, poller};
+  return CallDaemon(vm, mountpoint, req, std::chrono::hours(24 * 7));
 }
 
 std::vector<control::Fields> CallDaemon(const po::variables_map& vm, const std::string& mountpoint,

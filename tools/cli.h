@@ -95,6 +95,12 @@ std::vector<control::Fields> CallDaemon(
     const po::variables_map& vm, const std::string& mountpoint, const control::Request& req,
     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 std::string Field(const control::Fields& row, const char* key);
+// CallDaemon for a long request (a week bounds the wait): on a terminal, `show` gets the
+// daemon's `status` rows every 500 ms meanwhile (from another thread; for a progress
+// line). A status call that fails only loses the display.
+std::vector<control::Fields> CallDaemonWithProgress(
+    const po::variables_map& vm, const std::string& mountpoint, const control::Request& req,
+    const std::function<void(const std::vector<control::Fields>& status)>& show);
 
 // matterctl working on a vault itself: the actor (the invoking user, "matterctl") and
 // an event sink that sends each event to syslog (--syslog-socket or /dev/log), warning

@@ -110,58 +110,24 @@ void AddRotateCommands(Commands& cmds) {
            control::Fields req{{"matter", all ? "" : vm["matter"].as<std::string>()},
                                {"all", all ? "1" : "0"}};
            // On a terminal, the progress line follows the daemon's status meanwhile.
-           std::mutex mu;
-           std::condition_variable cv;
-           bool finished = false;
-           std::thread poller;
-           if (::isatty(STDERR_FILENO) == 1) {
-             poller = std::thread([&] {
-               std::unique_ptr<ProgressLine> line;
-               std::string shown;
-               std::unique_lock<std::mutex> g(mu);
-               while (!cv.wait_for(g, std::chrono::milliseconds(500), [&] { return finished; })) {
-                 g.unlock();
-                 try {
-                   for (const auto& row :
-                        CallDaemon(vm, target, {"status", {}}, std::chrono::seconds(2))) {
-                     if (Field(row, "kind") != "rotation") continue;
-                     if (!line || shown != Field(row, "matter")) {
-                       line.reset();
-                       shown = Field(row, "matter");
-                       line = std::make_unique<ProgressLine>(shown, false);
-                     }
-                     vault::RotateProgress p;
-                     p.files = std::stoull(Field(row, "files"));
-                     p.total = std::stoull(Field(row, "total"));
-                     line->Update(p);
+           std::unique_ptr<ProgressLine> line;
+           std::string shown;
+           const std::vector<control::Fields> rows = CallDaemonWithProgress(
+               vm, target, {"rotate", req}, [&](const std::vector<control::Fields>& status) {
+                 for (const auto& row : status) {
+                   if (Field(row, "kind") != "rotation") continue;
+                   if (!line || shown != Field(row, "matter")) {
+                     line.reset();
+                     shown = Field(row, "matter");
+                     line = std::make_unique<ProgressLine>(shown, false);
                    }
-                 } catch (...) {
-                   // Only the display is lost; the rotation's own answer still comes.
+                   vault::RotateProgress p;
+                   p.files = std::stoull(Field(row, "files"));
+                   p.total = std::stoull(Field(row, "total"));
+                   line->Update(p);
                  }
-                 g.lock();
-               }
-             });
-           }
-           struct StopPoller {
-             std::mutex& mu;
-             std::condition_variable& cv;
-             bool& finished;
-             std::thread& poller;
-             ~StopPoller() {
-               {
-                 std::lock_guard<std::mutex> g(mu);
-                 finished = true;
-               }
-               cv.notify_all();
-               if (poller.joinable()) poller.join();
-             }
-           };
-           std::vector<control::Fields> rows;
-           {
-             StopPoller stop{mu, cv, finished, poller};
-             // The answer comes when every file is done: a week bounds the wait.
-             rows = CallDaemon(vm, target, {"rotate", req}, std::chrono::hours(24 * 7));
-           }
+               });
+           line.reset();
            int failed = 0;
            for (const auto& row : rows) {
              std::cout << Field(row, "summary") << "\n";

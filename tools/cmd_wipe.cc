@@ -159,18 +159,12 @@ int WipeOnline(const po::variables_map& vm, const std::string& target, const std
                       {"confirm", vm["confirm"].as<std::string>()},
                       {"passes", std::to_string(passes)}};
   // On a terminal, the progress line follows the daemon's status meanwhile.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool finished = false;
-  std::thread poller;
-  if (::isatty(STDERR_FILENO) == 1) {
-    poller = std::thread([&] {
-      WipeProgressLine line(matter);
-      std::unique_lock<std::mutex> g(mu);
-      while (!cv.wait_for(g, std::chrono::milliseconds(500), [&] { return finished; })) {
-        g.unlock();
-        try {
-          for (const auto& row : CallDaemon(vm, target, {"status", {}}, std::chrono::seconds(2))) {
+  std::vector<control::Fields> rows;
+  {
+    WipeProgressLine line(matter);
+    rows = CallDaemonWithProgress(
+        vm, target, {"wipe", req}, [&](const std::vector<control::Fields>& status) {
+          for (const auto& row : status) {
             if (Field(row, "kind") != "wipe" || Field(row, "matter") != matter) continue;
             vault::WipeProgress p;
             p.files = std::stoull(Field(row, "files"));
@@ -179,31 +173,7 @@ int WipeOnline(const po::variables_map& vm, const std::string& target, const std
             p.total_bytes = std::stoull(Field(row, "total_bytes"));
             line.Update(p);
           }
-        } catch (...) {
-          // Only the display is lost; the wipe's own answer still comes.
-        }
-        g.lock();
-      }
-    });
-  }
-  std::vector<control::Fields> rows;
-  {
-    struct StopPoller {
-      std::mutex& mu;
-      std::condition_variable& cv;
-      bool& finished;
-      std::thread& poller;
-      ~StopPoller() {
-        {
-          std::lock_guard<std::mutex> g(mu);
-          finished = true;
-        }
-        cv.notify_all();
-        if (poller.joinable()) poller.join();
-      }
-    } stop{mu, cv, finished, poller};
-    // The answer comes when every file is overwritten: a week bounds the wait.
-    rows = CallDaemon(vm, target, {"wipe", req}, std::chrono::hours(24 * 7));
+        });
   }
   if (rows.empty()) throw Failure{kExitError, "the daemon's answer holds no certificate"};
   const auto& row = rows.front();

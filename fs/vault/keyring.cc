@@ -136,15 +136,14 @@ template <crypto::KeyPurpose W>
 Status Keyring::UnwrapKeys(ByteSpan copy, const crypto::SecretKey<W>& kek, size_t count) {
   const uint8_t* p = copy.data();
   MFS_ASSIGN(NameKey nk,
-             (crypto::UnwrapKey<crypto::KeyPurpose::kName>(
-                 kek, copy.subspan(kOffNameKey, kWrapped), NameKeyAd(vault_id, matter_id))));
+             (crypto::UnwrapKey<crypto::KeyPurpose::kName>(kek, copy.subspan(kOffNameKey, kWrapped),
+                                                           NameKeyAd(vault_id, matter_id))));
   name_key = std::make_unique<NameKey>(std::move(nk));
   for (size_t i = 0; i < count; ++i) {
     const uint8_t* e = p + kOffEntries + i * kEntrySize;
     uint32_t v = GetU32(e);
-    MFS_ASSIGN(MatterWrapKey k,
-               (crypto::UnwrapKey<crypto::KeyPurpose::kMatterWrap>(
-                   kek, {e + 4, kWrapped}, WrapKeyAd(vault_id, matter_id, v))));
+    MFS_ASSIGN(MatterWrapKey k, (crypto::UnwrapKey<crypto::KeyPurpose::kMatterWrap>(
+                                    kek, {e + 4, kWrapped}, WrapKeyAd(vault_id, matter_id, v))));
     if (!wrap_keys.emplace(v, std::make_unique<MatterWrapKey>(std::move(k))).second) {
       return Corrupt("duplicate key version");
     }

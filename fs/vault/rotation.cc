@@ -130,10 +130,10 @@ Result<RotateResult> RotateMatter(Vault& vault, std::string_view matter, const A
   // A matter made before the key table moves to it (docs/FORMAT.md §9.6). Offline the
   // caller holds the change lock (LockOffline).
   if (Status moved = vault.MoveToKeyTable(info.id, !ctx.online); !moved.ok()) {
-    event(audit::audit_events::kMatterRotate, audit::AuditResult::kError,
-          audit::AuditSeverity::kWarning,
-          "rotation failed to start: moving the matter to the key table: " +
-              moved.error().message());
+    event(
+        audit::audit_events::kMatterRotate, audit::AuditResult::kError,
+        audit::AuditSeverity::kWarning,
+        "rotation failed to start: moving the matter to the key table: " + moved.error().message());
     return moved.error();
   }
 

@@ -177,11 +177,10 @@ Status Vault::InstallKeys(MasterKey vmk) {
   auto binding = sub(kSubkeyMatterBinding);
   auto audit_path = sub(kSubkeyAuditPath);
   auto key_table = sub(kSubkeyKeyTable);
-  auto keys = std::unique_ptr<Keys>(
-      new Keys{std::move(vmk), std::move(keyring_wrap), std::move(keyring_mac), std::move(binding),
-               std::move(audit_path), std::move(key_table),
-               std::make_unique<NameCodec>(root_name_key),
-               std::make_unique<crypto::SigningKey>(std::move(sign))});
+  auto keys = std::unique_ptr<Keys>(new Keys{
+      std::move(vmk), std::move(keyring_wrap), std::move(keyring_mac), std::move(binding),
+      std::move(audit_path), std::move(key_table), std::make_unique<NameCodec>(root_name_key),
+      std::make_unique<crypto::SigningKey>(std::move(sign))});
   keys_ = std::move(keys);
   return {};
 }
