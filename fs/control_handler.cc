@@ -56,7 +56,9 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
                     {"audit_refused", std::to_string(stats.refused)},
                     {"syslog", access.syslog_socket()},
                     {"syslog_problem", access.SyslogProblem()},
-                    {"audit_error", stats.last_error}});
+                    {"audit_error", stats.last_error},
+                    {"decisions_computed", std::to_string(access.decision_stats().computed)},
+                    {"decisions_cached", std::to_string(access.decision_stats().cached)}});
   // Root and the daemon's own user (the operators, who hold the vault's key anyway) see
   // every matter; everyone else the matters the policy shows them.
   const bool operator_user = caller.uid == 0 || caller.uid == ::geteuid();

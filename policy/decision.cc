@@ -327,6 +327,27 @@ Decision Decide(const Policy& policy, const Subject& subject, std::string_view m
   return *granted;
 }
 
+std::optional<Time> NextExpiry(const Policy& policy, Time now) {
+  std::optional<Time> next;
+  auto scan = [&](const PrincipalList& list) {
+    for (const Principal& e : list) {
+      if (e.until && *e.until > now && (!next || *e.until < *next)) next = e.until;
+    }
+  };
+  scan(policy.create_matters);
+  scan(policy.break_glass);
+  for (const auto& [name, role] : policy.roles) scan(role.members);
+  auto scan_rules = [&](const MatterRules& r) {
+    scan(r.read);
+    scan(r.write);
+    scan(r.admin);
+    scan(r.deny);
+  };
+  for (const auto& [name, rules] : policy.matters) scan_rules(rules);
+  if (policy.every_matter) scan_rules(*policy.every_matter);
+  return next;
+}
+
 Decision MayBreakGlass(const Policy& policy, const Subject& subject, std::string_view matter,
                        Duration duration, Time now) {
   if (!IsValidMatterName(matter)) {

@@ -93,6 +93,12 @@ Decision Decide(const Policy& policy, const Subject& subject, std::string_view m
                 MatterStatus status, Action action, Time now,
                 std::span<const BreakGlassGrant> active = {});
 
+// The first moment after `now` at which some until= in the policy passes, or none. No
+// decision (allowed or denied, for any subject) can change between `now` and then unless
+// the policy, the subject's groups, the status or the break-glass grants change: callers
+// caching decisions keep them no longer than this.
+std::optional<Time> NextExpiry(const Policy& policy, Time now);
+
 // May `subject` take break-glass read access to `matter` for `duration`, starting now?
 // Allowed only to members of [policy] break_glass, for 0 < duration <= break_glass_max,
 // and never to a user walled off the matter. The caller checks that the matter exists in

@@ -27,7 +27,9 @@ void AddMountCommands(Commands& cmds) {
                        << "\npolicy:   " << Field(row, "policy")
                        << "\naudit:    " << Field(row, "audit_queued") << " queued, "
                        << Field(row, "audit_dropped") << " dropped, " << Field(row, "audit_refused")
-                       << " refused (strict)\n";
+                       << " refused (strict)\n"
+                       << "policy decisions: " << Field(row, "decisions_computed") << " computed, "
+                       << Field(row, "decisions_cached") << " from the cache\n";
              const std::string problem = Field(row, "syslog_problem");
              std::cout << "syslog:   " << Field(row, "syslog")
                        << (problem.empty() ? "" : " (" + problem + ")") << "\n";

@@ -6,7 +6,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
+#include <ctime>
 
 #include "audit/local_log.h"
 #include "audit/syslog_output.h"
@@ -21,6 +23,18 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kSubjectTtl = std::chrono::seconds(5);
 constexpr auto kCommTtl = std::chrono::seconds(2);
 constexpr auto kDenialWindow = std::chrono::seconds(60);
+// Per-thread decision cache size (a libfuse worker serves a few users and matters at a
+// time; a collision only costs a recomputation).
+constexpr int kDecisionSlotBits = 6;
+constexpr size_t kDecisionSlots = size_t{1} << kDecisionSlotBits;
+constexpr int64_t kCoarseMarginNs = 20'000'000;
+
+// A few milliseconds' resolution, read from the vDSO without a system call.
+int64_t MonotonicCoarseNs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 policy::Time Now() {
   return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
@@ -117,17 +131,31 @@ void AccessControl::StopWatcher() {
 }
 
 Result<policy::Subject> AccessControl::SubjectOf(uint32_t uid) {
+  Clock::time_point expires;
+  return SubjectOf(uid, &expires);
+}
+
+Result<policy::Subject> AccessControl::SubjectOf(uint32_t uid, Clock::time_point* expires) {
   const auto now = Clock::now();
   {
     std::lock_guard<std::mutex> g(subjects_mu_);
     auto it = subjects_.find(uid);
-    if (it != subjects_.end() && it->second.expires > now) return it->second.subject;
+    if (it != subjects_.end() && it->second.expires > now) {
+      *expires = it->second.expires;
+      return it->second.subject;
+    }
   }
   MFS_ASSIGN(policy::Subject s, policy::LookupSubject(uid));
   std::lock_guard<std::mutex> g(subjects_mu_);
   if (subjects_.size() > 4096) subjects_.clear();
   subjects_[uid] = {s, now + kSubjectTtl};
+  *expires = now + kSubjectTtl;
   return s;
+}
+
+uint64_t AccessControl::NextId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string AccessControl::ProcessName(int32_t pid) {
@@ -161,26 +189,74 @@ audit::AuditEvent AccessControl::BaseEvent(const Caller& caller, const std::stri
 
 bool AccessControl::SubmitEvent(audit::AuditEvent e) { return sink_->Submit(std::move(e)); }
 
-policy::Decision AccessControl::Decide(const Caller& caller, const std::string& matter,
-                                       policy::MatterStatus status, policy::Action action,
-                                       std::string* user) {
-  auto pol = policy();
-  auto subject = SubjectOf(caller.uid);
-  if (!subject.ok()) {
-    policy::Decision d;
-    d.allowed = false;
-    d.basis = policy::Basis::kNoGrant;
-    d.rule = "uid " + std::to_string(caller.uid) + " unknown to the system (" +
-             subject.error().message() + ")";
-    return d;
+const CachedDecision& AccessControl::Decide(const Caller& caller, const std::string& matter,
+                                            policy::MatterStatus status, policy::Action action) {
+  // Each thread keeps its own small direct-mapped table: a hit reads only thread-local
+  // memory and two atomics, so lookups and getattrs (one decision each) allocate nothing
+  // and share no lock across libfuse's worker threads.
+  static thread_local std::array<CachedDecision, kDecisionSlots> slots;
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  const int64_t now_ns = MonotonicCoarseNs();
+  uint64_t h = std::hash<std::string_view>{}(matter) +
+               uint64_t{caller.uid} * 0xC2B2AE3D27D4EB4Full +
+               uint64_t(action) * 0x165667B19E3779F9ull + uint64_t(status) * 0x27D4EB2F165667C5ull;
+  h ^= h >> 29;
+  h *= 0x9E3779B97F4A7C15ull;
+  CachedDecision& slot = slots[h >> (64 - kDecisionSlotBits)];
+  if (slot.owner == id_ && slot.generation == generation && now_ns < slot.expires_ns &&
+      slot.uid == caller.uid && slot.action == action && slot.status == status &&
+      slot.matter == matter) {
+    cached_.fetch_add(1, std::memory_order_relaxed);
+    return slot;
   }
-  *user = subject->user;
+  computed_.fetch_add(1, std::memory_order_relaxed);
+  slot.owner = 0;  // until filled in again
+  slot.uid = caller.uid;
+  slot.action = action;
+  slot.status = status;
+  slot.matter = matter;
+  slot.user.clear();
+  auto pol = policy();
+  Clock::time_point subject_expires;
+  auto subject = SubjectOf(caller.uid, &subject_expires);
+  if (!subject.ok()) {
+    slot.decision = policy::Decision{};
+    slot.decision.allowed = false;
+    slot.decision.basis = policy::Basis::kNoGrant;
+    slot.decision.rule = "uid " + std::to_string(caller.uid) + " unknown to the system (" +
+                         subject.error().message() + ")";
+    return slot;  // not cached: the next call asks NSS again (it may be back)
+  }
+  slot.user = subject->user;
   std::vector<policy::BreakGlassGrant> grants;
   {
     std::lock_guard<std::mutex> g(grants_mu_);
     grants = grants_;
   }
-  return policy::Decide(*pol, *subject, matter, status, action, Now(), grants);
+  const policy::Time now = Now();
+  slot.decision = policy::Decide(*pol, *subject, matter, status, action, now, grants);
+  // Kept while the subject's groups are (kSubjectTtl), and never past a moment at which
+  // the decision could change by itself: an until= in the policy or the grant's end.
+  int64_t expires_ns =
+      now_ns +
+      std::chrono::duration_cast<std::chrono::nanoseconds>(subject_expires - Clock::now()).count();
+  // (Against the precise time: `now` is whole seconds, and the coarse clock may lag a
+  // tick, hence the margin.)
+  const auto precise = std::chrono::system_clock::now();
+  auto cap = [&](policy::Time t) {
+    const int64_t in_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t - precise).count() - kCoarseMarginNs;
+    expires_ns = std::min(expires_ns, now_ns + in_ns);
+  };
+  if (auto next = policy::NextExpiry(*pol, now)) cap(*next);
+  if (slot.decision.until) cap(*slot.decision.until);
+  for (const auto& g : grants) {
+    if (g.until > now) cap(g.until);
+  }
+  slot.expires_ns = expires_ns;
+  slot.generation = generation;
+  slot.owner = id_;
+  return slot;
 }
 
 std::optional<uint64_t> AccessControl::ThrottleDenial(uint32_t uid, const std::string& matter,
@@ -221,9 +297,9 @@ bool AccessControl::Audit(const Caller& caller, const std::string& user, const p
 int AccessControl::Check(const Caller& caller, const std::string& matter,
                          policy::MatterStatus status, policy::Action action, const char* event,
                          const std::string& path, const char* access) {
-  std::string user;
-  policy::Decision d = Decide(caller, matter, status, action, &user);
-  const bool recorded = Audit(caller, user, d, matter, event, path, access);
+  const CachedDecision& c = Decide(caller, matter, status, action);
+  const policy::Decision& d = c.decision;
+  const bool recorded = Audit(caller, c.user, d, matter, event, path, access);
   if (!d.allowed) return ErrnoFor(d);
   // audit = strict: an access whose event cannot be recorded does not happen.
   if (!recorded) return EACCES;
@@ -233,8 +309,8 @@ int AccessControl::Check(const Caller& caller, const std::string& matter,
 int AccessControl::Quiet(const Caller& caller, const std::string& matter,
                          policy::MatterStatus status, policy::Action action, const char* event,
                          const std::string& path) {
-  std::string user;
-  policy::Decision d = Decide(caller, matter, status, action, &user);
+  const CachedDecision& c = Decide(caller, matter, status, action);
+  const policy::Decision& d = c.decision;
   if (d.allowed) return 0;
   if (event != nullptr) {
     // Metadata probes repeat (a file server's SMB daemon reads the same attributes of the
@@ -243,7 +319,7 @@ int AccessControl::Quiet(const Caller& caller, const std::string& matter,
     // distinct probe without drowning.
     std::optional<uint64_t> repeats = ThrottleDenial(caller.uid, matter, event, path);
     if (repeats) {
-      Audit(caller, user, d, matter, event, path, policy::ActionName(action), *repeats);
+      Audit(caller, c.user, d, matter, event, path, policy::ActionName(action), *repeats);
     }
   }
   // A matter hidden from the caller does not exist for them.
@@ -304,8 +380,11 @@ Result<policy::BreakGlassGrant> AccessControl::BreakGlass(
   MFS_TRY(matter_ok);
   policy::BreakGlassGrant grant{subject.user, matter, d.until ? *d.until : Now() + duration,
                                 reason};
-  std::lock_guard<std::mutex> g(grants_mu_);
-  grants_.push_back(grant);
+  {
+    std::lock_guard<std::mutex> g(grants_mu_);
+    grants_.push_back(grant);
+  }
+  InvalidateDecisions();
   return grant;
 }
 
@@ -433,6 +512,7 @@ Status AccessControl::Reload() {
   }
   // Applied from here on.
   std::atomic_store(&policy_, fresh);
+  InvalidateDecisions();
   if (redactor) redactor_.store(std::move(redactor));
   if (log_changed) {
     sink_->Reconfigure([new_log](std::vector<std::unique_ptr<audit::AuditOutput>>& outputs) {

@@ -50,6 +50,25 @@ struct AccessOptions {
   std::optional<std::string> audit_mode;  // overrides the policy's `audit =`
 };
 
+// One decision as a thread's cache keeps it (AccessControl::Decide).
+struct CachedDecision {
+  uint64_t owner = 0;       // AccessControl::id_ of the instance that made it; 0: empty
+  uint64_t generation = 0;  // AccessControl::generation_ when it was made
+  int64_t expires_ns = 0;   // CLOCK_MONOTONIC_COARSE
+  uint32_t uid = 0;
+  policy::MatterStatus status = policy::MatterStatus::kOpen;
+  policy::Action action = policy::Action::kRead;
+  std::string matter;
+  policy::Decision decision;
+  std::string user;  // the subject's name ("" if the uid is unknown)
+};
+
+// The daemon's decision counters (matterctl status).
+struct DecisionStats {
+  uint64_t computed = 0;  // decisions taken by the policy engine (cache misses)
+  uint64_t cached = 0;    // decisions answered from a thread's cache
+};
+
 class AccessControl {
  public:
   // Loads the policy (kInvalidArgument with every problem when it is invalid) and starts
@@ -69,9 +88,21 @@ class AccessControl {
   // is audited when `event` is given. Returns 0 or the errno.
   int Quiet(const Caller& caller, const std::string& matter, policy::MatterStatus status,
             policy::Action action, const char* event, const std::string& path);
+  // Whether the policy allows it, nothing else (no event): the cached fast path.
+  bool Allowed(const Caller& caller, const std::string& matter, policy::MatterStatus status,
+               policy::Action action) {
+    return Decide(caller, matter, status, action).decision.allowed;
+  }
   // May the caller see the matter at the root? (Quiet kList, no event.)
   bool Visible(const Caller& caller, const std::string& matter, policy::MatterStatus status) {
     return Quiet(caller, matter, status, policy::Action::kList, nullptr, "") == 0;
+  }
+  // Empties every thread's decision cache (the next decision of each is computed
+  // afresh). Reload and break-glass call it; so does anything else that changes what a
+  // decision depends on besides its key (caller, matter, status, action).
+  void InvalidateDecisions() { generation_.fetch_add(1, std::memory_order_acq_rel); }
+  DecisionStats decision_stats() const {
+    return {computed_.load(std::memory_order_relaxed), cached_.load(std::memory_order_relaxed)};
   }
   // Counts an open toward the bulk-access alert.
   void CountOpen(const Caller& caller, const std::string& matter);
@@ -122,9 +153,13 @@ class AccessControl {
  private:
   AccessControl() = default;
   audit::AuditEvent BaseEvent(const Caller& caller, const std::string& user);
-  // The decision and the subject's name (empty if unknown).
-  policy::Decision Decide(const Caller& caller, const std::string& matter,
-                          policy::MatterStatus status, policy::Action action, std::string* user);
+  // The decision with the subject's name, from this thread's cache when it holds a
+  // current one (no allocation, no lock: the per-lookup path), else computed and cached.
+  // The reference stays valid until this thread's next Decide.
+  const CachedDecision& Decide(const Caller& caller, const std::string& matter,
+                               policy::MatterStatus status, policy::Action action);
+  // The subject behind a uid and until when (steady clock) its cached groups hold.
+  Result<policy::Subject> SubjectOf(uint32_t uid, std::chrono::steady_clock::time_point* expires);
   bool Audit(const Caller& caller, const std::string& user, const policy::Decision& d,
              const std::string& matter, const char* event, const std::string& path,
              const char* access, uint64_t repeats = 0);
@@ -144,6 +179,14 @@ class AccessControl {
   const crypto::SigningKey* signing_key_ = nullptr;  // the vault's; outlives us
   ByteSpan path_hash_key_;                           // the vault's; outlives us
   std::mutex reload_mu_;                             // one reload at a time
+
+  // Decision caching: entries carry the instance's id and the generation they were made
+  // in; a bump of generation_ invalidates all of them at once, without touching them.
+  const uint64_t id_ = NextId();
+  std::atomic<uint64_t> generation_{1};
+  std::atomic<uint64_t> computed_{0};
+  std::atomic<uint64_t> cached_{0};
+  static uint64_t NextId();
 
   std::mutex subjects_mu_;
   struct CachedSubject {

@@ -64,7 +64,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                            ? fs->access().Quiet(CallerOf(req), inode->matter->name(),
                                                 PolicyStatusOf(inode->matter->status()),
                                                 policy::Action::kList, nullptr, "")
-                           : CheckRead(req, inode, nullptr, "");
+                           : CheckRead(req, inode, nullptr);
     if (denied != 0) return (void)fuse_reply_err(req, denied);
     fuse_reply_attr(req, &st, AttrTimeout(fs, inode));
   });
@@ -170,7 +170,7 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
     ssize_t n = ::readlinkat((*fd)->get(), "", buf, sizeof buf);
     if (n < 0) return (void)fuse_reply_err(req, errno);
     if (!inode->matter) return (void)fuse_reply_err(req, EINVAL);
-    if (int denied = CheckRead(req, inode, "readlink", fs->inodes().PathOf(inode)); denied != 0) {
+    if (int denied = CheckRead(req, inode, "readlink"); denied != 0) {
       return (void)fuse_reply_err(req, denied);
     }
     auto keys = KeysOf(inode);

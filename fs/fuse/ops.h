@@ -39,8 +39,11 @@ inline std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(f
 // `inode` is the object or the directory the operation works in; `name` a child, if any.
 int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,
               const char* event, const char* access);
-// Read access for lookups and metadata reads inside a matter: an event only on denial.
-int CheckRead(fuse_req_t req, Inode* inode, const char* event, const std::string& path);
+// Read access for lookups and metadata reads inside a matter: an event only on denial
+// (event nullptr: none), naming the inode's path, or `name` in it. The path is built only
+// for a denial: an allowed check from a thread's decision cache allocates nothing and
+// takes no lock shared between threads.
+int CheckRead(fuse_req_t req, Inode* inode, const char* event, const char* name = nullptr);
 
 // The keys of the matter an inode belongs to (a snapshot, see matter_registry.h);
 // kNotFound (ENOENT) once the matter is evicted.

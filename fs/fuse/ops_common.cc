@@ -20,11 +20,19 @@ int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action act
                             PolicyStatusOf(inode->matter->status()), action, event, path, access);
 }
 
-int CheckRead(fuse_req_t req, Inode* inode, const char* event, const std::string& path) {
+int CheckRead(fuse_req_t req, Inode* inode, const char* event, const char* name) {
   if (!inode->matter) return 0;
-  return Fs(req)->access().Quiet(CallerOf(req), inode->matter->name(),
-                                 PolicyStatusOf(inode->matter->status()), policy::Action::kRead,
-                                 event, path);
+  MatterFs* fs = Fs(req);
+  const Caller caller = CallerOf(req);
+  const std::string& matter = inode->matter->name();
+  const policy::MatterStatus status = PolicyStatusOf(inode->matter->status());
+  if (fs->access().Allowed(caller, matter, status, policy::Action::kRead)) return 0;
+  std::string path;
+  if (event != nullptr) {
+    path = fs->inodes().PathOf(inode);
+    if (name != nullptr) path += "/" + std::string(name);
+  }
+  return fs->access().Quiet(caller, matter, status, policy::Action::kRead, event, path);
 }
 
 Result<std::shared_ptr<const vault::Matter>> KeysOf(Inode* inode) {
@@ -146,8 +154,7 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
     // Inside a matter a lookup tells whether a name exists and what it is, so it needs
     // read access, checked before the name is even looked for (this matters when
     // hide_denied = no lists the matter to everyone).
-    int denied = CheckRead(req, parent, audit::audit_events::kLookup,
-                           fs->inodes().PathOf(parent) + "/" + name);
+    int denied = CheckRead(req, parent, audit::audit_events::kLookup, name);
     if (denied != 0) return denied;
   }
   auto view = DirOf(fs, parent, (*pfd)->get());

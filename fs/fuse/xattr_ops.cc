@@ -77,9 +77,7 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     XattrTarget t;
     int err = Target(req, ino, name, &t);
     if (err != 0) return (void)fuse_reply_err(req, err == ENOTSUP ? ENODATA : err);
-    MatterFs* fs = Fs(req);
-    if (int denied = CheckRead(req, t.inode, "getxattr", fs->inodes().PathOf(t.inode));
-        denied != 0) {
+    if (int denied = CheckRead(req, t.inode, "getxattr"); denied != 0) {
       return (void)fuse_reply_err(req, denied);
     }
     std::vector<uint8_t> sealed(65536 + 64);
@@ -107,9 +105,7 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
       return (void)(size == 0 ? fuse_reply_xattr(req, 0) : fuse_reply_buf(req, nullptr, 0));
     }
     if (err != 0) return (void)fuse_reply_err(req, err);
-    MatterFs* fs = Fs(req);
-    if (int denied = CheckRead(req, t.inode, "listxattr", fs->inodes().PathOf(t.inode));
-        denied != 0) {
+    if (int denied = CheckRead(req, t.inode, "listxattr"); denied != 0) {
       return (void)fuse_reply_err(req, denied);
     }
     std::vector<char> raw(65536);

@@ -395,3 +395,30 @@ TEST(DecisionNamesTest, RoundTrip) {
 
 }  // namespace
 }  // namespace matterfs::policy
+
+namespace matterfs::policy {
+namespace {
+
+// NextExpiry: the earliest until= still ahead, wherever it is written (role members,
+// matter lists, [policy] lists), so that a cached decision never outlives it.
+TEST(NextExpiryTest, EarliestUntilAheadAnywhereInThePolicy) {
+  Policy p = testing::MustParse(R"([policy]
+break_glass = dave until=2027-03-01
+[role temps]
+members = erin until=2026-12-31
+[matter a]
+read = bob until=2026-06-30
+deny = carol until=2027-01-15
+)");
+  // 2026-06-30 ends at 2026-07-01T00:00Z (through that day).
+  EXPECT_EQ(NextExpiry(p, testing::At("2026-01-01T00:00Z")), testing::At("2026-07-01T00:00Z"));
+  EXPECT_EQ(NextExpiry(p, testing::At("2026-07-01T00:00Z")), testing::At("2027-01-01T00:00Z"));
+  EXPECT_EQ(NextExpiry(p, testing::At("2027-01-01T00:00Z")), testing::At("2027-01-16T00:00Z"));
+  EXPECT_EQ(NextExpiry(p, testing::At("2027-01-20T00:00Z")), testing::At("2027-03-02T00:00Z"));
+  EXPECT_EQ(NextExpiry(p, testing::At("2027-03-02T00:00Z")), std::nullopt);
+  EXPECT_EQ(NextExpiry(testing::MustParse("[matter a]\nread = bob\n"), testing::At("2026-01-01")),
+            std::nullopt);
+}
+
+}  // namespace
+}  // namespace matterfs::policy
