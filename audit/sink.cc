@@ -87,6 +87,10 @@ bool AuditSink::Submit(AuditEvent event) {
     }
     queue_.push_back(std::move(event));
     ++stats_.submitted;
+    // The writer is woken by the first event of a batch, and again when a batch is full;
+    // in between it is either delivering or gathering the batch (batch_delay).
+    const size_t n = queue_.size();
+    if (n != 1 && n != options_.batch_size) return true;
   }
   work_cv_.notify_one();
   return true;
@@ -170,6 +174,16 @@ void AuditSink::Run() {
       next_tick = std::chrono::steady_clock::now() + options_.tick_interval;
     }
     if (!has_work()) continue;
+    if (options_.batch_delay.count() > 0 && !closing_ && pending_changes_.empty() &&
+        !queue_.empty() && queue_.size() < options_.batch_size && !gathered_) {
+      // Gather a batch: more events, up to batch_size, for at most batch_delay.
+      work_cv_.wait_for(lk, options_.batch_delay, [&] {
+        return closing_ || paused_ || !pending_changes_.empty() ||
+               queue_.size() >= options_.batch_size;
+      });
+      gathered_ = true;
+      continue;
+    }
     if (!pending_changes_.empty()) {
       std::vector<OutputChange> changes;
       changes.swap(pending_changes_);
@@ -213,7 +227,10 @@ void AuditSink::Run() {
     } else {
       ++stats_.lost;
     }
-    if (queue_.empty()) idle_cv_.notify_all();
+    if (queue_.empty()) {
+      gathered_ = false;  // the next event starts a new batch
+      idle_cv_.notify_all();
+    }
   }
   writer_done_ = true;
   in_flight_ = false;

@@ -77,6 +77,12 @@ struct AuditSinkOptions {
   std::chrono::milliseconds tick_interval{1000};  // how often outputs' Tick() runs
   std::chrono::milliseconds retry_min{10};
   std::chrono::milliseconds retry_max{1000};
+  // Batching: once woken by an event, the writer waits up to this long for more (or for
+  // batch_size of them) before it delivers, so that a burst of events (an unpacked
+  // archive logs several per file) costs one writer wake-up per batch instead of one per
+  // event. Submit wakes the writer only for the first event of a batch. 0: no waiting.
+  std::chrono::microseconds batch_delay{2000};
+  size_t batch_size = 64;
   // Test hook (also usable to queue events before the outputs are ready): the writer
   // takes nothing from the queue until Resume(). Close() resumes it.
   bool start_paused = false;
@@ -147,6 +153,7 @@ class AuditSink {
   bool paused_ = false;              // guarded by mu_
   bool closing_ = false;             // guarded by mu_: no more Submit
   bool in_flight_ = false;           // guarded by mu_: writer is delivering an event
+  bool gathered_ = false;            // guarded by mu_: the queued batch has been gathered
   bool writer_done_ = false;         // guarded by mu_
   std::chrono::steady_clock::time_point deadline_;  // guarded by mu_; set by Close
   uint64_t pending_dropped_ = 0;                    // guarded by mu_: not yet reported

@@ -513,6 +513,7 @@ Status AccessControl::Reload() {
   // Applied from here on.
   std::atomic_store(&policy_, fresh);
   InvalidateDecisions();
+  if (reload_hook_) reload_hook_();
   if (redactor) redactor_.store(std::move(redactor));
   if (log_changed) {
     sink_->Reconfigure([new_log](std::vector<std::unique_ptr<audit::AuditOutput>>& outputs) {

@@ -101,6 +101,9 @@ class AccessControl {
   // afresh). Reload and break-glass call it; so does anything else that changes what a
   // decision depends on besides its key (caller, matter, status, action).
   void InvalidateDecisions() { generation_.fetch_add(1, std::memory_order_acq_rel); }
+  // Called after every policy that took effect (set before the watcher starts): the
+  // daemon drops the kernel's cached entries that the old policy admitted.
+  void SetReloadHook(std::function<void()> hook) { reload_hook_ = std::move(hook); }
   DecisionStats decision_stats() const {
     return {computed_.load(std::memory_order_relaxed), cached_.load(std::memory_order_relaxed)};
   }
@@ -216,6 +219,7 @@ class AccessControl {
   std::mutex comm_mu_;
   std::map<int32_t, std::pair<std::string, std::chrono::steady_clock::time_point>> comm_;
   std::function<void()> tick_;
+  std::function<void()> reload_hook_;
 
   std::atomic<bool> reload_requested_{false};
   std::atomic<bool> stop_{false};

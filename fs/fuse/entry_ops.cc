@@ -228,7 +228,10 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     NameInDir n;
     int err = PrepareNew(req, p, name, &n, audit::audit_events::kMkdir);
     if (err != 0) return (void)fuse_reply_err(req, err);
-    Status s = vault::MakeEncryptedDirImpl(n.pfd->get(), n.stored.entry, mode & 07777, {});
+    // Not synced to the parent: mkdir(2) is not durable until the program syncs the
+    // parent (fsyncdir), which syncs the backing directory.
+    Status s = vault::MakeEncryptedDirImpl(n.pfd->get(), n.stored.entry, mode & 07777, {},
+                                           /*sync_parent=*/false);
     if (!s.ok()) return Reply(req, s.error());
     ChownNew(req, n.pfd->get(), n.stored.entry);
     ReplyEntry(req, p, name);

@@ -82,6 +82,14 @@ MatterFs::MatterFs(std::unique_ptr<vault::Vault> vault, std::unique_ptr<AccessCo
 
 MatterFs::~MatterFs() = default;
 
+void MatterFs::ForgetRootEntries() {
+  fuse_session* se = session_.load();
+  if (se == nullptr || multi_user_) return;  // multi-user: root entries are never cached
+  for (const auto& m : matters_.All()) {
+    fuse_lowlevel_notify_inval_entry(se, FUSE_ROOT_ID, m->name().c_str(), m->name().size());
+  }
+}
+
 const fuse_lowlevel_ops& MatterFs::Ops() {
   static const fuse_lowlevel_ops ops = MakeOps();
   return ops;

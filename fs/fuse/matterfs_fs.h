@@ -52,6 +52,11 @@ class MatterFs {
   // Other daemons may change the vault under us: no caching across requests, and every
   // file access locks the backing file and re-reads its size (docs/MATTERFS.md).
   bool shared() const { return shared_; }
+  // Users other than the mounting one reach the mount (-o allow_other or allow_root):
+  // the kernel's caches are shared between them, so the matters at the root are looked
+  // up afresh on every path walk. Set before the session starts.
+  bool multi_user() const { return multi_user_; }
+  void set_multi_user(bool on) { multi_user_ = on; }
   // What the open-file functions need (open_file.h).
   FileContext files() { return {inodes_, matters_, vault_->file_format(), shared_}; }
 
@@ -64,6 +69,9 @@ class MatterFs {
   // Evicts a matter (a wipe): keys dropped, open handles fail, and the kernel forgets
   // every cached page, attribute and name of it, so nothing of it is served from cache.
   void EvictMatter(std::string_view name) { matters_.Evict(name); }
+  // After a policy reload: on a mount whose root entries the kernel caches (one user),
+  // drops them, so that the next path walk asks the new policy at once.
+  void ForgetRootEntries();
 
   // A tamper or corruption finding: an alert event naming the file (and block) and a
   // log line.
@@ -78,6 +86,7 @@ class MatterFs {
   MatterRegistry matters_;
   std::atomic<fuse_session*> session_{nullptr};
   const bool shared_;
+  bool multi_user_ = true;  // the safe default until serve.cc has read the mount options
 };
 
 }  // namespace matterfs::fuse

@@ -91,13 +91,20 @@ int PrepareRemove(fuse_req_t req, Inode* parent, const char* name, NameInDir* ou
 }
 
 double EntryTimeout(MatterFs* fs, Inode* parent) {
-  if (IsRoot(fs, parent) || fs->shared() || !fs->access().policy()->hide_denied) return 0.0;
+  if (fs->shared()) return 0.0;
+  // With several users on the mount, the root is the gate: its entries are looked up
+  // again on every path walk, so that one user's lookup never serves another; a mount
+  // only its owner can reach needs no gate.
+  if (IsRoot(fs, parent)) return fs->multi_user() ? 0.0 : kTimeout;
+  // Matters listed to everyone (hide_denied = no): the gate moves inside them.
+  if (fs->multi_user() && !fs->access().policy()->hide_denied) return 0.0;
   return kTimeout;
 }
 
 double AttrTimeout(MatterFs* fs, Inode* inode) {
   if (IsRoot(fs, inode) || !inode->matter) return kTimeout;
-  if (fs->shared() || !fs->access().policy()->hide_denied) return 0.0;
+  if (fs->shared()) return 0.0;
+  if (fs->multi_user() && !fs->access().policy()->hide_denied) return 0.0;
   return kTimeout;
 }
 

@@ -81,6 +81,7 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
   std::string fuse_opts = opts.fuse_options;
   bool nonempty = false;
   bool shared = false;
+  bool multi_user = false;
   {
     // "nonempty" and "shared" are ours (libfuse 3 dropped nonempty): strip them before
     // libfuse sees them.
@@ -96,6 +97,7 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
         shared = true;
         continue;
       }
+      if (one == "allow_other" || one == "allow_root") multi_user = true;
       if (!one.empty()) kept += (kept.empty() ? "" : ",") + one;
     }
     fuse_opts = kept;
@@ -144,6 +146,8 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
 
   auto fs =
       std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds, shared);
+  fs->set_multi_user(multi_user);
+  ac->SetReloadHook([raw = fs.get()] { raw->ForgetRootEntries(); });
   // Log lines name paths the way the audit trail does (audit_path = plain|hash|omit).
   log::SetPathRedactor([ac](std::string_view p) { return ac->LogPath(p); });
   struct Unset {

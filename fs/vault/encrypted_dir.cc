@@ -42,7 +42,7 @@ Result<DirIv> ReadDirIv(int dirfd) {
 }
 
 Status MakeEncryptedDirImpl(int parentfd, const std::string& name, mode_t mode,
-                            const std::function<Status(int)>& extra) {
+                            const std::function<Status(int)>& extra, bool sync_parent) {
   const std::string tmp = TempEntryName("");
   // 0700 while under construction; the real mode is set before the rename.
   if (::mkdirat(parentfd, tmp.c_str(), 0700) != 0) return IoError("mkdir");
@@ -83,7 +83,7 @@ Status MakeEncryptedDirImpl(int parentfd, const std::string& name, mode_t mode,
     if (err == EEXIST) return cleanup(Error(Code::kExists, "already exists", EEXIST));
     return cleanup(IoError("rename new directory", err));
   }
-  return FsyncDir(parentfd);
+  return sync_parent ? FsyncDir(parentfd) : Status();
 }
 
 Result<EncryptedDir> EncryptedDir::Open(int dirfd, const NameCodec& codec) {

@@ -37,8 +37,13 @@ Result<DirIv> ReadDirIv(int dirfd);
 // built under a temporary name and renamed into place with RENAME_NOREPLACE, so no one
 // ever sees it without its IV. `extra` (may be empty) is called with the new directory's
 // fd before the rename to add more files. kExists if the name is taken.
+// The new directory's IV (and extra files) are synced before the rename, so that a crash
+// never leaves the directory in place without them. `sync_parent` also syncs the parent
+// after the rename, making the new entry itself durable: the vault's own directories
+// (d/, matters) do; a directory made through the mount does not, like mkdir(2) (a
+// program that needs it durable syncs the parent, as on any filesystem).
 Status MakeEncryptedDirImpl(int parentfd, const std::string& name, mode_t mode,
-                            const std::function<Status(int)>& extra);
+                            const std::function<Status(int)>& extra, bool sync_parent = true);
 template <typename Extra>
 Status MakeEncryptedDir(int parentfd, const std::string& name, mode_t mode, Extra&& extra) {
   return MakeEncryptedDirImpl(parentfd, name, mode, std::function<Status(int)>(extra));

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -157,6 +158,40 @@ TEST_F(InvalidPolicyAtStartTest, RefusesToMountWithFileLineReason) {
   ASSERT_NO_FATAL_FAILURE(ReplacePolicy(StandardPolicy({})));
   ASSERT_NO_FATAL_FAILURE(Mount());
   ExpectEvent({.event = "mount", .result = "ok"}, mark);
+}
+
+}  // namespace
+}  // namespace matterfs::policy_mount_test
+
+namespace matterfs::policy_mount_test {
+namespace {
+
+// A mount only its owner reaches (no allow_other) lets the kernel cache the matters at
+// the root, which a multi-user mount never does (there the root is the gate between
+// users). A reload must still take effect at once: the daemon drops those entries.
+class OwnerMountReloadTest : public PolicyMountTest {
+ protected:
+  std::string MountOptions() const override { return ""; }
+  bool SeedAtStart() const override { return false; }
+  std::string Policy() const override { return OwnerPolicy("root"); }
+  static std::string OwnerPolicy(const std::string& acme_reader) {
+    return "[policy]\nhide_denied = yes\n[matter acme]\nread = " + acme_reader +
+           "\n[matter globex]\nread = root\n";
+  }
+};
+
+TEST_F(OwnerMountReloadTest, AReloadHidingAMatterTakesEffectAtOnce) {
+  struct stat st;
+  // Looked up twice: the second walk may be served by the kernel's cached entry.
+  ASSERT_EQ(::stat(M("acme").c_str(), &st), 0) << std::strerror(errno);
+  ASSERT_EQ(::stat(M("acme").c_str(), &st), 0) << std::strerror(errno);
+  ASSERT_NO_FATAL_FAILURE(ReplacePolicy(OwnerPolicy(kFrank)));
+  CmdResult r = Matterctl({"policy", "reload", mnt_, "--control-socket", control_});
+  ASSERT_EQ(r.status, 0) << ::testing::PrintToString(r);
+  errno = 0;
+  EXPECT_NE(::stat(M("acme").c_str(), &st), 0) << "acme still reachable right after the reload";
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(::stat(M("globex").c_str(), &st), 0) << std::strerror(errno);
 }
 
 }  // namespace
