@@ -57,6 +57,9 @@ class MatterFs {
   // up afresh on every path walk. Set before the session starts.
   bool multi_user() const { return multi_user_; }
   void set_multi_user(bool on) { multi_user_ = on; }
+  // -o noxattr: no extended attributes (every call fails with EOPNOTSUPP).
+  bool no_xattr() const { return no_xattr_; }
+  void set_no_xattr(bool on) { no_xattr_ = on; }
   // What the open-file functions need (open_file.h).
   FileContext files() { return {inodes_, matters_, vault_->file_format(), shared_}; }
 
@@ -87,6 +90,7 @@ class MatterFs {
   std::atomic<fuse_session*> session_{nullptr};
   const bool shared_;
   bool multi_user_ = true;  // the safe default until serve.cc has read the mount options
+  bool no_xattr_ = false;
 };
 
 }  // namespace matterfs::fuse

@@ -58,8 +58,9 @@ struct DirView {
 };
 Result<DirView> DirOf(MatterFs* fs, Inode* dir, int dirfd);
 
-// Fills st for an inode: backing attributes with plaintext sizes.
-Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st);
+// Fills st for an inode: backing attributes with plaintext sizes. `fresh`: st already
+// holds the backing attributes (fd is then used only to read a symlink's target).
+Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st, bool fresh = false);
 
 // Looks up `name` in `parent` and fills e (one lookup reference taken on success).
 // Returns 0 or the errno.

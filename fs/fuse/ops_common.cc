@@ -117,8 +117,10 @@ void ChownNew(fuse_req_t req, int dirfd, const std::string& entry) {
   ::fchownat(dirfd, entry.c_str(), ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
 }
 
-Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st) {
-  if (::fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return IoError("stat");
+Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st, bool fresh) {
+  if (!fresh && ::fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+    return IoError("stat");
+  }
   if (S_ISREG(st->st_mode)) {
     std::shared_ptr<FileState> file;
     {
@@ -189,12 +191,21 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
     }
   }
   Inode* inode = fs->inodes().Insert(parent, stored->entry, name, st, std::move(fd), matter);
-  auto ifd = fs->inodes().Fd(inode);
-  if (!ifd.ok()) {
-    fs->inodes().Forget(inode, 1);
-    return ifd.error().ToErrno();
+  // `st` is the backing entry's, just read: no need to stat it again. The inode's own
+  // fd is opened when an operation needs it (a listing's entries mostly never do), but
+  // a symlink's size comes from its target, read through it.
+  int attr_fd = -1;
+  SharedFd held;
+  if (S_ISLNK(st.st_mode)) {
+    auto ifd = fs->inodes().Fd(inode);
+    if (!ifd.ok()) {
+      fs->inodes().Forget(inode, 1);
+      return ifd.error().ToErrno();
+    }
+    held = *ifd;
+    attr_fd = held->get();
   }
-  Status a = AttrOf(fs, inode, (*ifd)->get(), &st);
+  Status a = AttrOf(fs, inode, attr_fd, &st, /*fresh=*/true);
   if (!a.ok()) {
     fs->inodes().Forget(inode, 1);
     return a.error().ToErrno();

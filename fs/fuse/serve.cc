@@ -82,8 +82,9 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
   bool nonempty = false;
   bool shared = false;
   bool multi_user = false;
+  bool no_xattr = false;
   {
-    // "nonempty" and "shared" are ours (libfuse 3 dropped nonempty): strip them before
+    // "nonempty", "shared" and "noxattr" are ours (libfuse 3 dropped nonempty): strip them before
     // libfuse sees them.
     std::string kept;
     std::istringstream in(fuse_opts);
@@ -95,6 +96,10 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
       }
       if (one == "shared") {
         shared = true;
+        continue;
+      }
+      if (one == "noxattr") {
+        no_xattr = true;
         continue;
       }
       if (one == "allow_other" || one == "allow_root") multi_user = true;
@@ -147,6 +152,7 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
   auto fs =
       std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds, shared);
   fs->set_multi_user(multi_user);
+  fs->set_no_xattr(no_xattr);
   ac->SetReloadHook([raw = fs.get()] { raw->ForgetRootEntries(); });
   // Log lines name paths the way the audit trail does (audit_path = plain|hash|omit).
   log::SetPathRedactor([ac](std::string_view p) { return ac->LogPath(p); });

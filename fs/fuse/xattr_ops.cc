@@ -22,6 +22,15 @@ struct XattrTarget {
   std::shared_ptr<const vault::Matter> keys;
 };
 
+// -o noxattr: ENOSYS, which makes the kernel stop asking for the rest of the mount (it
+// then fails every xattr call with EOPNOTSUPP itself, and no longer asks for
+// security.capability before each write). True when it replied.
+bool XattrsOff(fuse_req_t req) {
+  if (!Fs(req)->no_xattr()) return false;
+  fuse_reply_err(req, ENOSYS);
+  return true;
+}
+
 // 0 or the errno: ENOTSUP outside a matter, for other namespaces and on symlinks;
 // ENOENT once the matter is wiped; ERANGE for a name too long to store.
 int Target(fuse_req_t req, fuse_ino_t ino, const char* name, XattrTarget* out) {
@@ -54,6 +63,7 @@ int Target(fuse_req_t req, fuse_ino_t ino, const char* name, XattrTarget* out) {
 // setxattr: ENOTSUP, ERANGE (above); the policy (write); the backing call's errno.
 void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
+  if (XattrsOff(req)) return;
   Guard(req, [&] {
     XattrTarget t;
     int err = Target(req, ino, name, &t);
@@ -73,6 +83,7 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
 // getxattr: ENODATA (also for what we do not store); the policy (read); ERANGE; EIO for a
 // value that fails authentication (tamper event).
 void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  if (XattrsOff(req)) return;
   Guard(req, [&] {
     XattrTarget t;
     int err = Target(req, ino, name, &t);
@@ -98,6 +109,7 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
 // listxattr: empty outside matters; the policy (read); ERANGE. Names that do not decrypt
 // are left out.
 void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  if (XattrsOff(req)) return;
   Guard(req, [&] {
     XattrTarget t;
     int err = Target(req, ino, nullptr, &t);
@@ -129,6 +141,7 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 
 // removexattr: ENODATA; the policy (write); the backing call's errno.
 void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  if (XattrsOff(req)) return;
   Guard(req, [&] {
     XattrTarget t;
     int err = Target(req, ino, name, &t);

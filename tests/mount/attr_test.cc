@@ -583,3 +583,43 @@ TEST_F(AllowOtherTest, NewFilesBelongToTheCallingUser) {
 
 }  // namespace
 }  // namespace matterfs::mount_test
+
+namespace matterfs::mount_test {
+namespace {
+
+// -o noxattr: every xattr call fails with EOPNOTSUPP (the daemon answers ENOSYS once and
+// the kernel stops asking), the file itself is untouched, and nothing of the value
+// reaches the vault.
+class NoXattrMountTest : public MountTest {
+ protected:
+  std::string MountOptions() const override { return "noxattr"; }
+};
+
+TEST_F(NoXattrMountTest, EveryXattrCallFailsAndFilesWork) {
+  const std::string f = M("tagged.txt");
+  ASSERT_TRUE(WriteFile(f, "contents\n", 0644)) << std::strerror(errno);
+  char buf[64];
+  for (int round = 0; round < 2; ++round) {  // the first answer, then the kernel's own
+    errno = 0;
+    EXPECT_EQ(::setxattr(f.c_str(), "user.tag", "x", 1, 0), -1);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    errno = 0;
+    EXPECT_EQ(::getxattr(f.c_str(), "user.tag", buf, sizeof buf), -1);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    errno = 0;
+    EXPECT_EQ(::listxattr(f.c_str(), buf, sizeof buf), -1);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    errno = 0;
+    EXPECT_EQ(::removexattr(f.c_str(), "user.tag"), -1);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+  }
+  // Writes (which the kernel no longer precedes with a security.capability query) work.
+  const int fd = ::open(f.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, "more\n", 5), 5);
+  ::close(fd);
+  EXPECT_EQ(ReadFile(f), "contents\nmore\n");
+}
+
+}  // namespace
+}  // namespace matterfs::mount_test
