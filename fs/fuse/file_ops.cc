@@ -196,12 +196,6 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   });
 }
 
-void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  (void)ino;
-  (void)fi;
-  fuse_reply_err(req, 0);
-}
-
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   (void)ino;
   Guard(req, [&] {
