@@ -208,6 +208,9 @@ void AuditSink::Run() {
         continue;
       }
     }
+    // Delivering: what is queued now is this batch, whether it was gathered or arrived
+    // whole; no pause for more until the queue has been emptied.
+    gathered_ = true;
     AuditEvent event = std::move(queue_.front());
     queue_.pop_front();
     // The pop made room: report losses now, under the same lock, so that a busy

@@ -48,6 +48,7 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
   control::Response r;
   auto pol = access.policy();
   auto stats = access.audit_stats();
+  const fuse::DecisionStats decisions = access.decision_stats();
   r.rows.push_back({{"kind", "mount"},
                     {"vault", fs_.vault().path()},
                     {"policy", pol->source.empty() ? "(owner only)" : pol->source},
@@ -57,8 +58,8 @@ control::Response ControlHandler::ShowStatus(const fuse::Caller& caller) {
                     {"syslog", access.syslog_socket()},
                     {"syslog_problem", access.SyslogProblem()},
                     {"audit_error", stats.last_error},
-                    {"decisions_computed", std::to_string(access.decision_stats().computed)},
-                    {"decisions_cached", std::to_string(access.decision_stats().cached)}});
+                    {"decisions_computed", std::to_string(decisions.computed)},
+                    {"decisions_cached", std::to_string(decisions.cached)}});
   // Root and the daemon's own user (the operators, who hold the vault's key anyway) see
   // every matter; everyone else the matters the policy shows them.
   const bool operator_user = caller.uid == 0 || caller.uid == ::geteuid();

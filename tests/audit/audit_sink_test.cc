@@ -1,8 +1,6 @@
 // The bounded queue: order, drop and strict modes when full, the later audit-dropped
 // report, retries, bounded shutdown, and the syslog output against sockets that nobody
 // reads, that vanish and that come back.
-#include "audit/sink.h"
-
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "audit/sink.h"
 #include "audit/syslog_output.h"
 #include "tests/audit/test_util.h"
 #include "util/unique_fd.h"
@@ -253,6 +252,41 @@ TEST(AuditSinkTest, CloseFlushesTheQueue) {
   EXPECT_TRUE(rec->closed);
   EXPECT_FALSE(sink.Submit(Numbered(500)));  // closed
   EXPECT_EQ(sink.stats().lost, 1u);
+}
+
+// Batching: the writer, woken by a batch's first event, waits for more up to
+// batch_delay. With a delay of an hour, only a full batch or Close can end the wait, so
+// these pass only if both do (and fail, by timing out, if either did not).
+TEST(AuditSinkTest, AFullBatchIsDeliveredWithoutWaitingForTheDelay) {
+  auto rec = std::make_shared<Recorded>();
+  AuditSinkOptions o = Options(100, QueueFullMode::kDrop, false);
+  o.batch_delay = std::chrono::hours(1);
+  o.batch_size = 8;
+  AuditSink sink(o, Outputs(rec));
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(sink.Submit(Numbered(i)));
+  ASSERT_TRUE(sink.WaitIdle(10s)) << "a full batch waited for the delay";
+  EXPECT_EQ(rec->Snapshot().size(), 8u);
+  // The next batch starts afresh: seven more stay gathered, the eighth sends them.
+  for (int i = 8; i < 15; ++i) ASSERT_TRUE(sink.Submit(Numbered(i)));
+  EXPECT_FALSE(sink.WaitIdle(200ms));
+  ASSERT_TRUE(sink.Submit(Numbered(15)));
+  ASSERT_TRUE(sink.WaitIdle(10s));
+  auto got = rec->Snapshot();
+  ASSERT_EQ(got.size(), 16u);
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(got[i].message, "event " + std::to_string(i));
+}
+
+TEST(AuditSinkTest, CloseDeliversABatchStillBeingGathered) {
+  auto rec = std::make_shared<Recorded>();
+  AuditSinkOptions o = Options(100, QueueFullMode::kDrop, false);
+  o.batch_delay = std::chrono::hours(1);
+  o.batch_size = 64;
+  AuditSink sink(o, Outputs(rec));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sink.Submit(Numbered(i)));
+  ASSERT_TRUE(sink.Close().ok());
+  EXPECT_EQ(rec->Snapshot().size(), 3u);
+  EXPECT_EQ(sink.stats().written, 3u);
+  EXPECT_EQ(sink.stats().lost, 0u);
 }
 
 TEST(AuditSinkTest, CloseGivesUpAfterTheTimeoutAndCountsTheLoss) {
