@@ -1,11 +1,9 @@
 // The daemon's decision cache (AccessControl::Decide): a decision for a caller whose
 // decision is cached allocates nothing and takes no lock shared between threads (counted
-// by replacing operator new and interposing pthread's lock functions in this binary), and
+// with tests/support/counting.h), and
 // the cache never serves a decision after what it depends on has changed: the policy
 // (reload), a break-glass grant, an until= that passes, the matter's status, the caller.
-#include <dlfcn.h>
 #include <gtest/gtest.h>
-#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -17,87 +15,22 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <new>
 #include <string>
 #include <thread>
 
 #include "crypto/signing.h"
 #include "fs/fuse/access.h"
 #include "policy/timestamp.h"
+#include "tests/support/counting.h"
 #include "util/file_io.h"
-
-// --- Counting: operator new and pthread locks, on the thread that asks for it ----------
-// (The replacement operator new takes its memory from malloc, so its delete frees it;
-// GCC cannot see that the two belong together.)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-namespace {
-thread_local bool t_counting = false;
-thread_local uint64_t t_allocations = 0;
-thread_local uint64_t t_locks = 0;
-
-void CountLock() {
-  if (t_counting) ++t_locks;
-}
-
-template <typename Fn>
-Fn Next(const char* name) {
-  return reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, name));
-}
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (t_counting) ++t_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-
-extern "C" {
-int pthread_mutex_lock(pthread_mutex_t* m) {
-  static auto next = Next<int (*)(pthread_mutex_t*)>("pthread_mutex_lock");
-  CountLock();
-  return next(m);
-}
-int pthread_mutex_trylock(pthread_mutex_t* m) {
-  static auto next = Next<int (*)(pthread_mutex_t*)>("pthread_mutex_trylock");
-  CountLock();
-  return next(m);
-}
-int pthread_rwlock_rdlock(pthread_rwlock_t* l) {
-  static auto next = Next<int (*)(pthread_rwlock_t*)>("pthread_rwlock_rdlock");
-  CountLock();
-  return next(l);
-}
-int pthread_rwlock_wrlock(pthread_rwlock_t* l) {
-  static auto next = Next<int (*)(pthread_rwlock_t*)>("pthread_rwlock_wrlock");
-  CountLock();
-  return next(l);
-}
-}
 
 namespace matterfs::fuse {
 namespace {
 
 namespace fsys = std::filesystem;
 
-struct Counts {
-  uint64_t allocations = 0;
-  uint64_t locks = 0;
-};
-
-template <typename Fn>
-Counts Count(Fn&& fn) {
-  t_allocations = 0;
-  t_locks = 0;
-  t_counting = true;
-  fn();
-  t_counting = false;
-  return {t_allocations, t_locks};
-}
+using testing::Count;
+using testing::Counts;
 
 // uid 0 is root on every system; the policy names it, and uid 65534 (nobody) not.
 constexpr Caller kRoot{0, 0, 1};
