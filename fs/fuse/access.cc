@@ -88,6 +88,7 @@ Result<std::unique_ptr<AccessControl>> AccessControl::Create(AccessOptions opts,
         std::make_shared<const policy::Policy>(policy::Policy::OwnerOnly(ac->opts_.owner));
   }
   const policy::Policy& pol = *ac->policy_;
+  ac->SetBulkSettings(pol);
   MFS_ASSIGN(
       audit::PathRedactor redactor,
       audit::PathRedactor::Make(static_cast<audit::PathMode>(pol.audit_path), path_hash_key));
@@ -160,21 +161,29 @@ uint64_t AccessControl::NextId() {
 
 std::string AccessControl::ProcessName(int32_t pid) {
   if (pid <= 0) return "";
-  const auto now = Clock::now();
-  {
-    std::lock_guard<std::mutex> g(comm_mu_);
-    auto it = comm_.find(pid);
-    if (it != comm_.end() && it->second.second > now) return it->second.first;
-  }
+  // Each thread keeps a small direct-mapped cache (a process opening many files is asked
+  // once per thread and kCommTtl): no lock shared between threads, and the name (at most
+  // 15 bytes, TASK_COMM_LEN) fits std::string's inline buffer, so a hit allocates nothing.
+  struct Slot {
+    int32_t pid = 0;
+    int64_t expires_ns = 0;
+    uint8_t length = 0;
+    char name[16] = {};
+  };
+  static thread_local std::array<Slot, 64> slots;
+  Slot& slot = slots[static_cast<uint32_t>(pid) % slots.size()];
+  const int64_t now_ns = MonotonicCoarseNs();
+  if (slot.pid == pid && now_ns < slot.expires_ns) return std::string(slot.name, slot.length);
   std::string name;
   auto raw = ReadWholeFile(AT_FDCWD, "/proc/" + std::to_string(pid) + "/comm", 64);
   if (raw.ok()) {
     name.assign(raw->begin(), raw->end());
     while (!name.empty() && name.back() == '\n') name.pop_back();
   }
-  std::lock_guard<std::mutex> g(comm_mu_);
-  if (comm_.size() > 4096) comm_.clear();
-  comm_[pid] = {name, now + kCommTtl};
+  slot.pid = pid;
+  slot.length = static_cast<uint8_t>(std::min(name.size(), sizeof slot.name));
+  std::memcpy(slot.name, name.data(), slot.length);
+  slot.expires_ns = now_ns + std::chrono::duration_cast<std::chrono::nanoseconds>(kCommTtl).count();
   return name;
 }
 
@@ -326,28 +335,67 @@ int AccessControl::Quiet(const Caller& caller, const std::string& matter,
   return action == policy::Action::kList ? ENOENT : ErrnoFor(d);
 }
 
-void AccessControl::CountOpen(const Caller& caller, const std::string& matter) {
-  auto pol = policy();
-  if (pol->bulk_threshold == 0) return;
-  const auto now = Clock::now();
-  uint64_t count = 0;
-  {
-    std::lock_guard<std::mutex> g(bulk_mu_);
-    if (bulk_.size() > 65536) bulk_.clear();
-    BulkWindow& w = bulk_[{caller.uid, matter}];
-    if (w.count == 0 || now - w.start > pol->bulk_window) w = {now, 0, false};
-    ++w.count;
-    if (w.count <= pol->bulk_threshold || w.alerted) return;
-    w.alerted = true;
-    count = w.count;
+void AccessControl::SetBulkSettings(const policy::Policy& pol) {
+  bulk_window_s_.store(std::max<int64_t>(1, pol.bulk_window.count()), std::memory_order_relaxed);
+  bulk_threshold_.store(pol.bulk_threshold, std::memory_order_release);
+}
+
+std::optional<uint64_t> AccessControl::CountBulk(uint32_t uid, const std::string& matter) {
+  const uint32_t threshold = bulk_threshold_.load(std::memory_order_acquire);
+  if (threshold == 0) return std::nullopt;
+  const int64_t window = bulk_window_s_.load(std::memory_order_relaxed);
+  const auto now = static_cast<uint32_t>(MonotonicCoarseNs() / 1000000000);
+  uint64_t key = std::hash<std::string_view>{}(matter) ^ (uint64_t{uid} * 0x9E3779B97F4A7C15ull);
+  key = (key ^ (key >> 31)) | 1;
+  constexpr uint64_t kAlerted = uint64_t{1} << 31;
+  constexpr uint64_t kCount = kAlerted - 1;
+  auto start_of = [](uint64_t state) { return static_cast<uint32_t>(state >> 32); };
+  auto live = [&](uint64_t state) {
+    return state != 0 && int64_t{now} - int64_t{start_of(state)} < window;
+  };
+  // Our slot, a free one, one whose window has passed, or else the probe's oldest.
+  BulkSlot* slot = nullptr;
+  BulkSlot* oldest = nullptr;
+  for (size_t i = 0; i < kBulkProbe && slot == nullptr; ++i) {
+    BulkSlot& s = bulk_[(key + i) & (kBulkSlots - 1)];
+    uint64_t k = s.key.load(std::memory_order_acquire);
+    if (k == key) {
+      slot = &s;
+    } else if ((k == 0 || !live(s.state.load(std::memory_order_relaxed))) &&
+               s.key.compare_exchange_strong(k, key, std::memory_order_acq_rel)) {
+      s.state.store(0, std::memory_order_relaxed);  // a new window starts below
+      slot = &s;
+    } else if (oldest == nullptr || start_of(s.state.load(std::memory_order_relaxed)) <
+                                        start_of(oldest->state.load(std::memory_order_relaxed))) {
+      oldest = &s;
+    }
   }
+  if (slot == nullptr) {  // more live (uid, matter) pairs here than the probe holds
+    slot = oldest;
+    slot->key.store(key, std::memory_order_release);
+    slot->state.store(0, std::memory_order_relaxed);
+  }
+  uint64_t state = slot->state.load(std::memory_order_relaxed);
+  uint64_t next;
+  do {
+    next = live(state) && (state & kCount) < kCount ? state + 1 : (uint64_t{now} << 32) | 1;
+    if ((next & kCount) > threshold && !(next & kAlerted)) next |= kAlerted;
+  } while (!slot->state.compare_exchange_weak(state, next, std::memory_order_relaxed));
+  if ((next & kAlerted) && !(state & kAlerted && live(state))) return next & kCount;
+  return std::nullopt;
+}
+
+void AccessControl::CountOpen(const Caller& caller, const std::string& matter) {
+  const std::optional<uint64_t> count = CountBulk(caller.uid, matter);
+  if (!count) return;
+  auto pol = policy();
   auto subject = SubjectOf(caller.uid);
   audit::AuditEvent e = BaseEvent(caller, subject.ok() ? subject->user : "");
   e.event = audit::audit_events::kBulkAccess;
   e.result = audit::AuditResult::kOk;
   e.severity = audit::AuditSeverity::kAlert;
   e.matter = matter;
-  e.count = count;
+  e.count = *count;
   e.rule = "bulk_threshold " + std::to_string(pol->bulk_threshold) + " within " +
            policy::FormatDuration(pol->bulk_window);
   e.message = "more than " + std::to_string(pol->bulk_threshold) + " opens in one matter within " +
@@ -512,6 +560,7 @@ Status AccessControl::Reload() {
   }
   // Applied from here on.
   std::atomic_store(&policy_, fresh);
+  SetBulkSettings(*fresh);
   InvalidateDecisions();
   if (reload_hook_) reload_hook_();
   if (redactor) redactor_.store(std::move(redactor));

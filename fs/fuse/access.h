@@ -208,16 +208,24 @@ class AccessControl {
   };
   std::map<std::tuple<uint32_t, std::string, std::string, std::string>, Throttled> throttle_;
 
-  std::mutex bulk_mu_;
-  struct BulkWindow {
-    std::chrono::steady_clock::time_point start;
-    uint64_t count = 0;
-    bool alerted = false;
+  // Bulk-access counting, one slot per (uid, matter) in a table of atomics, so that an
+  // open takes no lock: state = window start (seconds on the steady clock, high 32 bits),
+  // alerted (bit 31), opens in the window (low 31 bits), changed by compare-and-swap.
+  struct BulkSlot {
+    std::atomic<uint64_t> key{0};  // hash of (uid, matter), never 0; 0 = free
+    std::atomic<uint64_t> state{0};
   };
-  std::map<std::pair<uint32_t, std::string>, BulkWindow> bulk_;
+  static constexpr size_t kBulkSlots = 4096;  // a power of two
+  static constexpr size_t kBulkProbe = 8;
+  std::unique_ptr<BulkSlot[]> bulk_{new BulkSlot[kBulkSlots]};
+  // The policy's bulk settings, read without loading the policy (std::atomic_load of a
+  // shared_ptr takes a lock).
+  std::atomic<uint32_t> bulk_threshold_{0};
+  std::atomic<int64_t> bulk_window_s_{60};
+  void SetBulkSettings(const policy::Policy& pol);
+  // Counts one open; the count now if it crossed the threshold first in this window.
+  std::optional<uint64_t> CountBulk(uint32_t uid, const std::string& matter);
 
-  std::mutex comm_mu_;
-  std::map<int32_t, std::pair<std::string, std::chrono::steady_clock::time_point>> comm_;
   std::function<void()> tick_;
   std::function<void()> reload_hook_;
 

@@ -109,14 +109,14 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
       if (!S_ISREG(inode->type)) return (void)fuse_reply_err(req, EINVAL);
       std::shared_ptr<FileState> state;
       if (fi != nullptr) {
-        auto* h = reinterpret_cast<FileHandle*>(fi->fh);
-        if (!h->state->writable) {
+        auto* open = reinterpret_cast<FileState*>(fi->fh);
+        if (!open->writable) {
           // Upgrades the shared state's fd to read-write.
           auto up = AcquireFile(fs->files(), inode, true);
           if (!up.ok()) return Reply(req, up.error(), inode);
           ReleaseFile(inode);
         }
-        state = h->state;
+        state = open->shared_from_this();
       }
       bool temporary = false;
       if (!state) {

@@ -14,19 +14,16 @@ namespace matterfs::fuse {
 
 namespace {
 
-FileHandle* HandleOf(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+// fi->fh of a regular file: its shared state, kept alive by the user it counts (one per
+// handle: AcquireFile counted it, OpRelease's ReleaseFile drops it). No allocation per open.
+FileState* StateOf(fuse_file_info* fi) { return reinterpret_cast<FileState*>(fi->fh); }
 
-// Hands a new handle to the kernel; if the caller was interrupted meanwhile, the kernel
-// never sees it and it is released here.
+// Hands the new handle to the kernel; if the caller was interrupted meanwhile, the kernel
+// never sees it and its user is released here.
 template <typename ReplyFn>
-void PublishHandle(fuse_file_info* fi, std::unique_ptr<FileHandle> handle, ReplyFn&& reply) {
-  Inode* inode = handle->inode;
-  fi->fh = reinterpret_cast<uint64_t>(handle.get());
-  if (reply() == -ENOENT) {
-    ReleaseFile(inode);
-    return;  // handle freed here
-  }
-  (void)handle.release();  // owned by the kernel's file now; OpRelease frees it
+void PublishHandle(fuse_file_info* fi, Inode* inode, FileState* state, ReplyFn&& reply) {
+  fi->fh = reinterpret_cast<uint64_t>(state);
+  if (reply() == -ENOENT) ReleaseFile(inode);
 }
 
 // Shared mode: the kernel's page cache of one server cannot know what another wrote, and
@@ -71,9 +68,9 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         return Reply(req, s.error(), inode);
       }
     }
+    RememberPathForAudit(inode, **state);
     UncachedIfShared(fs, fi);
-    PublishHandle(fi, std::make_unique<FileHandle>(FileHandle{inode, *state, fi->flags}),
-                  [&] { return fuse_reply_open(req, fi); });
+    PublishHandle(fi, inode, state->get(), [&] { return fuse_reply_open(req, fi); });
   });
 }
 
@@ -126,18 +123,15 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
       }
     }
     UncachedIfShared(fs, fi);
-    PublishHandle(fi, std::make_unique<FileHandle>(FileHandle{inode, *state, fi->flags}),
-                  [&] { return fuse_reply_create(req, &e, fi); });
+    PublishHandle(fi, inode, state->get(), [&] { return fuse_reply_create(req, &e, fi); });
   });
 }
 
 // read: EIO for a block that fails authentication (tamper event naming the block) or
 // once the matter is wiped.
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  (void)ino;
   Guard(req, [&] {
-    FileHandle* h = HandleOf(fi);
-    FileState& state = *h->state;
+    FileState& state = *StateOf(fi);
     thread_local std::vector<uint8_t> buf;
     if (buf.size() < vault::kMaxIo) buf.resize(vault::kMaxIo);
     size = std::min(size, vault::kMaxIo);
@@ -153,41 +147,44 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     if (fs->shared()) {
       // Another server may have written: lock the backing file and catch up first.
       std::unique_lock<std::shared_mutex> wl(state.lock);
-      auto backing = CatchUp(fs->files(), h->inode, state, false);
+      auto backing = CatchUp(fs->files(), In(req, ino), state, false);
       n = backing.ok() ? read() : Result<size_t>(backing.error());
     } else {
       std::shared_lock<std::shared_mutex> rl(state.lock);
       n = read();
     }
-    if (!n.ok()) return Reply(req, n.error(), h->inode);
+    if (!n.ok()) return Reply(req, n.error(), In(req, ino));
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
   });
 }
 
 // write: EBADF on a read-only handle; EIO for a block that fails authentication (a
 // partial write re-encrypts its block) or once the matter is wiped; ENOSPC, EFBIG.
+// O_APPEND: fi->flags are the file's flags at the time of the write (the kernel sends
+// them), so fcntl(F_SETFL) counts; a write-back of mmap'd pages (writepage) carries none
+// and lands at its own offset.
 void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
              fuse_file_info* fi) {
-  (void)ino;
   Guard(req, [&] {
     MatterFs* fs = Fs(req);
-    FileHandle* h = HandleOf(fi);
-    FileState& state = *h->state;
+    Inode* inode = In(req, ino);
+    FileState& state = *StateOf(fi);
     std::unique_lock<std::shared_mutex> wl(state.lock);
     if (!state.writable) return (void)fuse_reply_err(req, EBADF);
-    auto taken = CatchUp(fs->files(), h->inode, state, true);
-    if (!taken.ok()) return Reply(req, taken.error(), h->inode);
+    auto taken = CatchUp(fs->files(), inode, state, true);
+    if (!taken.ok()) return Reply(req, taken.error(), inode);
     std::optional<BackingFileLock> backing = std::move(*taken);
-    Status s = EnsureHeader(fs->files(), h->inode, state);
-    if (!s.ok()) return Reply(req, s.error(), h->inode);
-    uint64_t at = (h->flags & O_APPEND) ? state.size.load() : static_cast<uint64_t>(off);
+    Status s = EnsureHeader(fs->files(), inode, state);
+    if (!s.ok()) return Reply(req, s.error(), inode);
+    const bool append = (fi->flags & O_APPEND) && !fi->writepage;
+    uint64_t at = append ? state.size.load() : static_cast<uint64_t>(off);
     vault::CryptFile file(*state.crypto, HeaderOf(state));
     auto size_after = file.Write(state.fd.get(), state.size.load(), at,
                                  {reinterpret_cast<const uint8_t*>(data), size});
     if (!size_after.ok()) {
       backing.reset();
       wl.unlock();
-      return Reply(req, size_after.error(), h->inode);
+      return Reply(req, size_after.error(), inode);
     }
     state.size = *size_after;
     backing.reset();
@@ -197,12 +194,9 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  (void)ino;
+  (void)fi;
   Guard(req, [&] {
-    std::unique_ptr<FileHandle> h(HandleOf(fi));
-    Inode* inode = h->inode;
-    h.reset();
-    ReleaseFile(inode);
+    ReleaseFile(In(req, ino));
     fuse_reply_err(req, 0);
   });
 }
@@ -211,7 +205,7 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   (void)ino;
   Guard(req, [&] {
-    int fd = HandleOf(fi)->state->fd.get();
+    int fd = StateOf(fi)->fd.get();
     int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
     fuse_reply_err(req, rc == 0 ? 0 : errno);
   });
@@ -221,14 +215,13 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
 // as a truncate up does.
 void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                  fuse_file_info* fi) {
-  (void)ino;
   Guard(req, [&] {
     if (mode != 0) return (void)fuse_reply_err(req, EOPNOTSUPP);
-    FileHandle* h = HandleOf(fi);
+    Inode* inode = In(req, ino);
     const uint64_t end = static_cast<uint64_t>(offset) + static_cast<uint64_t>(length);
     Status s =
-        AllocateFile(Fs(req)->files(), h->inode, *h->state, static_cast<uint64_t>(offset), end);
-    if (!s.ok()) return Reply(req, s.error(), h->inode);
+        AllocateFile(Fs(req)->files(), inode, *StateOf(fi), static_cast<uint64_t>(offset), end);
+    if (!s.ok()) return Reply(req, s.error(), inode);
     fuse_reply_err(req, 0);
   });
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #include "fs/fuse/open_file.h"
@@ -63,6 +64,7 @@ Inode* InodeTable::Insert(Inode* parent, const std::string& entry, const std::st
         inode->parent = parent;
         inode->entry = entry;
         inode->name = name;
+        names_generation_.fetch_add(1, std::memory_order_release);
       }
     } else {
       auto owned = std::make_unique<Inode>(st.st_dev, st.st_ino, st.st_mode & S_IFMT);
@@ -187,6 +189,7 @@ void InodeTable::Move(Inode* inode, Inode* new_parent, const std::string& entry,
   inode->parent = new_parent;
   inode->entry = entry;
   inode->name = name;
+  names_generation_.fetch_add(1, std::memory_order_release);
   if (old != nullptr) ReleaseLocked(old);
 }
 
@@ -196,12 +199,26 @@ void InodeTable::Pin(Inode* inode) {
 }
 
 std::string InodeTable::PathOf(Inode* inode) {
-  std::lock_guard<std::mutex> g(mutex_);
   std::string path;
-  for (Inode* i = inode; i != nullptr && i != &root_; i = i->parent) {
-    path = path.empty() ? i->name : i->name + "/" + path;
-  }
+  PathInto(inode, path);
   return path;
+}
+
+uint64_t InodeTable::PathInto(Inode* inode, std::string& out) {
+  std::lock_guard<std::mutex> g(mutex_);
+  // The names from the inode up (a path deeper than this is cut at the top, with "./..").
+  constexpr size_t kMaxDepth = 256;
+  std::array<const std::string*, kMaxDepth> names;
+  size_t depth = 0;
+  Inode* i = inode;
+  for (; i != nullptr && i != &root_ && depth < kMaxDepth; i = i->parent) names[depth++] = &i->name;
+  out.clear();
+  if (i != nullptr && i != &root_) out = "...";
+  for (size_t k = depth; k-- > 0;) {
+    if (!out.empty()) out += '/';
+    out += *names[k];
+  }
+  return names_generation_.load(std::memory_order_relaxed);
 }
 
 std::vector<Inode*> InodeTable::InodesOf(const LoadedMatter* matter) {

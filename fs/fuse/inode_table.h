@@ -92,6 +92,12 @@ class InodeTable {
   void Pin(Inode* inode);
   // A path for log lines: "matter/dir/file".
   std::string PathOf(Inode* inode);
+  // The same into `out` (no allocation once `out` has the capacity); returns the names
+  // generation it was read in.
+  uint64_t PathInto(Inode* inode, std::string& out);
+  // Bumped by every change to a parent or a name (rename, a new link's name): a path
+  // read in generation g is still the inode's path while names_generation() == g.
+  uint64_t names_generation() const { return names_generation_.load(std::memory_order_acquire); }
 
   // Closes fds of idle inodes when more than max_fds are open.
   void Trim();
@@ -125,6 +131,7 @@ class InodeTable {
   Inode* fd_list_ = nullptr;  // head of the list of inodes holding an fd
   std::atomic<size_t> open_fds_{0};
   std::atomic<uint64_t> clock_{0};
+  std::atomic<uint64_t> names_generation_{1};  // changed under mutex_
   const size_t max_fds_;
 };
 

@@ -1,5 +1,5 @@
 // Open-file state of the FUSE adapter: one FileState per regular file that has open
-// handles (shared by all its handles), and one FileHandle per open() (fi->fh).
+// handles, shared by all its handles (fi->fh points to it; each handle counts one user).
 //
 // FileState owns the backing fd (O_RDWR when a handle writes), the file's unwrapped
 // data key (FileCrypto, absent while the file has no header yet) and the cached
@@ -27,7 +27,7 @@
 
 namespace matterfs::fuse {
 
-struct FileState {
+struct FileState : std::enable_shared_from_this<FileState> {
   std::shared_mutex lock;
   UniqueFd fd;  // backing fd, O_RDWR when writable
   bool writable = false;
@@ -36,19 +36,16 @@ struct FileState {
   std::atomic<uint64_t> size{0};            // plaintext size
   bool evicted = false;                     // the matter was wiped: every call fails (EIO)
   int users = 0;                            // guarded by Inode::mu
+  // Guarded by Inode::mu: the file's path for audit events, while the inode table's
+  // names generation is still path_generation (PathForAudit in ops.h).
+  std::string path;
+  uint64_t path_generation = 0;
 };
 
 // The header CryptFile needs (null while the file has none).
 inline vault::FileHeader* HeaderOf(FileState& state) {
   return state.header ? &*state.header : nullptr;
 }
-
-// What fi->fh points to for a regular file.
-struct FileHandle {
-  Inode* inode;
-  std::shared_ptr<FileState> state;
-  int flags;
-};
 
 // What the open-file functions need from the daemon.
 struct FileContext {

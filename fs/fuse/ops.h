@@ -35,6 +35,14 @@ double EntryTimeout(MatterFs* fs, Inode* parent);
 double AttrTimeout(MatterFs* fs, Inode* inode);
 inline std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
+// The path of `inode` (and its child `name`, if any) for an audit event or a log line,
+// in a buffer of this thread's (valid until its next call). An open regular file's path
+// comes from its FileState while no name has changed since (no inode table lock).
+const std::string& PathForAudit(MatterFs* fs, Inode* inode, const char* name = nullptr);
+// After an open: keeps the path the last PathForAudit on this thread read from the inode
+// table in the file's state, for the next opens.
+void RememberPathForAudit(Inode* inode, FileState& state);
+
 // The policy decision for an operation inside a matter, audited: 0 or the errno.
 // `inode` is the object or the directory the operation works in; `name` a child, if any.
 int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,

@@ -10,14 +10,49 @@
 
 namespace matterfs::fuse {
 
+namespace {
+// This thread's audit path buffer (its capacity stays), and whether the path in it was
+// read from the inode table (the names generation then) or from an open file's copy (0).
+thread_local std::string t_path;
+thread_local uint64_t t_path_generation = 0;
+}  // namespace
+
+const std::string& PathForAudit(MatterFs* fs, Inode* inode, const char* name) {
+  std::string& path = t_path;
+  t_path_generation = 0;
+  bool cached = false;
+  if (S_ISREG(inode->type) && name == nullptr) {
+    // An open file keeps its path while no name changes: no lock on the inode table.
+    std::lock_guard<std::mutex> g(inode->mu);
+    if (inode->file && inode->file->path_generation == fs->inodes().names_generation()) {
+      path.assign(inode->file->path);
+      cached = true;
+    }
+  }
+  if (!cached) t_path_generation = fs->inodes().PathInto(inode, path);
+  if (name != nullptr) {
+    t_path_generation = 0;  // a child's path: not the inode's
+    path += '/';
+    path += name;
+  }
+  return path;
+}
+
+void RememberPathForAudit(Inode* inode, FileState& state) {
+  if (t_path_generation == 0) return;
+  std::lock_guard<std::mutex> g(inode->mu);
+  if (state.path_generation >= t_path_generation) return;
+  state.path = t_path;
+  state.path_generation = t_path_generation;
+}
+
 int Authorize(fuse_req_t req, Inode* inode, const char* name, policy::Action action,
               const char* event, const char* access) {
   MatterFs* fs = Fs(req);
   if (!inode->matter) return 0;  // the root itself: callers decide
-  std::string path = fs->inodes().PathOf(inode);
-  if (name != nullptr) path += "/" + std::string(name);
   return fs->access().Check(CallerOf(req), inode->matter->name(),
-                            PolicyStatusOf(inode->matter->status()), action, event, path, access);
+                            PolicyStatusOf(inode->matter->status()), action, event,
+                            PathForAudit(fs, inode, name), access);
 }
 
 int CheckRead(fuse_req_t req, Inode* inode, const char* event, const char* name) {
@@ -27,12 +62,9 @@ int CheckRead(fuse_req_t req, Inode* inode, const char* event, const char* name)
   const std::string& matter = inode->matter->name();
   const policy::MatterStatus status = PolicyStatusOf(inode->matter->status());
   if (fs->access().Allowed(caller, matter, status, policy::Action::kRead)) return 0;
-  std::string path;
-  if (event != nullptr) {
-    path = fs->inodes().PathOf(inode);
-    if (name != nullptr) path += "/" + std::string(name);
-  }
-  return fs->access().Quiet(caller, matter, status, policy::Action::kRead, event, path);
+  static const std::string kNoPath;
+  return fs->access().Quiet(caller, matter, status, policy::Action::kRead, event,
+                            event != nullptr ? PathForAudit(fs, inode, name) : kNoPath);
 }
 
 Result<std::shared_ptr<const vault::Matter>> KeysOf(Inode* inode) {

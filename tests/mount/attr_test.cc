@@ -495,6 +495,38 @@ TEST_F(MountTest, MmapReadAndSharedWrite) {
   EXPECT_TRUE(r.Find("read-back")->data == want) << "MAP_SHARED writes not read back by read()";
 }
 
+// The kernel writes mmap'd pages back through any writable handle of the file, here one
+// opened with O_APPEND afterwards: the pages must land at their own offsets, not at the
+// end (the append rule is the calling write's, not the handle's).
+TEST_F(MountTest, MmapWriteBackThroughAnAppendHandleLandsInPlace) {
+  const std::string data = Pattern(3 * 4096, 22);
+  Trace r = Compare([&](const std::string& d, Trace& t) {
+    const std::string f = d + "/mapped-append";
+    t.Sys("seed", WriteFile(f, data) ? 0 : -1);
+    UniqueFd rw(::open(f.c_str(), O_RDWR | O_CLOEXEC));
+    void* map = ::mmap(nullptr, data.size(), PROT_READ | PROT_WRITE, MAP_SHARED, rw.get(), 0);
+    t.Sys("mmap", map == MAP_FAILED ? -1 : 0);
+    UniqueFd app(::open(f.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    t.Sys("open-append", app.valid() ? 0 : -1);
+    if (map != MAP_FAILED) {
+      std::memcpy(static_cast<char*>(map) + 10, "MAPPED", 6);
+      std::memcpy(static_cast<char*>(map) + 4096 + 7, "SECOND", 6);
+      t.Sys("msync", ::msync(map, data.size(), MS_SYNC));
+      ::munmap(map, data.size());
+    }
+    t.Sys("append", ::write(app.get(), "tail", 4) == 4 ? 0 : -1);
+    rw.reset();
+    app.reset();
+    DropCaches(1);
+    t.File("read-back", f);
+  });
+  std::string want = data;
+  want.replace(10, 6, "MAPPED");
+  want.replace(4096 + 7, 6, "SECOND");
+  want += "tail";
+  EXPECT_TRUE(r.Find("read-back")->data == want) << "mmap'd pages written back at the end";
+}
+
 // ---- other users -------------------------------------------------------------------
 
 // The file-server set-up: allow_other, and a policy that lets root and nobody write.

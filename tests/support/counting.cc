@@ -89,8 +89,7 @@ Counts Count(const std::function<void()>& fn) {
 std::vector<const void*> SharedLocks(const Counts& a, const Counts& b) {
   std::vector<const void*> both;
   for (const void* p : a.lock_addresses) {
-    if (std::find(b.lock_addresses.begin(), b.lock_addresses.end(), p) !=
-        b.lock_addresses.end()) {
+    if (std::find(b.lock_addresses.begin(), b.lock_addresses.end(), p) != b.lock_addresses.end()) {
       both.push_back(p);
     }
   }
