@@ -172,6 +172,7 @@ TEST_F(AuditFastPathTest, FourThreadsAtOnceTakeNoLockAndKeepTheirOrder) {
   std::vector<Counts> counts(kThreads);
   std::vector<int> queued(kThreads, 0);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       const PathRedactor& redactor = t % 2 == 0 ? *plain_ : *hash_;
