@@ -205,21 +205,30 @@ Result<PathRedactor> PathRedactor::Make(PathMode mode, ByteSpan hash_key) {
   return PathRedactor(mode, std::move(key));
 }
 
+void PathRedactor::AppendHash(std::string_view path, std::string& out) const {
+  std::array<uint8_t, 32> full{};
+  crypto::Blake2bInto(full, AsBytes(path), key_.span());
+  out.reserve(out.size() + 2 * kHashSize);
+  for (size_t i = 0; i < kHashSize; ++i) AppendHexByte(full[i], out);
+}
+
 std::string PathRedactor::Hash(std::string_view path) const {
-  if (mode_ != PathMode::kHash) return "";
-  const Bytes full = crypto::Blake2b(32, AsBytes(path), key_.span());
-  return ToHex(ByteSpan(full.data(), kHashSize));
+  std::string out;
+  if (mode_ == PathMode::kHash) AppendHash(path, out);
+  return out;
 }
 
 void PathRedactor::Apply(std::string_view path, AuditEvent& event) const {
+  // Written in place, so that an event whose strings already have the room (a reused
+  // queue slot, AuditSink::Emplace) costs no allocation.
   event.path.clear();
   event.path_hash.clear();
   switch (mode_) {
     case PathMode::kPlain:
-      event.path = std::string(path);
+      event.path.assign(path);
       break;
     case PathMode::kHash:
-      event.path_hash = Hash(path);
+      AppendHash(path, event.path_hash);
       break;
     case PathMode::kOmit:
       break;

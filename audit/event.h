@@ -142,13 +142,16 @@ class PathRedactor {
   static Result<PathRedactor> Make(PathMode mode, ByteSpan hash_key = {});
 
   PathMode mode() const { return mode_; }
-  // Fills event.path or event.path_hash (or neither) from `path`.
+  // Fills event.path or event.path_hash (or neither) from `path`, clearing the other.
+  // Writes into the event's strings in place: no allocation when they have the room.
   void Apply(std::string_view path, AuditEvent& event) const;
   // hex(first 16 bytes of BLAKE2b-256(message = path, key = hash key)); "" unless kHash.
   std::string Hash(std::string_view path) const;
 
  private:
   PathRedactor(PathMode mode, crypto::SecureBuffer key) : mode_(mode), key_(std::move(key)) {}
+  // Appends the hex hash of `path` (kHash mode only).
+  void AppendHash(std::string_view path, std::string& out) const;
   PathMode mode_;
   crypto::SecureBuffer key_;
 };

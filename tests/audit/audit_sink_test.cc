@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "audit/sink.h"
@@ -333,6 +334,195 @@ TEST(AuditSinkTest, ManyThreadsSubmitSafely) {
     EXPECT_EQ(*e.count, next[t]);
     next[t] = *e.count + 1;
   }
+}
+
+// Emplace fills a slot in place. Each fill must find every field at its default, even in
+// a slot that has carried events with every field set (a capacity of 2: two slots).
+TEST(AuditSinkTest, EmplaceGetsAResetEventAndFillsTimeAndHost) {
+  auto rec = std::make_shared<Recorded>();
+  AuditSink sink(Options(2, QueueFullMode::kDrop, false), Outputs(rec));
+  ASSERT_EQ(sink.ring_slots(), 2u);
+  int not_reset = 0;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(sink.Emplace([&](AuditEvent& e) {
+      const AuditEvent fresh;
+      if (e.time != fresh.time || !e.host.empty() || !e.event.empty() || e.result != fresh.result ||
+          e.severity != fresh.severity || !e.user.empty() || e.uid.has_value() ||
+          e.pid.has_value() || !e.process.empty() || !e.matter.empty() || !e.path.empty() ||
+          !e.path_hash.empty() || !e.access.empty() || !e.rule.empty() || e.count.has_value() ||
+          !e.message.empty()) {
+        ++not_reset;
+      }
+      e = SampleEvent();
+      e.path_hash = std::string(32, 'a');
+      e.count = 7;
+      e.message = "event " + std::to_string(i);
+      if (i % 2 == 1) {  // left for the sink to fill in
+        e.time = AuditTime{};
+        e.host.clear();
+      }
+    }));
+    ASSERT_TRUE(sink.WaitIdle(5s));
+  }
+  EXPECT_EQ(not_reset, 0);
+  ASSERT_TRUE(sink.Close().ok());
+  auto got = rec->Snapshot();
+  ASSERT_EQ(got.size(), 8u);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(got[i].message, "event " + std::to_string(i));
+    EXPECT_EQ(got[i].host, i % 2 == 1 ? "testhost" : "files1");
+    EXPECT_EQ(got[i].time, testing::SampleTime());
+    EXPECT_EQ(got[i].rule, SampleEvent().rule);
+  }
+}
+
+// A fill that throws queues nothing and the exception reaches the caller, whether the
+// event was going into the ring or into the overflow list behind it.
+TEST(AuditSinkTest, AFillThatThrowsQueuesNothing) {
+  auto rec = std::make_shared<Recorded>();
+  const size_t capacity = AuditSink::kMaxRingSlots + 8;
+  AuditSink sink(Options(capacity, QueueFullMode::kStrict, /*paused=*/true), Outputs(rec));
+  auto fill_and_throw = [](AuditEvent& e) {
+    e = SampleEvent();
+    throw std::runtime_error("fill failed");
+  };
+  EXPECT_THROW(sink.Emplace(fill_and_throw), std::runtime_error);  // a ring slot
+  ASSERT_TRUE(sink.Submit(Numbered(0)));
+  for (size_t i = 1; i < AuditSink::kMaxRingSlots; ++i) {
+    ASSERT_TRUE(sink.Submit(Numbered(static_cast<int>(i))));
+  }
+  // The ring is full (the failed slot holds one place until the writer skips it).
+  EXPECT_THROW(sink.Emplace(fill_and_throw), std::runtime_error);  // the overflow list
+  ASSERT_TRUE(sink.Submit(Numbered(static_cast<int>(AuditSink::kMaxRingSlots))));
+  EXPECT_EQ(sink.stats().submitted, AuditSink::kMaxRingSlots + 1);
+  sink.Resume();
+  ASSERT_TRUE(sink.Close().ok());
+  auto got = rec->Snapshot();
+  ASSERT_EQ(got.size(), AuditSink::kMaxRingSlots + 1);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].message, "event " + std::to_string(i));
+  }
+  EXPECT_EQ(sink.stats().written, AuditSink::kMaxRingSlots + 1);
+  EXPECT_EQ(sink.stats().lost, 0u);
+}
+
+// A queue larger than the ring holds `capacity` events (the rest after the ring's in an
+// overflow list) and delivers them in order, the report of the drops last.
+TEST(AuditSinkTest, AQueueLargerThanTheRingKeepsItsCapacityAndOrder) {
+  auto rec = std::make_shared<Recorded>();
+  const size_t capacity = AuditSink::kMaxRingSlots + 300;
+  AuditSink sink(Options(capacity, QueueFullMode::kDrop, /*paused=*/true), Outputs(rec));
+  EXPECT_EQ(sink.ring_slots(), AuditSink::kMaxRingSlots);
+  const int total = static_cast<int>(capacity) + 50;
+  for (int i = 0; i < total; ++i) ASSERT_TRUE(sink.Submit(Numbered(i)));
+  auto st = sink.stats();
+  EXPECT_EQ(st.submitted, capacity);
+  EXPECT_EQ(st.queued, capacity);
+  EXPECT_EQ(st.dropped, 50u);
+  sink.Resume();
+  ASSERT_TRUE(sink.WaitIdle(10s));
+  ASSERT_TRUE(sink.Submit(Numbered(total)));
+  ASSERT_TRUE(sink.Close().ok());
+  auto got = rec->Snapshot();
+  ASSERT_EQ(got.size(), capacity + 2);
+  for (size_t i = 0; i < capacity; ++i) {
+    EXPECT_EQ(got[i].message, "event " + std::to_string(i));
+  }
+  EXPECT_EQ(got[capacity].event, "audit-dropped");
+  EXPECT_EQ(got[capacity].count.value_or(0), 50u);
+  EXPECT_EQ(got[capacity + 1].message, "event " + std::to_string(total));
+}
+
+// Threads that fill a queue larger than the ring faster than the writer empties it: the
+// events go to the ring, to the overflow list and are dropped, in any interleaving. Each
+// thread's delivered events stay in its order, and the reports account for every drop.
+TEST(AuditSinkTest, ThreadsOverflowingTheRingKeepTheirOrderAndEveryDropIsReported) {
+  auto rec = std::make_shared<Recorded>();
+  AuditSink sink(Options(AuditSink::kMaxRingSlots + 100, QueueFullMode::kDrop, false),
+                 Outputs(rec));
+  constexpr int kThreads = 6;
+  constexpr uint64_t kEach = 5000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint64_t i = 0; i < kEach; ++i) {
+        ASSERT_TRUE(sink.Emplace([&](AuditEvent& e) {
+          e.event = audit_events::kOpen;
+          e.pid = t;
+          e.count = i;
+        }));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(sink.Close().ok());
+  const auto st = sink.stats();
+  auto got = rec->Snapshot();
+  std::vector<int64_t> last(kThreads, -1);
+  uint64_t events = 0;
+  uint64_t reported = 0;
+  for (const auto& e : got) {
+    if (e.event == "audit-dropped") {
+      reported += e.count.value_or(0);
+      continue;
+    }
+    ++events;
+    const auto t = static_cast<size_t>(*e.pid);
+    EXPECT_GT(static_cast<int64_t>(*e.count), last[t]) << "thread " << t;
+    last[t] = static_cast<int64_t>(*e.count);
+  }
+  EXPECT_EQ(events + st.dropped, kThreads * kEach);
+  EXPECT_EQ(reported, st.dropped);
+  EXPECT_EQ(st.written, got.size());
+  EXPECT_EQ(st.submitted, events);
+  EXPECT_EQ(st.lost, 0u);
+}
+
+// Submits that race with Close: each one is delivered, dropped (full queue) or refused
+// as closed, in which case it returns false and is counted lost; none vanishes.
+TEST(AuditSinkTest, SubmitRacingWithCloseIsDeliveredOrCountedLost) {
+  auto rec = std::make_shared<Recorded>();
+  AuditSinkOptions o = Options(64, QueueFullMode::kDrop, false);
+  o.shutdown_timeout = std::chrono::hours(1);  // drained in full: nothing lost to time
+  AuditSink sink(o, Outputs(rec));
+  constexpr int kThreads = 4;
+  std::vector<uint64_t> accepted(kThreads, 0);
+  std::atomic<int> started{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      started.fetch_add(1);
+      for (uint64_t i = 0;; ++i) {
+        AuditEvent e = SampleEvent();
+        e.pid = t;
+        e.count = i;
+        if (!sink.Submit(std::move(e))) return;  // closed
+        ++accepted[static_cast<size_t>(t)];
+      }
+    });
+  }
+  while (started.load() < kThreads) std::this_thread::yield();
+  // Not ok() when a thread's refused Submit is counted before Close reads the count.
+  (void)sink.Close();
+  for (auto& th : threads) th.join();
+  const auto st = sink.stats();
+  uint64_t total_accepted = 0;
+  for (uint64_t a : accepted) total_accepted += a;
+  auto got = rec->Snapshot();
+  uint64_t events = 0;
+  uint64_t reported = 0;
+  for (const auto& e : got) {
+    if (e.event == "audit-dropped") {
+      reported += e.count.value_or(0);
+    } else {
+      ++events;
+    }
+  }
+  EXPECT_EQ(st.lost, static_cast<uint64_t>(kThreads));  // the one false of each thread
+  EXPECT_EQ(events + st.dropped, total_accepted);
+  EXPECT_EQ(st.submitted, events);
+  EXPECT_EQ(st.written, got.size());
+  EXPECT_EQ(reported, st.dropped);  // the writer reports them before it stops
 }
 
 TEST(AuditSinkTest, TicksKeepComingUnderSteadyTraffic) {
