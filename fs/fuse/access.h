@@ -156,6 +156,8 @@ class AccessControl {
  private:
   AccessControl() = default;
   audit::AuditEvent BaseEvent(const Caller& caller, const std::string& user);
+  // Sets the caller's user, uid, pid and process name (no allocation for a cached name).
+  void FillCaller(audit::AuditEvent& e, const Caller& caller, const std::string& user);
   // The decision with the subject's name, from this thread's cache when it holds a
   // current one (no allocation, no lock: the per-lookup path), else computed and cached.
   // The reference stays valid until this thread's next Decide.
