@@ -1,9 +1,11 @@
 #include "fs/daemon.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,9 +33,31 @@ namespace matterfs::daemon {
 
 namespace {
 
-// No core dumps, no ptrace by other users, room for many open files.
+// Capabilities a root daemon never needs (it mounts, unmounts, serves files, makes them
+// owned by their callers and reads /proc of its callers): dropped from its permitted,
+// effective and inheritable sets at start, so that a compromised daemon cannot trace
+// other processes, load modules or reach raw devices. Above all CAP_SYS_PTRACE: a
+// process of the daemon's own user that keeps every other capability still cannot trace
+// it or read its memory (it is not dumpable).
+void DropUnneededCapabilities() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) return;
+  for (int cap : {CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_BOOT, CAP_SYS_TIME,
+                  CAP_NET_RAW, CAP_NET_ADMIN, CAP_MKNOD}) {
+    const uint32_t bit = uint32_t{1} << (cap % 32);
+    data[cap / 32].effective &= ~bit;
+    data[cap / 32].permitted &= ~bit;
+    data[cap / 32].inheritable &= ~bit;
+  }
+  (void)::syscall(SYS_capset, &header, data);  // nothing to drop for an ordinary user
+}
+
+// No core dumps, no ptrace by other users (or its own: not dumpable), capabilities it
+// does not need dropped, room for many open files.
 size_t Harden() {
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  DropUnneededCapabilities();
   struct rlimit core = {0, 0};
   ::setrlimit(RLIMIT_CORE, &core);
   struct rlimit files;
