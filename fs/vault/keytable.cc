@@ -154,6 +154,25 @@ Result<MatterRootKey> KeyTable::Read(uint32_t index, const MatterId& matter,
   return Corrupt(index, "no copy opens");
 }
 
+Result<KeyTable::EntryCheck> KeyTable::Inspect(uint32_t index, const VaultSubkey& wrap) const {
+  MFS_ASSIGN(auto copies, ReadEntry(fd_.get(), index));
+  EntryCheck out;
+  std::memcpy(out.matter.data(), copies[0].data() + kOffMatter, 16);
+  if (Classify(copies[0], index, out.matter) == CopyState::kOther) {
+    std::memcpy(out.matter.data(), copies[1].data() + kOffMatter, 16);
+    if (Classify(copies[1], index, out.matter) == CopyState::kOther) out.matter = {};
+  }
+  for (size_t c = 0; c < 2; ++c) {
+    const CopyState state = Classify(copies[c], index, out.matter);
+    out.copies[c] =
+        state == CopyState::kDead ? CopyCheck::kDestroyed
+        : state == CopyState::kLive && OpenCopy(copies[c], vault_, out.matter, index, wrap)
+            ? CopyCheck::kLive
+            : CopyCheck::kDamaged;
+  }
+  return out;
+}
+
 Status KeyTable::Destroy(uint32_t index, const MatterId& matter) {
   MFS_ASSIGN(auto copies, ReadEntry(fd_.get(), index));
   if (Classify(copies[0], index, matter) == CopyState::kOther &&
