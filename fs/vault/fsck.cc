@@ -458,6 +458,7 @@ class Checker {
     }
     if (!*opened) return;  // an empty file without a header
     OpenedFile& f = **opened;
+    if (f.header.version >= 2) CheckHeaderCopies(item, f, problem);
     auto size = PlainSizeOfFd(item.fd, f.crypto.layout());
     if (!size.ok()) {
       move(problem(item.path, item.position, "size",
@@ -500,6 +501,31 @@ class Checker {
     move(first);
     // The other block lines of this file share the first one's fate (see Repair).
     for (size_t i = first + 1; i < report_.problems.size(); ++i) same_as_[i] = first;
+  }
+
+  // Format 2: one damaged copy of two (the file still reads). Repair writes both copies
+  // from the valid one, which the next hole table change would do for that copy anyway.
+  template <typename Problem>
+  void CheckHeaderCopies(WalkItem& item, OpenedFile& f, Problem& problem) {
+    auto copies = vault::CheckHeaderCopies(item.fd, f.crypto);
+    if (!copies.ok()) return;
+    for (size_t c = 0; c < 2; ++c) {
+      if (!(*copies)[c]) continue;
+      const size_t i = problem(item.path, item.position, "header",
+                               std::string("header copy ") + (c == 0 ? "A" : "B") +
+                                   " does not authenticate (the other copy is used: the file "
+                                   "reads): " +
+                                   (*copies)[c]->message(),
+                               "not repaired (fsck --repair rewrites both copies)");
+      if (!opts_.repair) continue;
+      UniqueFd rw(::openat(item.dirfd, item.entry.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+      FileHeader header = f.header;
+      if (rw.valid() && RewriteHeader(rw.get(), header, f.crypto, /*sync=*/true).ok()) {
+        report_.problems[i].repaired = true;
+        report_.problems[i].action = "both header copies rewritten from the valid one";
+      }
+      return;  // one rewrite fixes both
+    }
   }
 
   void CountLostFound(const WalkItem& item) {
