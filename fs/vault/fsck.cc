@@ -44,26 +44,6 @@ bool EndsWith(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }
 
-// Names in one directory (".", ".." left out); empty on error.
-Result<std::vector<std::string>> ListAll(int dirfd) {
-  UniqueFd scan(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!scan.valid()) return IoError("open directory");
-  DIR* d = ::fdopendir(scan.get());
-  if (d == nullptr) return IoError("read directory");
-  (void)scan.release();
-  std::vector<std::string> out;
-  errno = 0;
-  while (struct dirent* de = ::readdir(d)) {
-    std::string_view n = de->d_name;
-    if (n != "." && n != "..") out.emplace_back(n);
-  }
-  const int err = errno;
-  ::closedir(d);
-  if (err != 0) return IoError("read directory", err);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 bool IsLongSideFile(std::string_view n) {
   return n.size() == kLongNamePrefix.size() + 43 + kLongNameSuffix.size() &&
          StartsWith(n, kLongNamePrefix) && EndsWith(n, kLongNameSuffix);
@@ -74,7 +54,7 @@ bool IsLongSideFile(std::string_view n) {
 bool OnlyIvAndBinding(int parentfd, const std::string& entry) {
   UniqueFd d(::openat(parentfd, entry.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!d.valid()) return false;
-  auto names = ListAll(d.get());
+  auto names = ListDirNames(d.get());
   if (!names.ok()) return false;
   for (const std::string& n : *names) {
     if (n != kDirIvName && n != kMatterIdName) return false;
@@ -157,7 +137,7 @@ class Checker {
 
   // ---- the keystore: keyring files, wipe journals, temporaries ----
   Status CheckKeystore() {
-    MFS_ASSIGN(std::vector<std::string> names, ListAll(vault_.keystore_fd()));
+    MFS_ASSIGN(std::vector<std::string> names, ListDirNames(vault_.keystore_fd()));
     for (const std::string& n : names) {
       const std::string shown = "keystore/" + n;
       if (EndsWith(n, ".keyring") && n.size() == 32 + 8) {
@@ -203,7 +183,7 @@ class Checker {
   // ---- matters in d/ ----
   Status CheckMatters() {
     const int data = vault_.data_fd();
-    MFS_ASSIGN(std::vector<std::string> names, ListAll(data));
+    MFS_ASSIGN(std::vector<std::string> names, ListDirNames(data));
     bool found = false;
     for (const std::string& n : names) {
       const std::string shown = std::string(kDataDirName) + "/" + n;
@@ -532,7 +512,7 @@ class Checker {
     UniqueFd d(
         ::openat(item.dirfd, item.entry.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!d.valid()) return;
-    auto names = ListAll(d.get());
+    auto names = ListDirNames(d.get());
     if (!names.ok()) return;
     uint64_t n = 0;
     for (const std::string& e : *names) {
@@ -544,7 +524,7 @@ class Checker {
   // The metadata entries of one directory of the matter.
   void ScanMeta(int dirfd, const std::string& path, const std::string& position, bool top,
                 std::function<size_t(FsckProblem)>& add) {
-    auto names = ListAll(dirfd);
+    auto names = ListDirNames(dirfd);
     if (!names.ok()) return;
     const std::string prefix = path.empty() ? "" : path + "/";
     const std::string pos_prefix = position.empty() ? "" : position + "/";
