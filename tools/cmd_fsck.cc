@@ -2,6 +2,7 @@
 // be read into its matter's lost+found. Exit codes like fsck(8) (util/exit_codes.h).
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -152,7 +153,14 @@ void AddFsckCommands(Commands& cmds) {
            report = std::move(start->report);
            if (start->vault) {
              auto lock = repair ? start->vault->LockOffline() : start->vault->LockReadOnly();
-             if (!lock.ok()) could_not_run(lock.error());
+             if (!lock.ok() && !repair && lock.error().code() == Code::kIo &&
+                 (lock.error().sys_errno() == EROFS || lock.error().sys_errno() == EACCES)) {
+               // A vault on read-only storage (a backup): no daemon can hold it there.
+               std::cerr << "matterctl: note: fsck: the vault lock cannot be taken ("
+                         << lock.error().message() << "): checking without it\n";
+             } else if (!lock.ok()) {
+               could_not_run(lock.error());
+             }
              vault::FsckOptions opts;
              opts.matter = matter;
              opts.repair = repair;

@@ -99,6 +99,7 @@ class Checker {
     std::string entry;       // its backing name there
     std::string path;        // plaintext path (for the lost+found name)
     bool keep_name = false;  // metadata: moved under its own (hidden) name
+    bool recover = false;    // bad blocks: also a copy with them zero-filled
   };
 
   size_t Add(FsckProblem p) {
@@ -479,6 +480,7 @@ class Checker {
           " (and " + std::to_string(bad.size() - kMaxBlocksReported) + " more blocks)";
     }
     move(first);
+    moves_.back().recover = true;
     // The other block lines of this file share the first one's fate (see Repair).
     for (size_t i = first + 1; i < report_.problems.size(); ++i) same_as_[i] = first;
   }
@@ -714,6 +716,15 @@ class Checker {
       p.action = std::string("moved to lost+found/") + shown;
       log += "lost+found/" + shown + " <- " + (p.path.empty() ? p.entry : p.path) + " (entry " +
              p.entry + "): " + p.kind + ": " + p.message + "\n";
+      if (m.recover) {
+        const std::string copy = shown + ".recovered";
+        auto zeroed = RecoverCopy(lf.get(), *lfdir, target, copy, matter);
+        if (zeroed.ok()) {
+          p.action += ", and lost+found/" + copy + " with the readable blocks";
+          log += "lost+found/" + copy + ": a copy of it with the readable blocks, " +
+                 std::to_string(*zeroed) + " unreadable ones zero-filled\n";
+        }
+      }
     }
     for (auto [i, first] : same_as_) {
       report_.problems[i].repaired = report_.problems[first].repaired;
@@ -721,6 +732,38 @@ class Checker {
     }
     (void)FsyncDir(lf.get());
     if (!log.empty()) WriteReport(*lfdir, matter, log);
+  }
+
+  // A new file `name` in lost+found with every block of `entry` that authenticates and
+  // zeros for the others; returns how many were zero-filled.
+  Result<uint64_t> RecoverCopy(int lf, const EncryptedDir& lfdir, const std::string& entry,
+                               const std::string& name, const Matter& matter) {
+    const FileFormat format = vault_.file_format();
+    UniqueFd src(::openat(lf, entry.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!src.valid()) return IoError("open " + entry);
+    MFS_ASSIGN(auto opened, OpenFile(src.get(), format, matter.keyring()));
+    if (!opened) return Error(Code::kNotFound, "empty");
+    MFS_ASSIGN(uint64_t size, PlainSizeOfFd(src.get(), opened->crypto.layout()));
+    MFS_ASSIGN(StoredName stored, lfdir.Encode(name));
+    if (stored.full) return Error(Code::kInvalidArgument, "name too long");
+    UniqueFd dst(::openat(lf, stored.entry.c_str(),
+                          O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!dst.valid()) return IoError("create " + name);
+    MFS_ASSIGN(OpenedFile made, WriteNewHeader(dst.get(), format, matter.keyring()));
+    CryptFile in(opened->crypto, &opened->header);
+    CryptFile out(made.crypto, &made.header);
+    std::array<uint8_t, kBlockSize> buf;
+    uint64_t written = 0, zeroed = 0;
+    for (uint64_t off = 0; off < size; off += kBlockSize) {
+      const size_t len = static_cast<size_t>(std::min<uint64_t>(kBlockSize, size - off));
+      if (!in.Read(src.get(), size, off, {buf.data(), len}).ok()) {
+        std::fill(buf.begin(), buf.end(), 0);
+        ++zeroed;
+      }
+      MFS_ASSIGN(written, out.Write(dst.get(), written, off, {buf.data(), len}));
+    }
+    if (::fsync(dst.get()) != 0) return IoError("fsync " + name);
+    return zeroed;
   }
 
   void WriteReport(const EncryptedDir& lfdir, const Matter& matter, const std::string& log) {

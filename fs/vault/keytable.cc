@@ -95,6 +95,10 @@ Status WriteBoth(int fd, uint32_t index, const Sector& a, const Sector& b) {
 
 Result<KeyTable> KeyTable::Open(int keystore_fd, const VaultId& vault, bool create) {
   UniqueFd fd(::openat(keystore_fd, kKeyTableName, O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid() && !create && (errno == EROFS || errno == EACCES)) {
+    // Read-only storage (a backup being checked): reading works; a write fails (EBADF).
+    fd.reset(::openat(keystore_fd, kKeyTableName, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  }
   if (!fd.valid() && errno == ENOENT) {
     if (!create) return Error(Code::kNotFound, "the vault has no key table", ENOENT);
     Sector header{};

@@ -357,21 +357,28 @@ TEST_F(FsckTest, RepairMovesDamageIntoLostFoundAndKeepsGoodFiles) {
   EXPECT_EQ(Plain(kLongName), Content(300, 'l'));
   // The damaged ones are in lost+found, unchanged (still failing as before).
   EXPECT_THROW(Plain("lost+found/memo.txt"), std::runtime_error);
+  // ... and beside a file with bad blocks, a copy with the readable ones, zeros for the bad.
+  const std::string memo = Content(10000, 'a');
+  EXPECT_EQ(Plain("lost+found/memo.txt.recovered"), std::string(4096, '\0') + memo.substr(4096));
   EXPECT_THROW(Plain("lost+found/docs%sub%deep.txt"), std::runtime_error);
   EXPECT_THROW(Plain("memo.txt"), std::runtime_error);  // gone from its place
   // The report is an encrypted file of the matter listing every move.
   const std::string report_name = doc["reports"][0].get<std::string>().substr(5);  // "acme/"
   const std::string report = Plain(report_name);
   EXPECT_NE(report.find("lost+found/memo.txt <- memo.txt"), std::string::npos) << report;
+  EXPECT_NE(report.find("lost+found/memo.txt.recovered: a copy of it with the readable blocks, 1 "
+                        "unreadable ones zero-filled"),
+            std::string::npos)
+      << report;
   EXPECT_NE(report.find("docs%sub%deep.txt <- docs/sub/deep.txt"), std::string::npos) << report;
   EXPECT_NE(report.find("<- docs/<" + bad + ">"), std::string::npos) << report;
 
   // A second check is clean; lost+found is reported apart from the problems.
   CliRun again = Matterctl(Args({}));
   EXPECT_EQ(again.code, 0) << again.out;
-  EXPECT_NE(again.out.find("acme/lost+found: holds 4 entries"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("acme/lost+found: holds 5 entries"), std::string::npos) << again.out;
   auto after = Json();
-  EXPECT_EQ(after["lost_found"][0]["entries"], 4);
+  EXPECT_EQ(after["lost_found"][0]["entries"], 5);
 }
 
 TEST_F(FsckTest, RepairOfBadDirIvMovesTheDirectory) {
