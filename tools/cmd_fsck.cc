@@ -46,6 +46,8 @@ int ExitFor(const vault::FsckReport& r) {
 
 std::string Where(const vault::FsckProblem& p) {
   if (p.matter.empty()) return p.path;
+  // The matter's keyring or key table entry: a file of the keystore, not of the matter.
+  if (p.path.rfind("keystore/", 0) == 0) return p.path + " (matter " + p.matter + ")";
   return p.path.empty() ? p.matter : p.matter + "/" + p.path;
 }
 

@@ -356,7 +356,12 @@ class Checker {
       const std::string parent = item.position.substr(
           0, item.position.size() - std::min(item.position.size(), item.entry.size() + 1));
       const bool name_failed = EndsWith(item.path, "<" + item.entry + ">");
-      auto move = [&](size_t i) { moves_.push_back({i, parent, item.entry, item.path}); };
+      auto move = [&](size_t i) {
+        if (report_.problems[i].action.empty()) {
+          report_.problems[i].action = "not repaired (fsck --repair moves it into lost+found)";
+        }
+        moves_.push_back({i, parent, item.entry, item.path});
+      };
       if (item.problem) {
         std::string kind =
             name_failed
@@ -433,7 +438,7 @@ class Checker {
       move(problem(item.path, item.position, "header",
                    destroyed ? "its key version was destroyed by a rotation (the file is older "
                                "than the matter's keys: restored from a backup?)"
-                             : "the file header does not authenticate: " + opened.error().message(),
+                             : opened.error().message(),
                    ""));
       return;
     }
@@ -473,6 +478,7 @@ class Checker {
       p.kind = "block";
       p.block = bad[k];
       p.message = "block " + std::to_string(bad[k]) + " does not authenticate";
+      p.action = "not repaired (fsck --repair moves the file into lost+found)";
       Add(std::move(p));
     }
     if (bad.size() > kMaxBlocksReported) {

@@ -200,7 +200,7 @@ TEST_F(FsckTest, FindsDamagedHeader) {
   FlipFileByte("memo.txt", 512 + 40);
   CliRun r = Matterctl(Args({}));
   EXPECT_EQ(r.code, 4) << r.out;
-  EXPECT_NE(r.out.find("acme/memo.txt: header: the file header does not authenticate"),
+  EXPECT_NE(r.out.find("acme/memo.txt: header: file header does not authenticate"),
             std::string::npos)
       << r.out;
   auto doc = Json();
