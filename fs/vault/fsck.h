@@ -14,7 +14,11 @@
 // that docs/FORMAT.md calls harmless, by the cleanup it describes (an empty `.tmp.*`
 // directory of MakeEncryptedDir, a `*.tmp` of an atomic write). Damaged items are renamed
 // into MATTER/lost+found (an encrypted directory of the matter) and listed in an encrypted
-// report file lost+found/fsck-<UTC time>.txt. Keyrings and the key table are never
+// report file lost+found/fsck-<UTC time>.txt; a file with bad blocks also gets a copy
+// NAME.recovered there (readable blocks, zeros for the bad ones); one damaged copy of a
+// format 2 header is repaired by writing both copies again from the valid one. A check
+// without repair writes nothing (its lock may create the empty matterfs.lock). Keyrings
+// and the key table are never
 // rewritten or copied (keys must not multiply: a wipe would miss a copy).
 // The contents of lost+found are not checked: each matter's lost+found is reported as a
 // count of entries, apart from the problems.
