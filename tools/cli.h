@@ -1,6 +1,6 @@
 // The command-line framework of matterctl, shared by the command groups (one file each:
 // cmd_vault.cc, cmd_matter.cc, cmd_rotate.cc, cmd_rotate_master.cc, cmd_mount.cc,
-// cmd_policy.cc, cmd_certificate.cc, cmd_wipe.cc).
+// cmd_policy.cc, cmd_certificate.cc, cmd_wipe.cc, cmd_fsck.cc).
 //
 // A command is a name ("init", "matter close"), its positional arguments, a summary, a
 // function that declares its options and one that runs it. A command that fails throws
@@ -65,6 +65,7 @@ void AddMountCommands(Commands& cmds);         // status, break-glass, policy re
 void AddPolicyCommands(Commands& cmds);        // policy check|explain, audit verify
 void AddCertificateCommands(Commands& cmds);   // certificate verify
 void AddWipeCommands(Commands& cmds);          // wipe
+void AddFsckCommands(Commands& cmds);          // fsck
 
 // ---- options and vault access shared by the groups ----
 

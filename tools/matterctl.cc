@@ -48,6 +48,7 @@ int RunMatterctl(int argc, char** argv) {
   AddRotateCommands(cmds);
   AddRotateMasterCommands(cmds);
   AddWipeCommands(cmds);
+  AddFsckCommands(cmds);
   AddMountCommands(cmds);
   AddPolicyCommands(cmds);
   AddCertificateCommands(cmds);

@@ -20,6 +20,14 @@ enum ExitCode : int {
   kExitBusy = 8,         // locked or in use by another process (a mounted vault)
   kExitUnfinished = 9,   // an interrupted master key rotation must be finished first
   kExitDenied = 10,      // the policy refused (policy explain: deny; a daemon said EACCES)
+
+  // matterctl fsck answers like fsck(8), with numbers of the table above so that no
+  // number gets a second meaning across commands (docs/MATTERCTL.md "fsck"):
+  kExitFsckClean = kExitOk,              // nothing wrong found
+  kExitFsckRepaired = kExitError,        // problems found, and --repair dealt with all
+  kExitFsckProblemsLeft = kExitCorrupt,  // problems found and left (or no --repair)
+  kExitFsckCouldNotRun = kExitBusy,      // could not check: no vault, wrong key, mounted
+                                         // alone by a daemon, an I/O error on the vault
 };
 
 // The exit code for an error of this kind.

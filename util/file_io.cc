@@ -1,9 +1,11 @@
 #include "util/file_io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace matterfs {
@@ -105,6 +107,25 @@ Status WriteFileAtomic(int dirfd, const std::string& path, ByteSpan data, mode_t
     return IoError("rename " + path, err);
   }
   return FsyncDir(dirfd);
+}
+
+Result<std::vector<std::string>> ListDirNames(int dirfd) {
+  UniqueFd dup(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dup.valid()) return IoError("open directory");
+  DIR* d = ::fdopendir(dup.get());
+  if (d == nullptr) return IoError("read directory");
+  (void)dup.release();
+  std::vector<std::string> out;
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n != "." && n != "..") out.emplace_back(n);
+  }
+  const int err = errno;
+  ::closedir(d);
+  if (err != 0) return IoError("read directory", err);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace matterfs

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "util/bytes.h"
 #include "util/result.h"
@@ -27,5 +28,7 @@ Result<size_t> PreadFull(int fd, void* buf, size_t len, off_t off);
 Status PwriteFull(int fd, const void* buf, size_t len, off_t off);
 
 Status FsyncDir(int dirfd);
+// The names in directory `dirfd` ("." and ".." left out), sorted.
+Result<std::vector<std::string>> ListDirNames(int dirfd);
 
 }  // namespace matterfs

@@ -93,6 +93,21 @@ Result<std::optional<OpenedFile>> OpenFile(int fd, const FileFormat& format, con
   return *first_error;
 }
 
+Result<std::array<std::optional<Error>, 2>> CheckHeaderCopies(int fd, const FileCrypto& crypto) {
+  uint8_t raw[kHeaderSizeV2];
+  MFS_ASSIGN(size_t got, PreadFull(fd, raw, sizeof raw, 0));
+  std::array<std::optional<Error>, 2> out;
+  for (size_t i = 0; i < 2; ++i) {
+    if (got < (i + 1) * kHeaderCopySize) {
+      out[i] = Error(Code::kCorruption, "file header truncated", EIO);
+      continue;
+    }
+    auto copy = crypto.ParseCopy({raw + i * kHeaderCopySize, kHeaderCopySize});
+    if (!copy.ok()) out[i] = copy.error();
+  }
+  return out;
+}
+
 Result<OpenedFile> WriteNewHeader(int fd, const FileFormat& format, const Keyring& ring) {
   MFS_ASSIGN(auto created, FileCrypto::Create(format.cipher, ring, format.version));
   FileHeader& h = created.second;

@@ -13,6 +13,7 @@
 // Thread-safety: stateless functions; callers serialise writers of one file.
 #pragma once
 
+#include <array>
 #include <optional>
 
 #include "crypto/aead.h"
@@ -41,6 +42,11 @@ struct OpenedFile {
   FileCrypto crypto;
 };
 Result<std::optional<OpenedFile>> OpenFile(int fd, const FileFormat& format, const Keyring& ring);
+
+// fsck: for a format 2 file whose header opened (`crypto` holds its key), why each copy is
+// invalid (nullopt: it parses and its MAC verifies). A file whose other copy is valid
+// still reads; RewriteHeader writes both copies again.
+Result<std::array<std::optional<Error>, 2>> CheckHeaderCopies(int fd, const FileCrypto& crypto);
 
 // Gives the empty backing file `fd` a header: a fresh file id and data key wrapped by the
 // matter's current key version.

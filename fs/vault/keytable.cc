@@ -95,6 +95,10 @@ Status WriteBoth(int fd, uint32_t index, const Sector& a, const Sector& b) {
 
 Result<KeyTable> KeyTable::Open(int keystore_fd, const VaultId& vault, bool create) {
   UniqueFd fd(::openat(keystore_fd, kKeyTableName, O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid() && !create && (errno == EROFS || errno == EACCES)) {
+    // Read-only storage (a backup being checked): reading works; a write fails (EBADF).
+    fd.reset(::openat(keystore_fd, kKeyTableName, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  }
   if (!fd.valid() && errno == ENOENT) {
     if (!create) return Error(Code::kNotFound, "the vault has no key table", ENOENT);
     Sector header{};
@@ -152,6 +156,25 @@ Result<MatterRootKey> KeyTable::Read(uint32_t index, const MatterId& matter,
     return Error(Code::kNotFound, "the matter's key was destroyed (wiped)", ENOENT);
   }
   return Corrupt(index, "no copy opens");
+}
+
+Result<KeyTable::EntryCheck> KeyTable::Inspect(uint32_t index, const VaultSubkey& wrap) const {
+  MFS_ASSIGN(auto copies, ReadEntry(fd_.get(), index));
+  EntryCheck out;
+  std::memcpy(out.matter.data(), copies[0].data() + kOffMatter, 16);
+  if (Classify(copies[0], index, out.matter) == CopyState::kOther) {
+    std::memcpy(out.matter.data(), copies[1].data() + kOffMatter, 16);
+    if (Classify(copies[1], index, out.matter) == CopyState::kOther) out.matter = {};
+  }
+  for (size_t c = 0; c < 2; ++c) {
+    const CopyState state = Classify(copies[c], index, out.matter);
+    out.copies[c] =
+        state == CopyState::kDead ? CopyCheck::kDestroyed
+        : state == CopyState::kLive && OpenCopy(copies[c], vault_, out.matter, index, wrap)
+            ? CopyCheck::kLive
+            : CopyCheck::kDamaged;
+  }
+  return out;
 }
 
 Status KeyTable::Destroy(uint32_t index, const MatterId& matter) {

@@ -11,6 +11,7 @@
 // header or entry that does not parse or authenticate), kIo.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,6 +54,16 @@ class KeyTable {
   Status RewrapAll(const VaultSubkey& from, const VaultSubkey& to);
 
   uint32_t entries() const;
+
+  // fsck: what each copy of entry `index` holds. `matter` comes from a copy that names
+  // one (zeros if neither does); a copy is live when it opens under `wrap`, destroyed
+  // when it is a tombstone, else damaged. kCorruption past the end of the table.
+  enum class CopyCheck { kLive, kDestroyed, kDamaged };
+  struct EntryCheck {
+    MatterId matter{};
+    std::array<CopyCheck, 2> copies{};
+  };
+  Result<EntryCheck> Inspect(uint32_t index, const VaultSubkey& wrap) const;
 
  private:
   KeyTable(UniqueFd fd, const VaultId& vault) : fd_(std::move(fd)), vault_(vault) {}

@@ -319,6 +319,21 @@ Result<UniqueFd> Vault::LockOffline() const {
   return fd;
 }
 
+Result<UniqueFd> Vault::LockReadOnly() const {
+  MFS_ASSIGN(UniqueFd fd, OpenLockFile());
+  Status st = OfdLockAfterUnmount(fd.get(), F_RDLCK, path_);
+  if (!st.ok() && st.error().code() == Code::kBusy) {
+    return Error(Code::kBusy,
+                 "vault " + path_ +
+                     " is mounted by a running matterfs that has it alone (not -o shared): "
+                     "unmount first",
+                 EBUSY);
+  }
+  MFS_TRY(st);
+  MFS_TRY(CheckConfigKey());
+  return fd;
+}
+
 Bytes MatterBindingMac(const VaultSubkey& key, const VaultId& vault, const MatterId& id,
                        std::string_view name) {
   Bytes msg(8 + kIdSize + kIdSize);

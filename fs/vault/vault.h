@@ -140,6 +140,11 @@ class Vault {
   Result<UniqueFd> LockVault() const;
   Result<UniqueFd> LockMounted(bool shared) const;
   Result<UniqueFd> LockOffline() const;
+  // LockReadOnly: for a reader that must not run beside a daemon that mounted the vault
+  // alone (fsck without repair): the mount byte read-locked like a `-o shared` daemon, so
+  // it runs beside shared mounts and keeps an exclusive mount and offline changes out
+  // meanwhile. kBusy at once (after the unmount grace) while a daemon has it alone.
+  Result<UniqueFd> LockReadOnly() const;
   // The daemon has unmounted: lets new mounts and offline commands in (they still wait
   // until this process, which keeps the rest of the lock, has exited).
   static void LeaveMounted(int mount_lock_fd);

@@ -74,26 +74,6 @@ std::string JoinVersions(const std::vector<uint32_t>& versions, const char* sep)
   return s;
 }
 
-// The names in directory `dirfd` ("." and ".." left out).
-Result<std::vector<std::string>> ListNames(int dirfd) {
-  UniqueFd dup(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dup.valid()) return IoError("open directory");
-  DIR* d = ::fdopendir(dup.get());
-  if (d == nullptr) return IoError("read directory");
-  (void)dup.release();
-  std::vector<std::string> out;
-  errno = 0;
-  while (struct dirent* e = ::readdir(d)) {
-    const std::string_view n = e->d_name;
-    if (n != "." && n != "..") out.emplace_back(n);
-  }
-  const int err = errno;
-  ::closedir(d);
-  if (err != 0) return IoError("read directory", err);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 // Lets us (the owner) write into or write to `name`: a matter's users may have made a
 // directory or file read-only. Root needs nothing.
 void MakeWritable(int dirfd, const std::string& name, const struct stat& st) {
@@ -121,7 +101,7 @@ struct Census {
 };
 
 Status CountTree(int dirfd, const BlockLayout& layout, Census& c) {
-  MFS_ASSIGN(std::vector<std::string> names, ListNames(dirfd));
+  MFS_ASSIGN(std::vector<std::string> names, ListDirNames(dirfd));
   for (const std::string& name : names) {
     struct stat st;
     if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -186,7 +166,7 @@ struct Overwriter {
   std::function<void()> after_first;
 
   Status Tree(int dirfd) {
-    MFS_ASSIGN(std::vector<std::string> names, ListNames(dirfd));
+    MFS_ASSIGN(std::vector<std::string> names, ListDirNames(dirfd));
     for (const std::string& name : names) {
       struct stat st;
       if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -221,7 +201,7 @@ Status RemoveTree(int parentfd, const std::string& name, const std::function<voi
   }
   {
     MFS_ASSIGN(UniqueFd dir, OpenSubdir(parentfd, name, st));
-    MFS_ASSIGN(std::vector<std::string> names, ListNames(dir.get()));
+    MFS_ASSIGN(std::vector<std::string> names, ListDirNames(dir.get()));
     for (const std::string& child : names) {
       struct stat cst;
       if (::fstatat(dir.get(), child.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -393,7 +373,7 @@ Result<WipeJournal> WipeJournal::Parse(std::string_view text) {
 namespace {
 // Every wipe journal in the keystore, checked against the vault.
 Result<std::vector<std::pair<std::string, WipeJournal>>> ReadJournals(const Vault& vault) {
-  MFS_ASSIGN(std::vector<std::string> names, ListNames(vault.keystore_fd()));
+  MFS_ASSIGN(std::vector<std::string> names, ListDirNames(vault.keystore_fd()));
   const std::string suffix = kWipeJournalSuffix;
   std::vector<std::pair<std::string, WipeJournal>> out;
   for (const std::string& file : names) {
