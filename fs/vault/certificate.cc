@@ -175,7 +175,8 @@ Result<DestructionCertificate> VerifyCertificate(std::string_view text, const Va
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // Not only parse_error: a number too large for a double is out_of_range.406.
     // e.what() is "[json.exception.parse_error.101] parse error at line 1, ...".
     const std::string what = e.what();
     const size_t cut = what.find("] ");

@@ -29,6 +29,15 @@ std::string Base64UrlEncode(ByteSpan bytes) {
 }
 
 std::optional<Bytes> Base64UrlDecode(std::string_view text) {
+  // libsodium 1.0.18 decodes bytes 0x80-0xff as if they were alphabet characters (a
+  // signed char in its constant-time lookup), so "ab\xbfc" decoded like "ab_c": two
+  // entries of one directory would decrypt to the same name. Only the alphabet passes.
+  for (const char c : text) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_')) {
+      return std::nullopt;
+    }
+  }
   Bytes out(text.size() * 3 / 4 + 3);
   size_t len = 0;
   const char* end = nullptr;
@@ -72,6 +81,11 @@ Result<std::string> NameCodec::DecodeLong(const DirIv& iv, std::string_view entr
   Bytes hash = crypto::Blake2b(32, AsBytes(full));
   if (entry != std::string(kLongNamePrefix) + Base64UrlEncode(hash)) {
     return Error(Code::kCorruption, "long-name file does not match its entry");
+  }
+  // Encode writes a side file only for a name too long for an entry: one that fits would
+  // be a second entry (an alias) for a name that already has its short one.
+  if (full.size() <= kMaxBackingName) {
+    return Error(Code::kCorruption, "long-name file holds a name that fits a short entry");
   }
   return Decode(iv, full);
 }

@@ -230,6 +230,20 @@ TEST(CertificateTest, MalformedJsonFails) {
   EXPECT_FALSE(Verify1(std::string(kMaxCertificateSize + 1, ' ')).ok());
 }
 
+// Found by fuzz_certificate (tests/fuzz): a number too large for a double made the JSON
+// parser throw out_of_range, which VerifyCertificate did not catch (parse errors only), so
+// a hostile certificate file ended `matterctl certificate verify` with std::terminate.
+TEST(CertificateTest, NumberOutOfRangeFailsWithoutThrowing) {
+  for (const std::string& text : {std::string("{\n  \"format\": 35e714\n}\n"),
+                                  std::string("[1e999]"), std::string("-1e400")}) {
+    Result<DestructionCertificate> r = Error(Code::kIo, "not run");
+    EXPECT_NO_THROW(r = Verify1(text)) << text;
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().code(), Code::kCorruption) << text;
+    EXPECT_NE(r.error().message().find("not JSON"), std::string::npos) << r.error().message();
+  }
+}
+
 // Re-signed with SIGN-2's key after `edit`, so that only the structure can fail.
 std::string Resigned(const std::function<void(nlohmann::ordered_json&)>& edit) {
   auto j = nlohmann::ordered_json::parse(kCert1);

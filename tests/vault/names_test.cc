@@ -163,6 +163,42 @@ TEST_F(NameCodecTest, LongNamesAreCheckedAgainstTheirEntry) {
   EXPECT_FALSE(codec_.DecodeLong(iv_, a->entry, edited).ok());
 }
 
+// Found by fuzz_names (tests/fuzz): a short name's encoding copied into the side file of
+// a long entry made from its hash decoded, so a directory listed the name twice (the
+// short entry and the alias) for two different backing files, and lookups reached only
+// one of them. Encode never writes a side file for a name that fits 255 bytes.
+TEST_F(NameCodecTest, LongEntryHoldingAShortNameIsRefused) {
+  auto s = codec_.Encode(iv_, "brief.docx");
+  ASSERT_OK(s);
+  ASSERT_FALSE(s->full.has_value());
+  const std::string alias =
+      std::string(kLongNamePrefix) + Base64UrlEncode(crypto::Blake2b(32, AsBytes(s->entry)));
+  ASSERT_EQ(EntryKind::kLong, NameCodec::Classify(alias));
+  auto r = codec_.DecodeLong(iv_, alias, s->entry);
+  ASSERT_FALSE(r.ok()) << "decoded as " << *r;
+  EXPECT_EQ(Code::kCorruption, r.error().code());
+}
+
+// Found by fuzz_names (tests/fuzz): libsodium 1.0.18's base64 decoder takes bytes
+// 0x80-0xff for alphabet characters, so an entry with one of them in place of a character
+// decoded to the same name as the real entry: two entries, one name, in a listing.
+TEST_F(NameCodecTest, EntriesWithBytesOutsideTheAlphabetAreRefused) {
+  EXPECT_FALSE(Base64UrlDecode("ab\xbf"
+                               "c")
+                   .has_value());
+  auto s = codec_.Encode(iv_, "brief.docx");
+  ASSERT_OK(s);
+  ASSERT_OK(codec_.Decode(iv_, s->entry));
+  for (int c = 0x80; c <= 0xff; ++c) {
+    for (size_t at : {size_t{0}, s->entry.size() / 2, s->entry.size() - 1}) {
+      std::string alias = s->entry;
+      alias[at] = static_cast<char>(c);
+      EXPECT_FALSE(Base64UrlDecode(alias).has_value()) << "byte " << c << " at " << at;
+      EXPECT_FALSE(codec_.Decode(iv_, alias).ok()) << "byte " << c << " at " << at;
+    }
+  }
+}
+
 TEST_F(NameCodecTest, DecodeRefusesNamesThatEncodeWouldNeverProduce) {
   // Authentic ciphertexts (made with the right key) of impossible names: a vault edited by
   // someone holding the key must still not yield ".." or a path.
