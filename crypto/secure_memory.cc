@@ -192,7 +192,11 @@ template class SecretKey<KeyPurpose::kData>;
 template class SecretKey<KeyPurpose::kNameSub>;
 template class SecretKey<KeyPurpose::kFileSub>;
 
-void RandomBytes(std::span<uint8_t> out) { randombytes_buf(out.data(), out.size()); }
+void RandomBytes(std::span<uint8_t> out) {
+  // randombytes_buf's pointer is declared nonnull: an empty span may have none.
+  if (out.empty()) return;
+  randombytes_buf(out.data(), out.size());
+}
 
 bool ConstantTimeEqual(std::span<const uint8_t> a, std::span<const uint8_t> b) {
   if (a.size() != b.size()) return false;
