@@ -1,7 +1,5 @@
 // The name codec: plaintext names <-> directory entries (short and long names), symlink
 // targets and xattrs, and the directory IV file.
-#include "fs/vault/encrypted_dir.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -11,6 +9,7 @@
 #include <string>
 
 #include "crypto/kdf.h"
+#include "fs/vault/encrypted_dir.h"
 #include "tests/crypto/test_util.h"
 #include "tests/vault/vault_test_util.h"
 #include "util/file_io.h"
