@@ -23,7 +23,10 @@ void AddVaultCommands(Commands& cmds) {
              "keep matter keyrings in DIR, outside the vault (then every command "
              "and the mount need --keystore DIR)")("passphrase-file", po::value<std::string>(),
                                                    "read the passphrase from this file")(
-             "key-file", po::value<std::string>(), "protect the vault with this key file");
+             "key-file", po::value<std::string>(), "protect the vault with this key file")(
+             "file-format", po::value<int>(),
+             "3 (default: recorded sizes and name binding) or 2 (readable by matterfs releases "
+             "before file format 3)");
          AddKdfOptions(d);
          p.add("vault", 1);
        },
@@ -35,6 +38,11 @@ void AddVaultCommands(Commands& cmds) {
              throw Failure{kExitUsage, "unknown cipher '" + vm["cipher"].as<std::string>() + "'"};
            o.cipher = *c;
          }
+         if (vm.count("file-format")) {
+           const int f = vm["file-format"].as<int>();
+           if (f != 2 && f != 3) throw Failure{kExitUsage, "--file-format takes 2 or 3"};
+           o.file_format = static_cast<uint8_t>(f);
+         }
          o.argon = KdfParams(vm);
          o.keystore = Opt(vm, "keystore");
          const std::string path = vm["vault"].as<std::string>();
@@ -43,7 +51,7 @@ void AddVaultCommands(Commands& cmds) {
          if (auto w = vault::PassphraseWarning(cred); !w.empty()) log::Warning(w);
          Check(vault::Vault::Create(path, o, cred));
          std::cout << "created vault " << path << " (cipher " << crypto::CipherName(o.cipher)
-                   << ")\n";
+                   << ", file format " << int{o.file_format} << ")\n";
          return 0;
        }});
   cmds.push_back(

@@ -192,6 +192,12 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
     NameInDir n;
     int err = PrepareNew(req, p, name, &n, audit::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
+    if (S_ISREG(mode) && Fs(req)->vault().file_format().version >= 3) {
+      // Format 3: a new file has its header from the start (never an empty backing file).
+      auto made = CreateRegular(req, n, mode);
+      if (!made.ok()) return Reply(req, made.error());
+      return ReplyEntry(req, p, name);
+    }
     if (S_ISREG(mode)) {
       UniqueFd fd(::openat(n.pfd->get(), n.stored.entry.c_str(),
                            O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode & 07777));
@@ -333,11 +339,34 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
       if (!aside.ok()) return Reply(req, aside.error());
       replaced = std::move(*aside);
     }
-    if (::renameat2(pfd, old_name.entry.c_str(), n.pfd->get(), n.stored.entry.c_str(), flags) !=
-        0) {
-      int e = errno;
+    // Format 3: a file's header names the entry it is stored under; the rename moves the
+    // binding with it (both files of an exchange).
+    auto do_rename = [&]() -> int {
+      return ::renameat2(pfd, old_name.entry.c_str(), n.pfd->get(), n.stored.entry.c_str(),
+                         flags) == 0
+                 ? 0
+                 : errno;
+    };
+    auto bind_for = [](const struct stat& st, const std::string& entry) {
+      return st.st_nlink == 1 ? std::optional<std::string>(entry) : std::nullopt;
+    };
+    const vault::Keyring& ring = from.view->keys->keyring();
+    Result<int> renamed = 0;
+    if ((flags & RENAME_EXCHANGE) && had_target) {
+      renamed = WithBinding(
+          fs->files(), pfd, old_name.entry, moved, bind_for(moved, n.stored.entry), ring, [&] {
+            auto inner = WithBinding(fs->files(), n.pfd->get(), n.stored.entry, other,
+                                     bind_for(other, old_name.entry), ring, do_rename);
+            return inner.ok() ? *inner : inner.error().ToErrno();
+          });
+    } else {
+      renamed = WithBinding(fs->files(), pfd, old_name.entry, moved,
+                            bind_for(moved, n.stored.entry), ring, do_rename);
+    }
+    if (!renamed.ok() || *renamed != 0) {
       replaced.Restore(n.pfd->get(), n.stored.entry);
-      return (void)fuse_reply_err(req, e);
+      if (!renamed.ok()) return Reply(req, renamed.error());
+      return (void)fuse_reply_err(req, *renamed);
     }
     if (Status s = replaced.Destroy(n.pfd->get()); !s.ok()) {
       log::Warning("rename over a directory: " + s.error().message());
@@ -371,10 +400,20 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
     NameInDir n;
     int err = PrepareNew(req, np, newname, &n, audit::audit_events::kLink);
     if (err != 0) return (void)fuse_reply_err(req, err);
-    if (::linkat(AT_FDCWD, ProcPath((*fd)->get()).c_str(), n.pfd->get(), n.stored.entry.c_str(),
-                 AT_SYMLINK_FOLLOW) != 0) {
+    // Format 3: a file with two names is bound to neither (its header is unbound first).
+    struct stat st;
+    if (::fstatat((*fd)->get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
       return (void)fuse_reply_err(req, errno);
     }
+    auto linked = WithBinding(
+        fs->files(), (*fd)->get(), "", st, std::nullopt, n.view->keys->keyring(), [&]() -> int {
+          return ::linkat(AT_FDCWD, ProcPath((*fd)->get()).c_str(), n.pfd->get(),
+                          n.stored.entry.c_str(), AT_SYMLINK_FOLLOW) == 0
+                     ? 0
+                     : errno;
+        });
+    if (!linked.ok()) return Reply(req, linked.error(), inode);
+    if (*linked != 0) return (void)fuse_reply_err(req, *linked);
     ReplyEntry(req, np, newname);
   });
 }

@@ -84,19 +84,33 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     int err = PrepareNew(req, p, name, &n, audit::audit_events::kCreate);
     if (err != 0) return (void)fuse_reply_err(req, err);
     fs->access().CountOpen(CallerOf(req), p->matter->name());
-    UniqueFd fd(::openat(n.pfd->get(), n.stored.entry.c_str(),
-                         O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777));
-    const bool created = fd.valid();
-    if (!created) {
-      if (errno != EEXIST || (fi->flags & O_EXCL)) return (void)fuse_reply_err(req, errno);
-    } else {
-      auto made =
-          vault::WriteNewHeader(fd.get(), fs->vault().file_format(), n.view->keys->keyring());
-      if (!made.ok()) {
-        ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
+    UniqueFd fd;
+    bool created = false;
+    if (fs->vault().file_format().version >= 3) {
+      // Format 3: the file appears with its header, owned by the caller (never empty).
+      auto made = CreateRegular(req, n, mode);
+      created = made.ok();
+      if (created) {
+        fd = std::move(made->fd);
+      } else if (made.error().ToErrno() != EEXIST || (fi->flags & O_EXCL)) {
         return Reply(req, made.error());
       }
-      ChownNew(req, n.pfd->get(), n.stored.entry);
+    } else {
+      fd.reset(::openat(n.pfd->get(), n.stored.entry.c_str(),
+                        O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777));
+      created = fd.valid();
+      if (!created && (errno != EEXIST || (fi->flags & O_EXCL))) {
+        return (void)fuse_reply_err(req, errno);
+      }
+      if (created) {
+        auto made =
+            vault::WriteNewHeader(fd.get(), fs->vault().file_format(), n.view->keys->keyring());
+        if (!made.ok()) {
+          ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
+          return Reply(req, made.error());
+        }
+        ChownNew(req, n.pfd->get(), n.stored.entry);
+      }
     }
     fuse_entry_param e;
     err = DoLookup(req, p, name, &e);
@@ -193,19 +207,31 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   });
 }
 
+// release: a handle that could write records the file's size first (format 3), so that a
+// file closed at N bytes and cut shorter later reads as tampered.
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  (void)fi;
   Guard(req, [&] {
-    ReleaseFile(In(req, ino));
+    Inode* inode = In(req, ino);
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+      if (Status s = RecordFileSize(Fs(req)->files(), inode, *StateOf(fi)); !s.ok()) {
+        log::Warning("release: recording the size of " +
+                     log::Path(Fs(req)->inodes().PathOf(inode)) + ": " + s.error().message());
+      }
+    }
+    ReleaseFile(inode);
     fuse_reply_err(req, 0);
   });
 }
 
-// fsync: the backing fsync/fdatasync's errno.
+// fsync: records the size (format 3), then the backing fsync/fdatasync's errno.
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
-  (void)ino;
   Guard(req, [&] {
-    int fd = StateOf(fi)->fd.get();
+    Inode* inode = In(req, ino);
+    FileState& state = *StateOf(fi);
+    if (Status s = RecordFileSize(Fs(req)->files(), inode, state); !s.ok()) {
+      return Reply(req, s.error(), inode);
+    }
+    int fd = state.fd.get();
     int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
     fuse_reply_err(req, rc == 0 ? 0 : errno);
   });

@@ -204,6 +204,11 @@ std::string InodeTable::PathOf(Inode* inode) {
   return path;
 }
 
+std::string InodeTable::EntryOf(Inode* inode) {
+  std::lock_guard<std::mutex> g(mutex_);
+  return inode->entry;
+}
+
 uint64_t InodeTable::PathInto(Inode* inode, std::string& out) {
   std::lock_guard<std::mutex> g(mutex_);
   // The names from the inode up (a path deeper than this is cut at the top, with "./..").

@@ -90,6 +90,9 @@ class InodeTable {
   void Move(Inode* inode, Inode* new_parent, const std::string& entry, const std::string& name);
   // The inode's name is gone (unlink, or replaced by a rename): keep its fd for good.
   void Pin(Inode* inode);
+  // The inode's backing entry name in its parent (empty for the root); "" once pinned
+  // (unlinked: it has no name).
+  std::string EntryOf(Inode* inode);
   // A path for log lines: "matter/dir/file".
   std::string PathOf(Inode* inode);
   // The same into `out` (no allocation once `out` has the capacity); returns the names

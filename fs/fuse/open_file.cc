@@ -21,18 +21,28 @@ Error Evicted() { return Error(Code::kNotFound, "the matter was wiped", EIO); }
 // Reads the header and the plaintext size into a state. A header on a key version newer
 // than ours was written after another process rotated the matter: the keyring is re-read
 // (once) before the header could be called foreign.
-Status LoadCrypto(MatterRegistry& matters, const vault::FileFormat& format, Inode* inode,
-                  FileState& state) {
+Status LoadCrypto(const FileContext& ctx, Inode* inode, FileState& state) {
+  MatterRegistry& matters = ctx.matters;
+  const vault::FileFormat& format = ctx.format;
   auto keys = inode->matter->keys();
   if (!keys) return Evicted();
-  auto opened = vault::OpenFile(state.fd.get(), format, keys->keyring());
+  // Format 3: the header must be bound to the name we reach the file by. With other
+  // servers (-o shared) our record of the name may be behind one of their renames, so
+  // the binding is left to the servers that rename (and to fsck).
+  std::string entry;
+  std::optional<std::string_view> name;
+  if (format.version >= 3 && !ctx.shared) {
+    entry = ctx.inodes.EntryOf(inode);
+    if (!entry.empty()) name = entry;
+  }
+  auto opened = vault::OpenFile(state.fd.get(), format, keys->keyring(), name);
   if (!opened.ok() && opened.error().code() == Code::kCorruption) {
     auto plain = vault::ReadFileHeader(state.fd.get(), format);
     if (plain.ok() && *plain && (*plain)->key_version > keys->keyring().current_version) {
       MFS_TRY(matters.Reload(inode->matter->name()));
       keys = inode->matter->keys();
       if (!keys) return Evicted();
-      opened = vault::OpenFile(state.fd.get(), format, keys->keyring());
+      opened = vault::OpenFile(state.fd.get(), format, keys->keyring(), name);
     }
   }
   if (!opened.ok()) return opened.error();
@@ -44,8 +54,7 @@ Status LoadCrypto(MatterRegistry& matters, const vault::FileFormat& format, Inod
   }
   state.crypto.emplace(std::move((*opened)->crypto));
   state.header.emplace(std::move((*opened)->header));
-  MFS_ASSIGN(uint64_t size, vault::PlainSizeOfFd(state.fd.get(), state.crypto->layout()));
-  state.size = size;
+  state.size = (*opened)->plain_size;
   return {};
 }
 
@@ -115,7 +124,7 @@ Result<std::shared_ptr<FileState>> AcquireFile(const FileContext& ctx, Inode* in
   auto state = std::make_shared<FileState>();
   state->fd = std::move(fd);
   state->writable = writable;
-  MFS_TRY(LoadCrypto(ctx.matters, ctx.format, inode, *state));
+  MFS_TRY(LoadCrypto(ctx, inode, *state));
   state->users = 1;
   inode->file = state;
   inode->matter->TrackFile(state);
@@ -139,6 +148,15 @@ Status EnsureHeader(const FileContext& ctx, Inode* inode, FileState& state) {
   state.header.emplace(std::move(made.header));
   state.size = 0;
   return {};
+}
+
+Status RecordFileSize(const FileContext& ctx, Inode* inode, FileState& state) {
+  if (ctx.format.version < 3) return {};
+  std::unique_lock<std::shared_mutex> wl(state.lock);
+  if (state.evicted || !state.writable || !state.header) return {};
+  if (!ctx.shared && state.header->recorded_size == state.size.load()) return {};
+  MFS_ASSIGN(auto backing, CatchUp(ctx, inode, state, true));
+  return vault::RecordSize(state.fd.get(), *state.header, *state.crypto, state.size.load());
 }
 
 Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t size) {
@@ -170,6 +188,61 @@ Result<bool> RewrapForRotation(const FileContext& ctx, const vault::WalkItem& it
     if (ctx.inodes.FileOf(item.st.st_dev, item.st.st_ino)) continue;  // opened meanwhile
     return vault::RewrapFile(item.fd, ctx.format, ring);
   }
+}
+
+Result<int> WithBinding(const FileContext& ctx, int dirfd, const std::string& entry,
+                        const struct stat& st, std::optional<std::string> bind_to,
+                        const vault::Keyring& ring, const std::function<int()>& op) {
+  if (ctx.format.version < 3 || !S_ISREG(st.st_mode)) return op();
+  // The header and key: the open state's, or read from disk.
+  std::shared_ptr<FileState> state = ctx.inodes.FileOf(st.st_dev, st.st_ino);
+  std::unique_lock<std::shared_mutex> wl;
+  UniqueFd own_fd;
+  std::optional<vault::OpenedFile> own;
+  vault::FileHeader* header = nullptr;
+  const vault::FileCrypto* crypto = nullptr;
+  int fd = -1;
+  if (state) {
+    wl = std::unique_lock<std::shared_mutex>(state->lock);
+    if (state->evicted || !state->header) {
+      wl.unlock();
+      state.reset();
+    } else {
+      // The state's header stays the one on disk (a read-only state too: its sequence).
+      header = &*state->header;
+      crypto = &*state->crypto;
+      if (state->writable) fd = state->fd.get();
+    }
+  }
+  if (fd < 0) {
+    own_fd.reset(entry.empty() ? ::open(("/proc/self/fd/" + std::to_string(dirfd)).c_str(),
+                                        O_RDWR | O_CLOEXEC)
+                               : ::openat(dirfd, entry.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (!own_fd.valid()) return IoError("open the file to bind its header to its new name");
+    fd = own_fd.get();
+  }
+  MFS_ASSIGN(BackingFileLock lock, BackingFileLock::Take(fd, true));
+  if (state) {
+    if (ctx.shared) MFS_TRY(vault::ReloadHeader(fd, *header, *crypto));
+  } else {
+    MFS_ASSIGN(auto opened, vault::OpenFile(fd, ctx.format, ring));
+    if (!opened) return op();  // cannot happen in format 3 (OpenFile refuses it)
+    own.emplace(std::move(*opened));
+    header = &own->header;
+    crypto = &own->crypto;
+  }
+  const vault::NameTag tag = bind_to ? vault::NameTagOf(*bind_to) : vault::NameTag{};
+  if (header->unbound == !bind_to && header->name_tag == tag) return op();
+  const bool old_unbound = header->unbound;
+  const vault::NameTag old_tag = header->name_tag;
+  MFS_TRY(vault::WriteBinding(fd, *header, *crypto, !bind_to, tag));
+  const int err = op();
+  if (err != 0) {
+    MFS_TRY(vault::WriteBinding(fd, *header, *crypto, old_unbound, old_tag));
+    return err;
+  }
+  MFS_TRY(vault::WriteBinding(fd, *header, *crypto, !bind_to, tag));  // the other copy too
+  return 0;
 }
 
 Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t offset,
@@ -219,11 +292,12 @@ Result<std::optional<BackingFileLock>> CatchUp(const FileContext& ctx, Inode* in
   if (state.evicted) return Evicted();
   MFS_ASSIGN(BackingFileLock lock, BackingFileLock::Take(state.fd.get(), write));
   if (!state.crypto) {
-    MFS_TRY(LoadCrypto(ctx.matters, ctx.format, inode, state));  // another server wrote one?
+    MFS_TRY(LoadCrypto(ctx, inode, state));  // another server wrote one?
   } else {
     // The hole table may have changed too.
     MFS_TRY(vault::ReloadHeader(state.fd.get(), *state.header, *state.crypto));
     MFS_ASSIGN(uint64_t size, vault::PlainSizeOfFd(state.fd.get(), state.crypto->layout()));
+    MFS_TRY(vault::CheckRecord(*state.header, size, std::nullopt));
     state.size = size;
   }
   return std::optional<BackingFileLock>(std::move(lock));

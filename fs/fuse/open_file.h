@@ -11,10 +11,14 @@
 // matter is evicted.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
+#include <string>
 #include <utility>
 
 #include "crypto/aead.h"
@@ -65,6 +69,10 @@ void ReleaseFile(Inode* inode);
 // Writes a header to a file that has none yet (caller holds state.lock exclusively, and
 // in shared mode the BackingFileLock from CatchUp).
 Status EnsureHeader(const FileContext& ctx, Inode* inode, FileState& state);
+// Format 3: records the file's plaintext size in its header if it changed since the last
+// record (a close of a handle that wrote, fsync), so that a file cut short later is
+// detected (docs/FORMAT.md §13.1b). Takes the locks itself.
+Status RecordFileSize(const FileContext& ctx, Inode* inode, FileState& state);
 // Changes the plaintext size (takes the locks itself).
 Status TruncateFile(const FileContext& ctx, Inode* inode, FileState& state, uint64_t size);
 // fallocate mode 0: reserves the backing space of plaintext bytes [offset, end) (so later
@@ -80,6 +88,18 @@ Status AllocateFile(const FileContext& ctx, Inode* inode, FileState& state, uint
 // header. false: nothing to do (no header, or already on the current version).
 Result<bool> RewrapForRotation(const FileContext& ctx, const vault::WalkItem& item,
                                const vault::Keyring& ring);
+
+// Format 3 (docs/FORMAT.md §13.1b): runs `op` (a rename or a link; it returns 0 or an
+// errno) with the header of the regular file `st`, reached at dirfd/entry (entry empty:
+// dirfd is the file's own O_PATH fd), bound to
+// `bind_to` (a directory entry; nullopt: unbound, for a file with several names). The copy
+// that is not current is rebound before `op`, the other after it; if `op` fails, the
+// first copy is bound back. Through the file's open state when this daemon has it open,
+// else on disk; under the backing file's write lock. Not format 3, not a regular file, or
+// already bound so: just `op`. Returns op's errno, or an error of the header.
+Result<int> WithBinding(const FileContext& ctx, int dirfd, const std::string& entry,
+                        const struct stat& st, std::optional<std::string> bind_to,
+                        const vault::Keyring& ring, const std::function<int()>& op);
 
 // The matter is evicted: drops the data key, every later call on the state fails.
 void DropKeys(FileState& state);

@@ -91,6 +91,9 @@ int PrepareRemove(fuse_req_t req, Inode* parent, const char* name, NameInDir* ou
 
 // Gives a newly created backing object to the calling user (when we run as root).
 void ChownNew(fuse_req_t req, int dirfd, const std::string& entry);
+// Format 3: creates the regular file n.stored.entry with its header written and owned by
+// the caller before its name appears (vault::CreateWithHeader). EEXIST when it exists.
+Result<vault::CreatedFile> CreateRegular(fuse_req_t req, const NameInDir& n, mode_t mode);
 
 // The operations.
 void OpInit(void* userdata, fuse_conn_info* conn);

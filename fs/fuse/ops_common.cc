@@ -140,13 +140,32 @@ double AttrTimeout(MatterFs* fs, Inode* inode) {
   return kTimeout;
 }
 
-void ChownNew(fuse_req_t req, int dirfd, const std::string& entry) {
-  if (::geteuid() != 0) return;
+namespace {
+// The owner a new object gets: the caller's uid, and its gid unless the directory is
+// set-group-id (then the directory's group, which the backing file system already gave).
+std::pair<uid_t, gid_t> NewOwner(fuse_req_t req, int dirfd) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   struct stat parent;
   gid_t gid = ctx->gid;
   if (::fstat(dirfd, &parent) == 0 && (parent.st_mode & S_ISGID)) gid = static_cast<gid_t>(-1);
-  ::fchownat(dirfd, entry.c_str(), ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
+  return {ctx->uid, gid};
+}
+}  // namespace
+
+void ChownNew(fuse_req_t req, int dirfd, const std::string& entry) {
+  if (::geteuid() != 0) return;
+  const auto [uid, gid] = NewOwner(req, dirfd);
+  ::fchownat(dirfd, entry.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+}
+
+Result<vault::CreatedFile> CreateRegular(fuse_req_t req, const NameInDir& n, mode_t mode) {
+  MatterFs* fs = Fs(req);
+  const bool root = ::geteuid() == 0;
+  const auto [uid, gid] = root ? NewOwner(req, n.pfd->get()) : std::pair<uid_t, gid_t>{0, 0};
+  return vault::CreateWithHeader(n.pfd->get(), n.stored.entry, mode, fs->vault().file_format(),
+                                 n.view->keys->keyring(), [&, uid = uid, gid = gid](int fd) {
+                                   if (root) (void)::fchown(fd, uid, gid);
+                                 });
 }
 
 Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st, bool fresh) {

@@ -205,7 +205,7 @@ Status CryptFile::SaveHoles(int fd, uint64_t plain_size) {
     holes_dirty_ = true;
   }
   // Too many holes for the table: fill the smallest with sealed zeros until it fits.
-  while (header_->holes.size() > kMaxHoles) {
+  while (header_->holes.size() > MaxHoles(header_->version)) {
     auto smallest =
         std::min_element(header_->holes.begin(), header_->holes.end(),
                          [](const HoleRange& a, const HoleRange& b) { return a.count < b.count; });
@@ -265,6 +265,11 @@ Result<uint64_t> CryptFile::Truncate(int fd, uint64_t plain_size, uint64_t new_s
     return Error(Code::kInvalidArgument, "file would exceed the largest size", EFBIG);
   }
   if (new_size < plain_size) {
+    // Format 3: the smaller size is recorded before anything is cut, so that a crash in
+    // between leaves a file longer than its record (accepted), never shorter (tampering).
+    if (header_ != nullptr && header_->version >= 3 && header_->recorded_size > new_size) {
+      MFS_TRY(RecordSize(fd, *header_, fc_, new_size));
+    }
     // The new last block, if partial (and not a hole), is re-encrypted at its shorter length.
     const uint64_t rest = new_size % kBlockSize;
     if (rest != 0 && !IsHole(new_size / kBlockSize)) {

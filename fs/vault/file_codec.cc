@@ -17,6 +17,13 @@ static_assert(kOffWrapped + kWrapped == kHeaderSize);
 constexpr size_t kOffSequence = 100, kOffHoleCount = 108, kOffReserved = 110, kOffHoles = 112,
                  kHoleEntry = 16, kOffCopyMac = 496, kCopyMacSize = 16;
 static_assert(kOffHoles + kMaxHoles * kHoleEntry == kOffCopyMac);
+// Format 3 copy fields (docs/FORMAT.md §13.1b): the u16 at 110 holds the flags.
+constexpr size_t kOffFlags3 = 110, kOffRecordedSize = 112, kOffNameTag = 120, kOffHoles3 = 136,
+                 kOffReserved3 = 488;
+constexpr uint16_t kFlagUnbound = 1;
+static_assert(kOffHoles3 + kMaxHolesV3 * kHoleEntry == kOffReserved3);
+static_assert(kOffReserved3 + 8 == kOffCopyMac);
+constexpr std::string_view kNameTagPrefix = "MFS3name";
 static_assert(kOffCopyMac + kCopyMacSize == kHeaderCopySize);
 constexpr std::string_view kCopyMacPrefix = "MFS2fhdr";
 constexpr std::string_view kFileKdfContext{"MFSfile\0", 8};
@@ -89,8 +96,8 @@ void Remove(std::vector<HoleRange>& t, uint64_t first, uint64_t count) {
 
 void Trim(std::vector<HoleRange>& t, uint64_t nblocks) { Remove(t, nblocks, UINT64_MAX - nblocks); }
 
-Status Check(const std::vector<HoleRange>& t) {
-  if (t.size() > kMaxHoles) return Error(Code::kCorruption, "file header: too many holes");
+Status Check(const std::vector<HoleRange>& t, size_t max) {
+  if (t.size() > max) return Error(Code::kCorruption, "file header: too many holes");
   uint64_t end = 0;
   for (size_t i = 0; i < t.size(); ++i) {
     const HoleRange& r = t[i];
@@ -108,6 +115,17 @@ Status Check(const std::vector<HoleRange>& t) {
 }  // namespace holes
 
 // ---- the header ----------------------------------------------------------------------
+
+NameTag NameTagOf(std::string_view encoded) {
+  // Encoded names are at most 363 characters (docs/FORMAT.md §11.3).
+  uint8_t msg[8 + 512];
+  const size_t n = std::min(encoded.size(), sizeof msg - 8);
+  std::memcpy(msg, kNameTagPrefix.data(), 8);
+  std::memcpy(msg + 8, encoded.data(), n);
+  NameTag tag;
+  crypto::Blake2bInto(tag, {msg, 8 + n}, {});
+  return tag;
+}
 
 std::array<uint8_t, kHeaderSize> FileHeader::Serialize() const {
   std::array<uint8_t, kHeaderSize> h{};
@@ -136,7 +154,7 @@ Result<FileHeader> FileHeader::Parse(ByteSpan raw) {
     return Error(Code::kCorruption, "file header has bad magic");
   }
   const uint8_t version = raw[kOffVersion];
-  if (version > kFormatVersion) {
+  if (version > kFileFormatVersion) {
     return Error(Code::kUnsupported,
                  "file format version " + std::to_string(version) + " is newer than this matterfs");
   }
@@ -266,9 +284,16 @@ std::array<uint8_t, kHeaderCopySize> FileCrypto::SerializeCopy(const FileHeader&
   PutU64(c.data() + kOffSequence, header.sequence);
   PutU16(c.data() + kOffHoleCount, static_cast<uint16_t>(header.holes.size()));
   PutU16(c.data() + kOffReserved, 0);
-  for (size_t i = 0; i < header.holes.size() && i < kMaxHoles; ++i) {
-    PutU64(c.data() + kOffHoles + i * kHoleEntry, header.holes[i].first);
-    PutU64(c.data() + kOffHoles + i * kHoleEntry + 8, header.holes[i].count);
+  size_t holes_at = kOffHoles;
+  if (header.version >= 3) {
+    PutU16(c.data() + kOffFlags3, header.unbound ? kFlagUnbound : 0);
+    PutU64(c.data() + kOffRecordedSize, header.recorded_size);
+    if (!header.unbound) std::memcpy(c.data() + kOffNameTag, header.name_tag.data(), 16);
+    holes_at = kOffHoles3;
+  }
+  for (size_t i = 0; i < header.holes.size() && i < MaxHoles(header.version); ++i) {
+    PutU64(c.data() + holes_at + i * kHoleEntry, header.holes[i].first);
+    PutU64(c.data() + holes_at + i * kHoleEntry + 8, header.holes[i].count);
   }
   const auto mac = CopyMac({c.data(), kOffCopyMac});
   std::memcpy(c.data() + kOffCopyMac, mac.data(), kCopyMacSize);
@@ -289,19 +314,36 @@ Result<FileHeader> FileCrypto::ParseCopy(ByteSpan copy) const {
   }
   h.sequence = GetU64(copy.data() + kOffSequence);
   const size_t n = GetU16(copy.data() + kOffHoleCount);
-  if (n > kMaxHoles || GetU16(copy.data() + kOffReserved) != 0 || h.sequence == 0) {
+  const size_t max = MaxHoles(h.version);
+  size_t holes_at = kOffHoles;
+  if (h.version >= 3) {
+    const uint16_t flags = GetU16(copy.data() + kOffFlags3);
+    h.unbound = (flags & kFlagUnbound) != 0;
+    h.recorded_size = GetU64(copy.data() + kOffRecordedSize);
+    std::memcpy(h.name_tag.data(), copy.data() + kOffNameTag, 16);
+    const bool tag_zero =
+        std::all_of(h.name_tag.begin(), h.name_tag.end(), [](uint8_t b) { return b == 0; });
+    if ((flags & ~kFlagUnbound) != 0 || (h.unbound && !tag_zero) ||
+        h.recorded_size > kMaxPlainFileSize || GetU64(copy.data() + kOffReserved3) != 0) {
+      return Error(Code::kCorruption, "file header copy has invalid fields");
+    }
+    holes_at = kOffHoles3;
+  } else if (GetU16(copy.data() + kOffReserved) != 0) {
     return Error(Code::kCorruption, "file header copy has invalid fields");
   }
-  for (size_t i = 0; i < kMaxHoles; ++i) {
-    const uint64_t first = GetU64(copy.data() + kOffHoles + i * kHoleEntry);
-    const uint64_t count = GetU64(copy.data() + kOffHoles + i * kHoleEntry + 8);
+  if (n > max || h.sequence == 0) {
+    return Error(Code::kCorruption, "file header copy has invalid fields");
+  }
+  for (size_t i = 0; i < max; ++i) {
+    const uint64_t first = GetU64(copy.data() + holes_at + i * kHoleEntry);
+    const uint64_t count = GetU64(copy.data() + holes_at + i * kHoleEntry + 8);
     if (i < n) {
       h.holes.push_back({first, count});
     } else if (first != 0 || count != 0) {
       return Error(Code::kCorruption, "file header copy has a stray hole entry");
     }
   }
-  MFS_TRY(holes::Check(h.holes));
+  MFS_TRY(holes::Check(h.holes, max));
   return h;
 }
 

@@ -14,6 +14,7 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "crypto/aead.h"
@@ -45,14 +46,20 @@ void Add(std::vector<HoleRange>& t, uint64_t first, uint64_t count);
 void Remove(std::vector<HoleRange>& t, uint64_t first, uint64_t count);
 // Drops what lies at or past block `nblocks`.
 void Trim(std::vector<HoleRange>& t, uint64_t nblocks);
-// kCorruption unless the table follows the rules and has at most kMaxHoles entries.
-Status Check(const std::vector<HoleRange>& t);
+// kCorruption unless the table follows the rules and has at most `max` entries.
+Status Check(const std::vector<HoleRange>& t, size_t max = kMaxHoles);
 }  // namespace holes
 
 class FileCrypto;
 
+// Name tags (file format 3): what binds a header to the name it is stored under.
+using NameTag = std::array<uint8_t, 16>;
+// The tag of a stored name: BLAKE2b-128 of "MFS3name" || the directory entry (the
+// base64url name, or ".L" and the hash of it for a long name). docs/FORMAT.md §13.1b.
+NameTag NameTagOf(std::string_view entry);
+
 struct FileHeader {
-  uint8_t version = 1;  // file format: 1 or 2
+  uint8_t version = 1;  // file format: 1, 2 or 3
   crypto::Cipher cipher = crypto::Cipher::kXChaCha20Poly1305;
   uint32_t key_version = 1;
   FileId file_id{};
@@ -61,14 +68,23 @@ struct FileHeader {
   uint64_t sequence = 0;
   std::vector<HoleRange> holes;
   int copy = 0;  // the copy the header was read from (0 = A, 1 = B)
+  // Format 3 only: the plaintext size recorded at the last close, fsync or truncate (the
+  // backing file must hold at least that much), and the name binding: `unbound` (a file
+  // with several names, hard links) or the tag of the one name the file is stored under.
+  uint64_t recorded_size = 0;
+  bool unbound = false;
+  NameTag name_tag{};
+  // Read only: the other copy's tag when it is bound and exactly one sequence older (a
+  // rename cut short between its two header writes).
+  std::optional<NameTag> older_tag;
 
-  // The header's size on disk: 100 (format 1) or 1024 (format 2).
+  // The header's size on disk: 100 (format 1) or 1024 (formats 2 and 3).
   size_t size() const { return version == 1 ? kHeaderSize : kHeaderSizeV2; }
   // The associated data of the DEK wrap: matter id || header bytes 0..27.
   Bytes WrapAd(const MatterId& matter) const;
   // The first 100 bytes (the whole format 1 header; the start of a format 2 copy).
   std::array<uint8_t, kHeaderSize> Serialize() const;
-  // Parses those 100 bytes: magic, version (1 or 2), cipher, flags; kUnsupported for a
+  // Parses those 100 bytes: magic, version (1, 2 or 3), cipher, flags; kUnsupported for a
   // newer version.
   static Result<FileHeader> Parse(ByteSpan raw);
 };
@@ -120,7 +136,8 @@ class FileCrypto {
   [[nodiscard]] bool OpenBlock(uint64_t index, ByteSpan stored, uint8_t* out) const;
   void SealBlockWithNonce(uint64_t index, ByteSpan plain, ByteSpan nonce, uint8_t* out) const;
 
-  // Format 2: one header copy of `header` (its sequence and holes), MAC'ed.
+  // Formats 2 and 3: one header copy of `header` (its sequence and holes; format 3 also
+  // the recorded size and name binding), MAC'ed.
   std::array<uint8_t, kHeaderCopySize> SerializeCopy(const FileHeader& header) const;
   // Format 2: parses and authenticates one copy (its 100-byte start must carry this file's
   // id and DEK; the caller unwrapped it). kCorruption for anything wrong.

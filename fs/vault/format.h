@@ -39,7 +39,16 @@ inline constexpr uint32_t kFeatureExternalKeystore = 1u << 0;
 // Set while a master key rotation is unfinished: only rotate-master may open the vault.
 // Read as 0 in the slot AD, so that the rotation can clear it without the slots' secrets.
 inline constexpr uint32_t kFeatureMasterRotation = 1u << 1;
-inline constexpr uint32_t kKnownFeatures = kFeatureExternalKeystore | kFeatureMasterRotation;
+// File format 3 (docs/FORMAT.md §13.1b): file headers record the size the file had at its
+// last close, fsync or truncate and are bound to the file's name; every regular file has a
+// header. Set by `matterctl init` from this version on. Read as 0 in the slot AD (like bit
+// 1), so that a later upgrade can set it without every slot's secret; the config MAC
+// covers it, so it cannot be cleared without the master key.
+inline constexpr uint32_t kFeatureFileFormat3 = 1u << 2;
+inline constexpr uint32_t kKnownFeatures =
+    kFeatureExternalKeystore | kFeatureMasterRotation | kFeatureFileFormat3;
+// Feature bits that the slot AD reads as 0.
+inline constexpr uint32_t kFeaturesOutsideSlotAd = kFeatureMasterRotation | kFeatureFileFormat3;
 
 inline constexpr size_t kIdSize = 16;
 
@@ -64,6 +73,14 @@ inline constexpr size_t kHeaderSize = 100;
 inline constexpr size_t kHeaderCopySize = 512;
 inline constexpr size_t kHeaderSizeV2 = 2 * kHeaderCopySize;
 inline constexpr size_t kMaxHoles = 24;
+// File format 3: the same two 512-byte copies, with the recorded size and the name tag in
+// place of two hole entries.
+inline constexpr size_t kMaxHolesV3 = 22;
+inline constexpr size_t MaxHoles(uint8_t file_version) {
+  return file_version >= 3 ? kMaxHolesV3 : kMaxHoles;
+}
+// The newest file header version (the byte at offset 4).
+inline constexpr uint8_t kFileFormatVersion = 3;
 inline constexpr size_t kBlockSize = 4096;
 // The largest plaintext file (EFBIG beyond it).
 inline constexpr uint64_t kMaxPlainFileSize = uint64_t{1} << 60;

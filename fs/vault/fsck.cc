@@ -432,7 +432,8 @@ class Checker {
   void CheckFile(WalkItem& item, const Matter& matter, const FileFormat& format, Problem& problem,
                  MoveFn& move) {
     if (item.fd < 0) return;
-    auto opened = OpenFile(item.fd, format, matter.keyring());
+    // Format 3: also the recorded size and the binding to this entry.
+    auto opened = OpenFile(item.fd, format, matter.keyring(), std::string_view(item.entry));
     if (!opened.ok()) {
       const bool destroyed = opened.error().code() == Code::kNotFound;
       move(problem(item.path, item.position, "header",
@@ -755,7 +756,8 @@ class Checker {
     UniqueFd dst(::openat(lf, stored.entry.c_str(),
                           O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!dst.valid()) return IoError("create " + name);
-    MFS_ASSIGN(OpenedFile made, WriteNewHeader(dst.get(), format, matter.keyring()));
+    MFS_ASSIGN(OpenedFile made,
+               WriteNewHeader(dst.get(), format, matter.keyring(), std::string_view(stored.entry)));
     CryptFile in(opened->crypto, &opened->header);
     CryptFile out(made.crypto, &made.header);
     std::array<uint8_t, kBlockSize> buf;
@@ -768,6 +770,7 @@ class Checker {
       }
       MFS_ASSIGN(written, out.Write(dst.get(), written, off, {buf.data(), len}));
     }
+    MFS_TRY(RecordSize(dst.get(), made.header, made.crypto, written));
     if (::fsync(dst.get()) != 0) return IoError("fsync " + name);
     return zeroed;
   }
@@ -783,10 +786,12 @@ class Checker {
     const std::string text = "matterfs fsck report\nvault " + ToHex(vault_.id()) + "\nmatter " +
                              matter_ + "\ntime " + FormatUnixTime(static_cast<uint64_t>(now)) +
                              "\n\n" + log;
-    auto made = WriteNewHeader(fd.get(), vault_.file_format(), matter.keyring());
+    auto made = WriteNewHeader(fd.get(), vault_.file_format(), matter.keyring(),
+                               std::string_view(stored->entry));
     if (!made.ok()) return;
     CryptFile file(made->crypto, &made->header);
-    if (!file.Write(fd.get(), 0, 0, AsBytes(text)).ok()) return;
+    auto size = file.Write(fd.get(), 0, 0, AsBytes(text));
+    if (!size.ok() || !RecordSize(fd.get(), made->header, made->crypto, *size).ok()) return;
     if (::fsync(fd.get()) != 0) return;
     (void)FsyncDir(lfdir.fd());
     report_.reports.push_back(matter_ + "/" + kLostFoundName + "/" + name);

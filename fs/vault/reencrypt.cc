@@ -151,6 +151,10 @@ Result<std::optional<std::string>> Reencryptor::WriteCopy(int dirfd, int fd,
     MFS_ASSIGN(auto created, FileCrypto::Create(format_.cipher, ring_, format_.version));
     auto& [fresh, header] = created;
     header.holes = old->header.holes;
+    // Format 3: the copy takes the file's place, so its name binding, and its size.
+    header.unbound = old->header.unbound || st.st_nlink > 1;
+    if (!header.unbound) header.name_tag = old->header.name_tag;
+    header.recorded_size = plain;
     MFS_TRY(CopyBlocks(fd, out.get(), *old, fresh, plain));
     if (::ftruncate(out.get(), now.st_size) != 0) return IoError("size the new copy");
     MFS_TRY(RewriteHeader(out.get(), header, fresh, false));

@@ -75,9 +75,13 @@ Status Vault::Create(const std::string& path, const InitOptions& opts, const Cre
     return Error(Code::kUnsupported, "this CPU has no AES-NI; use --cipher xchacha20-poly1305");
   }
 
+  if (opts.file_format != 2 && opts.file_format != 3) {
+    return Error(Code::kInvalidArgument, "file format must be 2 or 3");
+  }
   VaultConfig c;
   c.cipher = opts.cipher;
-  c.features = opts.keystore ? kFeatureExternalKeystore : 0;
+  c.features = (opts.keystore ? kFeatureExternalKeystore : 0) |
+               (opts.file_format == 3 ? kFeatureFileFormat3 : 0);
   crypto::RandomBytes(c.vault_id);
   MasterKey vmk = MasterKey::Random();
   crypto::SigningKey sign = crypto::SigningKey::Generate();

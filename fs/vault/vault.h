@@ -33,6 +33,9 @@ struct InitOptions {
   crypto::Argon2Params argon = crypto::DefaultArgon2Params();
   // A keystore outside the vault (so ciphertext backups never carry keys).
   std::optional<std::string> keystore;
+  // The file format: 3 (authenticated sizes and name binding, docs/FORMAT.md §13.1b) or
+  // 2 (the format of vaults made before it; for compatibility tests and older readers).
+  uint8_t file_format = 3;
 };
 
 struct OpenOptions {
@@ -78,7 +81,11 @@ class Vault {
   const VaultId& id() const { return config_.vault_id; }
   crypto::Cipher cipher() const { return config_.cipher; }
   // What the vault's files look like: its cipher and its format (fixed at init).
-  FileFormat file_format() const { return {config_.cipher, static_cast<uint8_t>(config_.version)}; }
+  FileFormat file_format() const {
+    return {config_.cipher, (config_.features & kFeatureFileFormat3)
+                                ? uint8_t{3}
+                                : static_cast<uint8_t>(config_.version)};
+  }
   int root_fd() const { return root_.get(); }
   int data_fd() const { return data_.get(); }
   int keystore_fd() const { return keystore_.get(); }

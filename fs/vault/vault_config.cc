@@ -81,6 +81,9 @@ Result<VaultConfig> VaultConfig::Parse(ByteSpan raw) {
   if ((c.features & ~kKnownFeatures) != 0) {
     return Error(Code::kUnsupported, "vault requires features this matterfs does not know");
   }
+  if ((c.features & kFeatureFileFormat3) && c.version < 2) {
+    return Corrupt("file format 3 in a vault of format 1");
+  }
   if (GetU16(raw.data() + kOffReserved1) != 0 || GetU16(raw.data() + kOffReserved2) != 0) {
     return Corrupt("reserved bytes set");
   }
@@ -136,9 +139,10 @@ Bytes VaultConfig::SlotAd(const Keyslot& slot) const {
   uint8_t h[kConfigHeaderSize];
   VaultConfig copy_shape;  // header fields only; slot count and signing key are excluded
   copy_shape.version = version;
-  // Bit 1 (master key rotation unfinished) is not bound: the rotation clears it at its
-  // end without the slots' secrets; the config MAC covers it.
-  copy_shape.features = features & ~kFeatureMasterRotation;
+  // Bits 1 (master key rotation unfinished) and 2 (file format 3) are not bound: the
+  // rotation clears bit 1 at its end, and an upgrade may set bit 2, without the slots'
+  // secrets; the config MAC covers both.
+  copy_shape.features = features & ~kFeaturesOutsideSlotAd;
   copy_shape.vault_id = vault_id;
   copy_shape.cipher = cipher;
   copy_shape.wrapped_sign_secret.assign(kWrappedSignSize, 0);

@@ -18,7 +18,7 @@ namespace matterfs::mount_test {
 namespace {
 
 constexpr size_t kBlock = 4096;
-// New vaults are format 2: two 512-byte header copies before block 0 (FORMAT.md §13).
+// New vaults have file format 3: two 512-byte header copies before block 0 (FORMAT.md §13).
 constexpr size_t kHeader = vault::kHeaderSizeV2;
 constexpr size_t kHeaderCopy = vault::kHeaderCopySize;
 
@@ -280,6 +280,121 @@ TEST_F(TamperTest, WritingNextToATamperedBlockDoesNotLaunderIt) {
   std::string want2 = data.substr(2 * kBlock, kBlock);
   want2.replace(10, 2, "ok");
   EXPECT_TRUE(ReadBlock("victim", 2) == want2);
+}
+
+// ---- the tamper matrix (docs/SECURITY.md "Tamper matrix"): file format 3 ----------------
+// Each attack is made on the vault while it is unmounted, as someone who can write the
+// vault but holds no key would; then the mount must refuse (EIO and a tamper event naming
+// the file) or, where the matrix says "undetected", the test pins down what is read.
+
+// Cutting a file at a block boundary: gocryptfs cannot tell; format 3's recorded size can.
+TEST_F(TamperTest, MatrixCutAtABlockBoundaryIsRefused) {
+  const std::string data = Pattern(3 * kBlock, 41);
+  const std::string backing = WriteAndFindBacking("cut", data);
+  ASSERT_FALSE(backing.empty());
+  const size_t stored = StoredBlockSize(backing, data.size());
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  ASSERT_EQ(::truncate(backing.c_str(), static_cast<off_t>(kHeader + 2 * stored)), 0);
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  EXPECT_EQ(ReadBlock("cut", 0), "open: EIO");
+  EXPECT_TRUE(WaitForSyslog({"tamper", "cut", "shorter than its header records"}))
+      << "no tamper event";
+}
+
+// Cutting it to its header alone, or to nothing at all (formats 1 and 2 read both as an
+// empty file).
+TEST_F(TamperTest, MatrixEmptiedFileIsRefused) {
+  const std::string data = Pattern(kBlock + 10, 42);
+  const std::string to_header = WriteAndFindBacking("to-header", data);
+  const std::string to_zero = WriteAndFindBacking("to-zero", data);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  ASSERT_EQ(::truncate(to_header.c_str(), static_cast<off_t>(kHeader)), 0);
+  ASSERT_EQ(::truncate(to_zero.c_str(), 0), 0);
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  EXPECT_EQ(ReadBlock("to-header", 0), "open: EIO");
+  EXPECT_EQ(ReadBlock("to-zero", 0), "open: EIO");
+  EXPECT_TRUE(WaitForSyslog({"tamper", "to-header"}));
+  EXPECT_TRUE(WaitForSyslog({"tamper", "to-zero", "no header"}));
+  // An empty file made through the mount is not mistaken for one: it has a header.
+  ASSERT_TRUE(WriteFile(M("really-empty"), ""));
+  DropCaches(3);
+  EXPECT_EQ(ReadFile(M("really-empty")).value_or("?"), "");
+}
+
+// Exchanging two files' names within a directory (their backing entries swapped).
+TEST_F(TamperTest, MatrixSwappedNamesAreRefused) {
+  const std::string a = Pattern(100, 43);
+  const std::string b = Pattern(200, 44);
+  const std::string backing_a = WriteAndFindBacking("first", a);
+  const std::string backing_b = WriteAndFindBacking("second", b);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const std::string tmp = backing_a + ".swap";
+  ASSERT_EQ(::rename(backing_a.c_str(), tmp.c_str()), 0);
+  ASSERT_EQ(::rename(backing_b.c_str(), backing_a.c_str()), 0);
+  ASSERT_EQ(::rename(tmp.c_str(), backing_b.c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  EXPECT_EQ(ReadBlock("first", 0), "open: EIO");
+  EXPECT_EQ(ReadBlock("second", 0), "open: EIO");
+  EXPECT_TRUE(WaitForSyslog({"tamper", "first", "another name"}));
+  EXPECT_TRUE(WaitForSyslog({"tamper", "second", "another name"}));
+}
+
+// Putting one file's ciphertext in place of another's, in another directory of the matter.
+TEST_F(TamperTest, MatrixFileCopiedOverAnotherInAnotherDirectoryIsRefused) {
+  ASSERT_EQ(::mkdir(M("other").c_str(), 0755), 0);
+  const std::string a = Pattern(kBlock, 45);
+  const std::string b = Pattern(kBlock, 46);
+  const std::string backing_a = WriteAndFindBacking("here", a);
+  const std::string backing_b = WriteAndFindBacking("other/there", b);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const std::string bytes = ReadAt(backing_a, 0, 1 << 20);
+  ASSERT_NO_FATAL_FAILURE(WriteAt(backing_b, 0, bytes));
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  EXPECT_EQ(ReadBlock("other/there", 0), "open: EIO");
+  EXPECT_TRUE(ReadFile(M("here")).value_or("?") == a);
+  EXPECT_TRUE(WaitForSyslog({"tamper", "there", "another name"}));
+}
+
+// What matterfs itself does moves the binding along: rename (also over another file and
+// across directories), exchange, hard links and their removal, and the files still open.
+TEST_F(TamperTest, MatrixRenamesAndLinksThroughTheMountKeepFilesReadable) {
+  ASSERT_EQ(::mkdir(M("d1").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFile(M("r1"), "one"));
+  ASSERT_TRUE(WriteFile(M("r2"), "two"));
+  ASSERT_TRUE(WriteFile(M("r3"), "three"));
+  UniqueFd held(::open(M("r3").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(held.valid());
+  ASSERT_EQ(::rename(M("r1").c_str(), M("d1/moved").c_str()), 0);
+  ASSERT_EQ(::renameat2(AT_FDCWD, M("r2").c_str(), AT_FDCWD, M("r3").c_str(), RENAME_EXCHANGE), 0);
+  ASSERT_EQ(::link(M("d1/moved").c_str(), M("linked").c_str()), 0);
+  ASSERT_EQ(::unlink(M("d1/moved").c_str()), 0);
+  ASSERT_EQ(::rename(M("linked").c_str(), M("d1/back").c_str()), 0);
+  ASSERT_TRUE(PwriteAll(held.get(), "THREE", 0));
+  held.reset();
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  EXPECT_EQ(ReadFile(M("d1/back")).value_or("?"), "one");
+  EXPECT_EQ(ReadFile(M("r3")).value_or("?"), "two");
+  EXPECT_EQ(ReadFile(M("r2")).value_or("?"), "THREE");
+  for (const std::string& m : SyslogMessages()) {
+    EXPECT_EQ(m.find("tamper"), std::string::npos) << m;
+  }
+}
+
+// Documented as undetected (docs/SECURITY.md): putting back an older copy of a whole
+// file, because nothing outside the file records its state.
+TEST_F(TamperTest, MatrixRollbackOfAWholeFileIsUndetected) {
+  const std::string old_data = Pattern(2 * kBlock, 47);
+  const std::string new_data = Pattern(2 * kBlock, 48);
+  const std::string backing = WriteAndFindBacking("rolled", old_data);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const std::string saved = ReadAt(backing, 0, 1 << 20);
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  ASSERT_TRUE(WriteFile(M("rolled"), new_data));
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  ASSERT_NO_FATAL_FAILURE(WriteAt(backing, 0, saved));
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  EXPECT_TRUE(ReadFile(M("rolled")).value_or("?") == old_data) << "undetected, as documented";
 }
 
 }  // namespace

@@ -224,7 +224,7 @@ check "rejected init leaves no vault" test ! -e "$T/x/matterfs.vault"
 # ---- init -----------------------------------------------------------------------------
 section "init"
 expect_rc "init" 0 init "$V" --passphrase-file pw "${KDF[@]}"
-stdout_has "init" "^created vault $V \(cipher (aes-256-gcm|xchacha20-poly1305)\)$"
+stdout_has "init" "^created vault $V \(cipher (aes-256-gcm|xchacha20-poly1305), file format 3\)$"
 check "init wrote the config" test -f "$V/matterfs.vault"
 check "init made the data directory" test -d "$V/d"
 check "init made the keystore" test -d "$V/keys"

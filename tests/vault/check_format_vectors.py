@@ -256,6 +256,19 @@ def check_all(v):
     check("HEADER-2", body, "head")
     body += bytes(496 - len(body))
     check("HEADER-2", blake2b(b"MFS2fhdr" + f["matter_id"] + body, 16, key=f["k_hdr"]), "mac")
+    f = v["HEADER-3"]
+    check("HEADER-3", kdf_subkey(f["dek"], 1, "MFSfile\x00"), "k_hdr")
+    tag = blake2b(b"MFS3name" + f["entry"], 16)
+    check("HEADER-3", tag, "name_tag")
+    head28 = (b"MFSF" + bytes([f["version"], f["cipher"]]) + b"\0\0" +
+              struct.pack("<I", f["key_version"]) + f["file_id"])
+    wrapped = xchacha20poly1305_seal(f["mwk"], f["nonce"], f["dek"], f["matter_id"] + head28)
+    body = (head28 + wrapped + struct.pack("<QHHQ", f["sequence"], 1, f["flags"],
+                                           f["recorded_size"]) +
+            tag + struct.pack("<QQ", f["hole1_first"], f["hole1_count"]))
+    check("HEADER-3", body, "head")
+    body += bytes(496 - len(body))
+    check("HEADER-3", blake2b(b"MFS2fhdr" + f["matter_id"] + body, 16, key=f["k_hdr"]), "mac")
     f = v["BLOCK-1"]
     ad = f["file_id"] + struct.pack("<Q", f["index"])
     check("BLOCK-1", ad, "ad")

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "fs/vault/encrypted_file.h"
 #include "tests/crypto/test_util.h"
 
 namespace matterfs::vault {
@@ -103,11 +104,11 @@ TEST(FileHeaderTest, ParseRejectsMalformedHeaders) {
   EXPECT_EQ(Code::kCorruption, r.error().code());
 
   b.assign(good.begin(), good.end());
-  b[4] = 3;  // format version 3
+  b[4] = 4;  // file format version 4
   r = parse(b);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(Code::kUnsupported, r.error().code());
-  EXPECT_NE(std::string::npos, r.error().message().find("version 3")) << r.error().message();
+  EXPECT_NE(std::string::npos, r.error().message().find("version 4")) << r.error().message();
 
   b[4] = 0;
   r = parse(b);
@@ -472,6 +473,70 @@ TEST_F(HeaderV2Test, InvalidHoleTablesAreRejectedEvenWithAValidMac) {
     h.holes = bad;
     EXPECT_FALSE(fc_->ParseCopy(fc_->SerializeCopy(h)).ok());
   }
+}
+
+// File format 3 (docs/FORMAT.md §13.1b): the recorded size and the name binding.
+class HeaderV3Test : public HeaderV2Test {
+ protected:
+  void SetUp() override {
+    ring_ = std::make_unique<Keyring>(FixedRing(Id(0x30), {{1, 0x20}}, 1));
+    auto made = FileCrypto::Create(crypto::Cipher::kXChaCha20Poly1305, *ring_, 3);
+    ASSERT_OK(made);
+    fc_.emplace(std::move(made->first));
+    header_ = std::move(made->second);
+  }
+};
+
+TEST_F(HeaderV3Test, ACopyRoundTripsItsRecordedSizeAndBinding) {
+  header_.sequence = 4;
+  header_.recorded_size = 123456;
+  header_.name_tag = NameTagOf("c29tZS1lbnRyeQ");
+  header_.holes = {{1, 2}};
+  auto parsed = fc_->ParseCopy(fc_->SerializeCopy(header_));
+  ASSERT_OK(parsed);
+  EXPECT_EQ(parsed->version, 3);
+  EXPECT_EQ(parsed->recorded_size, 123456u);
+  EXPECT_FALSE(parsed->unbound);
+  EXPECT_EQ(parsed->name_tag, header_.name_tag);
+  EXPECT_EQ(parsed->holes, header_.holes);
+  header_.unbound = true;
+  parsed = fc_->ParseCopy(fc_->SerializeCopy(header_));
+  ASSERT_OK(parsed);
+  EXPECT_TRUE(parsed->unbound);
+  EXPECT_EQ(parsed->name_tag, NameTag{}) << "an unbound copy carries no tag";
+}
+
+TEST_F(HeaderV3Test, TwentyTwoHolesFitATwentyThirdDoesNot) {
+  for (uint64_t i = 0; i < kMaxHolesV3; ++i) header_.holes.push_back({i * 3, 1});
+  EXPECT_OK(fc_->ParseCopy(fc_->SerializeCopy(header_)));
+  header_.holes.push_back({1000, 1});
+  EXPECT_FALSE(fc_->ParseCopy(fc_->SerializeCopy(header_)).ok());
+}
+
+TEST_F(HeaderV3Test, CheckRecordRefusesAShorterFileAndAnotherName) {
+  header_.recorded_size = 8192;
+  header_.name_tag = NameTagOf("bmFtZQ");
+  EXPECT_OK(CheckRecord(header_, 8192, std::string_view("bmFtZQ")));
+  EXPECT_OK(CheckRecord(header_, 9000, std::nullopt));  // longer than recorded: writes since
+  auto cut = CheckRecord(header_, 4096, std::nullopt);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.error().code(), Code::kCorruption);
+  EXPECT_NE(cut.error().message().find("4096 of 8192"), std::string::npos) << cut.error().message();
+  auto moved = CheckRecord(header_, 8192, std::string_view("b3RoZXI"));
+  ASSERT_FALSE(moved.ok());
+  EXPECT_EQ(moved.error().code(), Code::kCorruption);
+  // A rename cut short between its two header writes: the older copy's name is accepted.
+  header_.older_tag = NameTagOf("b3RoZXI");
+  EXPECT_OK(CheckRecord(header_, 8192, std::string_view("b3RoZXI")));
+  // Unbound: any name.
+  header_.older_tag.reset();
+  header_.unbound = true;
+  header_.name_tag = NameTag{};
+  EXPECT_OK(CheckRecord(header_, 8192, std::string_view("b3RoZXI")));
+  // Format 2 records nothing.
+  FileHeader v2 = header_;
+  v2.version = 2;
+  EXPECT_OK(CheckRecord(v2, 0, std::string_view("x")));
 }
 
 TEST(HoleTableTest, AddMergesRemoveSplitsTrimCuts) {

@@ -174,6 +174,45 @@ TEST(FormatVectorsTest, FileHeaderFormat2Copy) {
   EXPECT_FALSE(other->ParseCopy(copy).ok());
 }
 
+// HEADER-3: one copy of a format 3 header (HEADER-2's keys, version 3, sequence 6, one
+// hole, a recorded size and a name binding).
+const char kHeader3Head[] =
+    "4d4653460302000003000000000102030405060708090a0b0c0d0e0f70717273"
+    "7475767778797a7b7c7d7e7f808182838485868734bd48eedb9249fcdec5a8ec"
+    "9446217a0c065987155f6ee3185b15fe7c3646ce4e82543f342fd9a344862f91"
+    "146c77f9060000000000000001000000244e000000000000b6a85cd359465a83"
+    "8f15bc9bbb7f639a03000000000000000200000000000000";
+const char kHeader3Mac[] = "f3dfe97f90ea7c39bf6f8e1cdafa49dd";
+const char kHeader3Entry[] = "Zm9vYmFyLWJyaWVmLW5hbWUtZm9yLXRoZS12ZWN0b3I";
+
+TEST(FormatVectorsTest, FileHeaderFormat3Copy) {
+  EXPECT_BYTES_EQ(Hex("b6a85cd359465a838f15bc9bbb7f639a"), NameTagOf(kHeader3Entry));
+  FileHeader h = Header1Fields();
+  h.version = 3;
+  h.sequence = 6;
+  h.holes = {{3, 2}};
+  h.recorded_size = 20004;
+  h.name_tag = NameTagOf(kHeader3Entry);
+  h.wrapped_dek = crypto::WrapRaw(Seq(0x20, 32), Seq(0xc0, 32), h.WrapAd(kMatter), Seq(0x70, 24));
+  const DataKey dek = DataKey::FromBytes(Seq(0xc0, 32));
+  auto fc = FileCrypto::FromKey(h, dek, kMatter);
+  ASSERT_OK(fc);
+  const auto copy = fc->SerializeCopy(h);
+  Bytes expected = Hex(kHeader3Head);
+  expected.resize(496, 0);
+  const Bytes mac = Hex(kHeader3Mac);
+  expected.insert(expected.end(), mac.begin(), mac.end());
+  EXPECT_BYTES_EQ(expected, copy);
+
+  auto parsed = fc->ParseCopy(copy);
+  ASSERT_OK(parsed);
+  EXPECT_EQ(6u, parsed->sequence);
+  EXPECT_EQ(20004u, parsed->recorded_size);
+  EXPECT_FALSE(parsed->unbound);
+  EXPECT_EQ(h.name_tag, parsed->name_tag);
+  EXPECT_EQ(h.holes, parsed->holes);
+}
+
 // BLOCK-1 and BLOCK-2.
 TEST(FormatVectorsTest, ContentBlocks) {
   const DataKey dek = DataKey::FromBytes(Seq(0xc0, 32));

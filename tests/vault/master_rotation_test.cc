@@ -548,7 +548,7 @@ TEST_F(MasterRotationTest, TheJournalHasTheDocumentedLayout) {
   ASSERT_OK(Rotate());
   c = VaultConfig::Parse(test::ReadFileBytes(ConfigPath()));
   ASSERT_OK(c);
-  EXPECT_EQ(0u, c->features);
+  EXPECT_EQ(kFeatureFileFormat3, c->features);  // bit 1 cleared, bit 2 kept
 }
 
 TEST_F(MasterRotationTest, AnUnfinishedRotationWithoutItsJournalIsCorrupt) {

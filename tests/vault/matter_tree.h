@@ -83,7 +83,8 @@ class TreeWriter {
     VaultFixture::Check(d.dir.WriteLongName(*stored));
     VaultFixture::Check(vault::MakeEncryptedDirImpl(d.fd.get(), stored->entry, 0755, {}));
   }
-  // Makes file `rel` with `content` ("" leaves it empty, without a header).
+  // Makes file `rel` with `content` ("" leaves it empty, without a header, in file format
+  // 2; format 3 files always have one, bound to their entry, with their size recorded).
   void File(const std::string& rel, const std::string& content) {
     auto [parent, name] = Parent(rel);
     Opened d = Dirs(parent);
@@ -93,12 +94,15 @@ class TreeWriter {
     UniqueFd fd(
         ::openat(d.fd.get(), stored->entry.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644));
     if (!fd.valid()) throw std::runtime_error("create " + rel);
-    if (content.empty()) return;
-    auto made = vault::WriteNewHeader(fd.get(), vault_.file_format(), matter_.keyring());
+    const bool v3 = vault_.file_format().version >= 3;
+    if (content.empty() && !v3) return;
+    auto made = vault::WriteNewHeader(fd.get(), vault_.file_format(), matter_.keyring(),
+                                      std::string_view(stored->entry));
     VaultFixture::Check(made.ok() ? Status() : Status(made.error()));
     vault::CryptFile file(made->crypto, &made->header);
     auto n = file.Write(fd.get(), 0, 0, AsBytes(content));
     VaultFixture::Check(n.ok() ? Status() : Status(n.error()));
+    VaultFixture::Check(vault::RecordSize(fd.get(), made->header, made->crypto, *n));
   }
   // A hard link `rel` to the existing file `target` (short names; parents must exist).
   void Link(const std::string& target, const std::string& rel) {

@@ -60,7 +60,7 @@ TEST_F(VaultConfigTest, ParsesWhatVaultCreateWrote) {
   auto c = VaultConfig::Parse(raw_);
   ASSERT_OK(c);
   EXPECT_EQ(kFormatVersion, c->version);
-  EXPECT_EQ(0u, c->features);
+  EXPECT_EQ(kFeatureFileFormat3, c->features);  // file format 3 (docs/FORMAT.md §13.1b)
   EXPECT_EQ(crypto::Cipher::kXChaCha20Poly1305, c->cipher);
   ASSERT_EQ(2u, c->slots.size());
   EXPECT_EQ(SlotKind::kKeyFile, c->slots[0].kind);
