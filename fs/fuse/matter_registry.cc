@@ -63,7 +63,7 @@ Result<std::shared_ptr<LoadedMatter>> MatterRegistry::Get(int matter_dirfd,
                      "run matterctl rotate --reencrypt on the vault to finish it",
                  EIO);
   }
-  MFS_ASSIGN(vault::Keyring ring, vault_.LoadKeyring(id));
+  MFS_ASSIGN(vault::Keyring ring, LoadChecked(id, name));
   vault::MatterInfo info{name, id, ring.status, entry};
   std::shared_ptr<const vault::Matter> keys =
       vault::Matter::FromKeyring(std::move(info), std::move(ring));
@@ -91,8 +91,47 @@ std::vector<std::shared_ptr<LoadedMatter>> MatterRegistry::All() {
   return out;
 }
 
+Result<vault::Keyring> MatterRegistry::LoadChecked(const vault::MatterId& id,
+                                                   const std::string& name) {
+  auto read = [&]() -> Result<vault::Keyring> {
+    auto ring = vault_.LoadKeyring(id);
+    if (ring.ok() || ring.error().code() != Code::kCorruption) return ring;
+    return Error(Code::kCorruption, "matter '" + name + "': " + ring.error().message(), EIO);
+  };
+  // Raises the mark to `sequence` and returns true, or returns false and the mark.
+  auto witness = [&](uint64_t sequence, uint64_t& high) {
+    std::lock_guard<std::mutex> g(mu_);
+    uint64_t& seen = seen_[id];
+    if (sequence < seen) {
+      high = seen;
+      return false;
+    }
+    seen = sequence;
+    return true;
+  };
+  uint64_t high = 0;
+  MFS_ASSIGN(vault::Keyring ring, read());
+  if (witness(ring.sequence, high)) return ring;
+  // Another thread may have read (and marked) a newer keyring between our read and our
+  // check: a keyring read now is at least as new, unless it was rolled back.
+  MFS_ASSIGN(ring, read());
+  if (witness(ring.sequence, high)) return ring;
+  return Error(Code::kCorruption,
+               "matter '" + name + "': keyring rolled back (sequence " +
+                   std::to_string(ring.sequence) + ", this server has read sequence " +
+                   std::to_string(high) + ")",
+               EIO);
+}
+
 Status MatterRegistry::ReloadOne(LoadedMatter& m) {
-  MFS_ASSIGN(vault::Keyring ring, vault_.LoadKeyring(m.id()));
+  auto read = LoadChecked(m.id(), m.name());
+  if (!read.ok()) {
+    if (read.error().code() == Code::kCorruption && tamper_hook_) {
+      tamper_hook_(m.name(), read.error());
+    }
+    return read.error();
+  }
+  vault::Keyring ring = std::move(read).value();
   auto current = m.keys();
   if (!current) return {};
   if (ring.sequence == current->keyring().sequence) {

@@ -82,7 +82,13 @@ class MatterRegistry {
 
   // Re-reads the keyring of every loaded matter: a changed status is applied, and a
   // keyring with a new sequence number (a rotation, by this or another process) is
-  // swapped in. Keyrings that cannot be read keep the keys in memory (and are logged).
+  // swapped in. Keyrings that cannot be read keep the keys and status in memory (and are
+  // logged; a corrupt or rolled-back one also goes to the tamper hook).
+  //
+  // Every keyring read here and by Get is checked against the highest sequence this
+  // registry has seen for the matter in the daemon's life (kept across evictions): a
+  // lower one is refused, kCorruption "rolled back", even when the vault's key table
+  // agrees with it (a whole keystore put back from a backup while the daemon runs).
   void Refresh();
   // Re-reads one matter's keyring now and swaps it in (after an online rotation).
   Status Reload(std::string_view name);
@@ -98,14 +104,25 @@ class MatterRegistry {
   void SetEvictHook(std::function<void(const std::shared_ptr<LoadedMatter>&)> hook) {
     evict_hook_ = std::move(hook);
   }
+  // Called (outside the registry's lock) with a matter name and a kCorruption error
+  // found by Refresh or Reload (Get's errors go to its caller): the daemon raises a
+  // tamper event.
+  void SetTamperHook(std::function<void(const std::string&, const Error&)> hook) {
+    tamper_hook_ = std::move(hook);
+  }
 
  private:
   Status ReloadOne(LoadedMatter& m);
+  // The keyring of matter `id`, read from the vault and checked against (then raising)
+  // the high-water mark in seen_.
+  Result<vault::Keyring> LoadChecked(const vault::MatterId& id, const std::string& name);
   const vault::Vault& vault_;
   std::mutex mu_;
+  std::map<vault::MatterId, uint64_t> seen_;  // highest keyring sequence read, per matter
   std::map<std::string, std::shared_ptr<LoadedMatter>, std::less<>> by_entry_;
   std::set<std::string, std::less<>> barred_;  // names of matters being wiped
   std::function<void(const std::shared_ptr<LoadedMatter>&)> evict_hook_;  // set before use
+  std::function<void(const std::string&, const Error&)> tamper_hook_;     // set before use
 };
 
 }  // namespace matterfs::fuse

@@ -80,6 +80,8 @@ MatterFs::MatterFs(std::unique_ptr<vault::Vault> vault, std::unique_ptr<AccessCo
     }
     fuse_lowlevel_notify_inval_entry(se, FUSE_ROOT_ID, m->name().c_str(), m->name().size());
   });
+  matters_.SetTamperHook(
+      [this](const std::string& name, const Error& error) { ReportMatterTamper(name, error); });
 }
 
 MatterFs::~MatterFs() = default;
@@ -116,11 +118,21 @@ void MatterFs::ReportTamperIn(Inode* dir, const std::string& entry, const Error&
                   what, path);
 }
 
+void MatterFs::ReportMatterTamper(const std::string& name, const Error& error) {
+  // Paths in events are relative to the mount's root, like InodeTable::PathOf's.
+  log::Error("tamper: " + log::Path(name) + ": " + error.message());
+  access_->Notice(audit::audit_events::kTamper, audit::AuditResult::kError,
+                  audit::AuditSeverity::kAlert, nullptr, name, error.message(), name);
+}
+
 std::optional<vault::MatterStatus> MatterFs::MatterStatusByName(const std::string& name) {
   if (matters_.Barred(name)) return std::nullopt;  // being wiped
   if (auto m = matters_.Find(name)) return m->status();
   auto info = vault_->FindMatter(name);
-  if (!info.ok()) return std::nullopt;
+  if (!info.ok()) {
+    if (info.error().code() == Code::kCorruption) ReportMatterTamper(name, info.error());
+    return std::nullopt;
+  }
   return info->status;
 }
 

@@ -64,7 +64,8 @@ class MatterFs {
   FileContext files() { return {inodes_, matters_, vault_->file_format(), shared_}; }
 
   // The status of a matter by name (loaded matters from memory, others from the vault);
-  // nullopt when the vault cannot open it (no keyring: wiped elsewhere; damaged).
+  // nullopt when the vault cannot open it (no keyring: wiped elsewhere; damaged: a
+  // .matter binding or keyring that fails its checks also raises a tamper event).
   std::optional<vault::MatterStatus> MatterStatusByName(const std::string& name);
 
   // The session, once created (for cache invalidation).
@@ -81,6 +82,9 @@ class MatterFs {
   void ReportTamper(Inode* inode, const Error& error);
   // A tamper finding about an entry of directory `dir` (a name, a side file, an IV).
   void ReportTamperIn(Inode* dir, const std::string& entry, const Error& error);
+  // A tamper finding about matter `name` as a whole (its .matter binding, its keyring:
+  // damaged or rolled back), found at the root, where no inode of it may exist yet.
+  void ReportMatterTamper(const std::string& name, const Error& error);
 
  private:
   std::unique_ptr<vault::Vault> vault_;

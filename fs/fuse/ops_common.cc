@@ -223,6 +223,13 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
   if (!stored.ok()) return Errno(fs, stored.error(), parent);
   struct stat st;
   if (::fstatat((*pfd)->get(), stored->entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  if (Status side = view->dir.CheckLongName(*stored); !side.ok()) {
+    // A long entry whose side file is gone or is another entry's: the listing would not
+    // show this name either.
+    if (!IsRoot(fs, parent)) return Errno(fs, side.error(), parent);
+    if (side.error().code() == Code::kCorruption) fs->ReportMatterTamper(name, side.error());
+    return side.error().ToErrno();
+  }
   std::shared_ptr<LoadedMatter> matter = parent->matter;
   UniqueFd fd;
   if (IsRoot(fs, parent)) {
@@ -231,7 +238,12 @@ int DoLookup(fuse_req_t req, Inode* parent, const char* name, fuse_entry_param* 
     if (!fd.valid()) return errno;
     auto m = fs->matters().Get(fd.get(), stored->entry, name);
     if (!m.ok()) {
-      log::Error("matter '" + std::string(name) + "' cannot be opened: " + m.error().message());
+      if (m.error().code() == Code::kCorruption) {
+        // A .matter binding or keyring that fails its checks: damaged or tampered with.
+        fs->ReportMatterTamper(name, m.error());
+      } else {
+        log::Error("matter '" + std::string(name) + "' cannot be opened: " + m.error().message());
+      }
       return m.error().ToErrno();
     }
     matter = *m;

@@ -113,6 +113,25 @@ Result<std::string> EncryptedDir::Decode(std::string_view entry) const {
   return Error(Code::kNotFound, "unknown entry");
 }
 
+Status EncryptedDir::CheckLongName(const StoredName& stored) const {
+  if (!stored.full) return {};
+  auto full = ReadWholeFile(fd_, NameCodec::LongNameFile(stored.entry), kMaxLongNameFile);
+  if (!full.ok()) {
+    if (full.error().code() == Code::kNotFound) {
+      return Error(Code::kCorruption, "long name " + stored.entry + " has no side file", EIO);
+    }
+    return full.error();
+  }
+  if (std::string_view(reinterpret_cast<const char*>(full->data()), full->size()) != *stored.full) {
+    return Error(Code::kCorruption,
+                 "long-name file of " + stored.entry +
+                     " does not match its entry (swapped or "
+                     "edited)",
+                 EIO);
+  }
+  return {};
+}
+
 Status EncryptedDir::WriteLongName(const StoredName& stored) const {
   if (!stored.full) return {};
   return WriteFileAtomic(fd_, NameCodec::LongNameFile(stored.entry), AsBytes(*stored.full), 0444);

@@ -75,6 +75,10 @@ class EncryptedDir {
   Result<StoredName> Encode(std::string_view name) const { return codec_->Encode(iv_, name); }
   // The plaintext name of a short or long entry (a long one reads its side file).
   Result<std::string> Decode(std::string_view entry) const;
+  // A lookup of an existing long entry: its side file must hold exactly `stored.full`
+  // (FORMAT.md §11.4), else kCorruption (missing: "has no side file"; other contents:
+  // swapped or edited). No-op for a short name.
+  Status CheckLongName(const StoredName& stored) const;
   // Writes the side file of a long name, before its entry is created, so an entry never
   // exists without its full name. No-op for a short name.
   Status WriteLongName(const StoredName& stored) const;

@@ -621,6 +621,38 @@ class Checker {
     if (!newest) {
       problem("no copy of the keyring opens: nothing in the matter can be read",
               "not repaired (restore the keystore from a backup)");
+      return newest;
+    }
+    // Rollback (FORMAT.md §9.6): the key table records the sequence of the last update.
+    if (Status st = CheckAgainstKeyTable(*newest, keys); !st.ok()) {
+      if (st.error().code() == Code::kCorruption) {
+        problem(st.error().message() + ": an older keyring was put back, or its newer copy damaged",
+                "not repaired: the daemon and matterctl refuse the matter (restore the "
+                "keyring whose sequence the key table records)");
+      }
+    } else {
+      KeyTable::EntryState recorded;
+      const KeyTable* table = vault_.key_table();
+      const bool unprotected =
+          newest->table_index == 0 || table == nullptr ||
+          !table->Read(newest->table_index - 1, id, vault_.key_table_wrap(), &recorded).ok() ||
+          recorded.sequence == 0;
+      if (unprotected) {
+        FsckProblem p;
+        p.matter = name;
+        p.path = "keystore/" + file;
+        p.kind = "keyring";
+        p.message = newest->table_index == 0
+                        ? "not protected against rollback: a keyring of version 1 or 2 has no "
+                          "key table entry"
+                        : "not protected against rollback yet: its key table entry records no "
+                          "keyring state";
+        p.action = newest->table_index == 0
+                       ? "protected from its next rotation (matterctl rotate)"
+                       : "protected from its next keyring update (a status change or rotation)";
+        p.note = true;
+        Add(std::move(p));
+      }
     }
     return newest;
   }

@@ -46,6 +46,10 @@ Error Corrupt(const std::string& what) {
   return Error(Code::kCorruption, "matter keyring is corrupt: " + what);
 }
 
+Error Corrupt(const MatterId& matter, const std::string& what) {
+  return Error(Code::kCorruption, "keyring of matter " + ToHex(matter) + " " + what);
+}
+
 // A copy holds at most kMaxKeyVersions entries (more would overrun it) and ParseCopy
 // refuses one without its current version: never write what could not be read back.
 Status CheckWritable(const Keyring& ring) {
@@ -215,7 +219,37 @@ Status CreateKeyringFile(int keystore_fd, const Keyring& ring, const KeyringKeys
   Bytes file(kKeyringFileSize);
   std::memcpy(file.data(), copy.data(), kKeyringCopySize);
   std::memcpy(file.data() + kKeyringCopySize, copy.data(), kKeyringCopySize);
-  return WriteFileExclusive(keystore_fd, KeyringFileName(ring.matter_id), file, 0600);
+  MFS_TRY(WriteFileExclusive(keystore_fd, KeyringFileName(ring.matter_id), file, 0600));
+  return RecordInKeyTable(ring, keys);
+}
+
+Status CheckAgainstKeyTable(const Keyring& ring, const KeyringKeys& keys) {
+  if (ring.table_index == 0 || keys.table == nullptr || keys.table_wrap == nullptr) return {};
+  KeyTable::EntryState recorded;
+  MFS_TRY(keys.table->Read(ring.table_index - 1, ring.matter_id, *keys.table_wrap, &recorded));
+  // An update writes the keyring first and the table after it, so a crash in between
+  // leaves the keyring ahead: accepted (the next update records it).
+  if (ring.sequence < recorded.sequence) {
+    return Corrupt(ring.matter_id, "rolled back (sequence " + std::to_string(ring.sequence) +
+                                       ", the key table records " +
+                                       std::to_string(recorded.sequence) + ")");
+  }
+  if (ring.sequence == recorded.sequence && ring.status != recorded.status) {
+    return Corrupt(ring.matter_id, "does not match the key table (status " +
+                                       std::string(MatterStatusName(ring.status)) +
+                                       ", the key table records " +
+                                       MatterStatusName(recorded.status) + ")");
+  }
+  return {};
+}
+
+Status RecordInKeyTable(const Keyring& ring, const KeyringKeys& keys) {
+  if (ring.table_index == 0 || keys.table == nullptr || keys.table_wrap == nullptr ||
+      !ring.root_key) {
+    return {};
+  }
+  return keys.table->RecordState(ring.table_index - 1, ring.matter_id, *keys.table_wrap,
+                                 *ring.root_key, {ring.sequence, ring.status});
 }
 
 Result<UniqueFd> LockKeyringFile(int keystore_fd, const MatterId& matter) {
@@ -238,19 +272,35 @@ Result<UniqueFd> LockKeyringFile(int keystore_fd, const MatterId& matter) {
   return fd;
 }
 
-Result<Keyring> ReadKeyringFd(int fd, const VaultId& vault, const MatterId& matter,
-                              const KeyringKeys& keys) {
+namespace {
+// The newest valid copy of the file at fd, not yet checked against the key table.
+Result<Keyring> ReadNewestCopy(int fd, const VaultId& vault, const MatterId& matter,
+                               const KeyringKeys& keys) {
   Bytes file(kKeyringFileSize);
   MFS_ASSIGN(size_t n, PreadFull(fd, file.data(), file.size(), 0));
   if (n != kKeyringFileSize) return Corrupt("truncated");
   auto a = Keyring::ParseCopy({file.data(), kKeyringCopySize}, keys, vault, matter);
   auto b =
       Keyring::ParseCopy({file.data() + kKeyringCopySize, kKeyringCopySize}, keys, vault, matter);
-  if (a.ok() && b.ok())
-    return b->sequence > a->sequence ? std::move(b).value() : std::move(a).value();
-  if (a.ok()) return std::move(a).value();
-  if (b.ok()) return std::move(b).value();
-  return a.error();
+  if (!a.ok() && !b.ok()) return a.error();
+  return !b.ok() || (a.ok() && a->sequence >= b->sequence) ? std::move(a).value()
+                                                           : std::move(b).value();
+}
+}  // namespace
+
+Result<Keyring> ReadKeyringFd(int fd, const VaultId& vault, const MatterId& matter,
+                              const KeyringKeys& keys) {
+  MFS_ASSIGN(Keyring best, ReadNewestCopy(fd, vault, matter, keys));
+  Status checked = CheckAgainstKeyTable(best, keys);
+  if (!checked.ok() && checked.error().code() == Code::kCorruption) {
+    // Readers take no lock: an update may have written the keyring and then the table
+    // between our read of the one and of the other. The table is written second, so a
+    // keyring read again now holds at least what the table records, unless rolled back.
+    MFS_ASSIGN(best, ReadNewestCopy(fd, vault, matter, keys));
+    checked = CheckAgainstKeyTable(best, keys);
+  }
+  MFS_TRY(checked);
+  return best;
 }
 
 Status WriteKeyringCopy(int fd, const Keyring& ring, const KeyringKeys& keys) {
@@ -279,7 +329,8 @@ Status WriteKeyringCopy(int fd, const Keyring& ring, const KeyringKeys& keys) {
     MFS_TRY(PwriteFull(fd, copy.data(), copy.size(), static_cast<off_t>(slot * kKeyringCopySize)));
     if (::fdatasync(fd) != 0) return IoError("fdatasync keyring");
   }
-  return {};
+  // Then the key table, so that it never records a state the keyring does not hold.
+  return RecordInKeyTable(ring, keys);
 }
 
 Result<Keyring> ReadKeyringFile(int keystore_fd, const VaultId& vault, const MatterId& matter,

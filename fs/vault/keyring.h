@@ -96,17 +96,26 @@ std::string KeyringFileName(const MatterId& id);
 
 // Creates the keyring file with O_EXCL (kExists if it is there).
 Status CreateKeyringFile(int keystore_fd, const Keyring& ring, const KeyringKeys& keys);
-// Reads both copies and returns the newest valid one.
+// Reads both copies and returns the newest valid one, checked against the key table
+// (CheckAgainstKeyTable).
 Result<Keyring> ReadKeyringFile(int keystore_fd, const VaultId& vault, const MatterId& matter,
                                 const KeyringKeys& keys);
 // Read-modify-write under the file lock: `mutate` changes the keyring; the new state is
-// written over the older copy with sequence + 1.
+// written over the older copy with sequence + 1, then recorded in the key table.
 // kInvalidArgument, writing nothing, if the result would hold no key version, more than
 // kMaxKeyVersions, or not its current version (a copy the reader would refuse).
 template <typename Mutate>
 Status UpdateKeyringFile(int keystore_fd, const VaultId& vault, const MatterId& matter,
                          const KeyringKeys& keys, Mutate&& mutate);
 Result<UniqueFd> LockKeyringFile(int keystore_fd, const MatterId& matter);
+// Rollback check (docs/FORMAT.md §9.6): for a keyring with a key table entry whose state
+// is recorded, kCorruption "keyring of matter <hex> rolled back (sequence A, the key table
+// records B)" when ring.sequence < B, or a status that differs at the same sequence.
+// Every reader below applies it to the copy it returns.
+Status CheckAgainstKeyTable(const Keyring& ring, const KeyringKeys& keys);
+// Records ring's sequence and status in its key table entry (no-op without one); called
+// after the keyring copies are written and synced.
+Status RecordInKeyTable(const Keyring& ring, const KeyringKeys& keys);
 Status WriteKeyringCopy(int fd, const Keyring& ring, const KeyringKeys& keys);
 Result<Keyring> ReadKeyringFd(int fd, const VaultId& vault, const MatterId& matter,
                               const KeyringKeys& keys);

@@ -4,6 +4,11 @@
 // with a tombstone, so that putting back a wiped matter's keyring and files from a
 // snapshot opens nothing: the key they need is gone from the only place that held it.
 //
+// Each live entry copy may also record its matter's keyring state (sequence and status,
+// bound into the wrap's AD), rewritten in place at every keyring update after the
+// keyring itself: a keyring whose best copy has a lower sequence than its entry records
+// was rolled back (docs/FORMAT.md §9.6, "Keyring state").
+//
 // Thread-safety: none inside; callers serialise writers (matter creation and wipes hold
 // the vault's change lock; master key rotation the offline lock). Readers may run
 // alongside writers: each copy is written by one pwrite of one sector.
@@ -41,9 +46,26 @@ class KeyTable {
   };
   Result<Added> Add(const MatterId& matter, const VaultSubkey& wrap);
 
-  // The MRK of entry `index`, which must belong to `matter`. kNotFound: destroyed (both
-  // copies are tombstones); kCorruption: neither copy opens.
-  Result<MatterRootKey> Read(uint32_t index, const MatterId& matter, const VaultSubkey& wrap) const;
+  // The keyring state an entry records: sequence 0 when none is recorded (an entry
+  // written before table version 2, or appended and not yet updated).
+  struct EntryState {
+    uint64_t sequence = 0;
+    MatterStatus status = MatterStatus::kOpen;
+  };
+
+  // The MRK of entry `index`, which must belong to `matter`, and (if `state`) the newest
+  // state a copy that opens records. kNotFound: destroyed (both copies are tombstones);
+  // kCorruption: neither copy opens.
+  Result<MatterRootKey> Read(uint32_t index, const MatterId& matter, const VaultSubkey& wrap,
+                             EntryState* state = nullptr) const;
+
+  // Records the keyring state of entry `index` (`key` is its MRK, rewrapped with a fresh
+  // nonce): copy A, fdatasync, copy B, fdatasync, each one sector in place. Upgrades a
+  // version 1 header to 2 first. kNotFound, writing nothing, if either copy is a
+  // tombstone. Const: it changes the file, not this object (keyrings hold the table as
+  // a const pointer); callers hold the matter's keyring lock.
+  Status RecordState(uint32_t index, const MatterId& matter, const VaultSubkey& wrap,
+                     const MatterRootKey& key, const EntryState& state) const;
 
   // Overwrites both copies of entry `index` (which must belong to `matter`) with a
   // tombstone, copy A then copy B, then fdatasync. Idempotent.
@@ -62,10 +84,13 @@ class KeyTable {
   struct EntryCheck {
     MatterId matter{};
     std::array<CopyCheck, 2> copies{};
+    std::array<EntryState, 2> states{};  // of live copies
   };
   Result<EntryCheck> Inspect(uint32_t index, const VaultSubkey& wrap) const;
 
  private:
+  // Header version 1 -> 2 (pwrite, fdatasync) before a copy with state is written.
+  Status UpgradeHeader() const;
   KeyTable(UniqueFd fd, const VaultId& vault) : fd_(std::move(fd)), vault_(vault) {}
   UniqueFd fd_;
   VaultId vault_;

@@ -507,7 +507,8 @@ Status MasterRotation::RewrapKeyring(size_t k, const MatterId& id, const KeySet&
       MFS_TRY(Checkpoint("matter:" + std::to_string(k) + ":copy"));
     }
   }
-  return {};
+  // The key table records the new sequence after the keyring holds it (§9.6).
+  return RecordInKeyTable(*ring, v_.keyring_keys());
 }
 
 Status MasterRotation::Finish() {

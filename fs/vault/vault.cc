@@ -411,10 +411,15 @@ Result<MatterInfo> Vault::FindMatter(std::string_view name) const {
     return IoError("open matter directory");
   }
   MFS_ASSIGN(MatterId id, ReadMatterBinding(mfd.get(), name));
-  MFS_ASSIGN(Keyring ring, LoadKeyring(id));
+  auto ring = LoadKeyring(id);
+  if (!ring.ok()) {
+    if (ring.error().code() != Code::kCorruption) return ring.error();
+    return Error(Code::kCorruption, "matter '" + std::string(name) + "': " + ring.error().message(),
+                 EIO);
+  }
   return MatterInfo{
-      std::string(name),     id,          ring.status, stored.entry, ring.current_version,
-      ring.wrap_keys.size(), ring.rotated};
+      std::string(name),      id,           ring->status, stored.entry, ring->current_version,
+      ring->wrap_keys.size(), ring->rotated};
 }
 
 KeyringKeys Vault::keyring_keys() const {

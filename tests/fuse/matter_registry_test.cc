@@ -285,5 +285,41 @@ TEST_F(RegistryTest, RefreshFollowsStatusAndKeyringChangesAndEvictsAWipedMatter)
   EXPECT_EQ(registry_->Find("acme"), nullptr);
 }
 
+// The whole keystore (keyring and key table together) put back from a backup: the vault
+// cannot tell (the table agrees with the keyring), but the registry remembers the highest
+// sequence it has read and refuses the older keyring, keeping the status it knows and
+// reporting tampering, also after an eviction.
+TEST_F(RegistryTest, AWholeKeystorePutBackIsRefusedByTheHighWaterMark) {
+  const std::string ks = fx_.path() + "/keys/";
+  const std::string ring_file = ks + vault::KeyringFileName(matter_->id());
+  const Bytes old_ring = test::ReadFileBytes(ring_file);
+  const Bytes old_table = test::ReadFileBytes(ks + "keytable");
+  std::vector<std::string> tampered;
+  registry_->SetTamperHook([&](const std::string& name, const Error& e) {
+    tampered.push_back(name + ": " + e.message());
+  });
+  ASSERT_OK(fx_.vault().SetMatterStatus("acme", vault::MatterStatus::kHold));
+  registry_->Refresh();
+  EXPECT_EQ(vault::MatterStatus::kHold, matter_->status());
+  EXPECT_TRUE(tampered.empty());
+  test::WriteFileBytes(ring_file, old_ring);
+  test::WriteFileBytes(ks + "keytable", old_table);
+  ASSERT_OK(fx_.Reopen()->FindMatter("acme"));  // the format alone does not see it
+  registry_->Refresh();
+  EXPECT_EQ(vault::MatterStatus::kHold, matter_->status()) << "the hold was lifted";
+  ASSERT_EQ(1u, tampered.size());
+  EXPECT_NE(tampered[0].find("acme"), std::string::npos) << tampered[0];
+  EXPECT_NE(tampered[0].find("rolled back (sequence 1, this server has read sequence 2)"),
+            std::string::npos)
+      << tampered[0];
+  // Loaded again after an eviction: still refused.
+  registry_->Evict("acme");
+  UniqueFd mfd(::openat(fx_.vault().data_fd(), entry_.c_str(), O_PATH | O_CLOEXEC));
+  auto again = registry_->Get(mfd.get(), entry_, "acme");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(Code::kCorruption, again.error().code());
+  EXPECT_EQ(EIO, again.error().ToErrno());
+}
+
 }  // namespace
 }  // namespace matterfs::fuse

@@ -6,6 +6,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "tests/policy_mount/policy_mount_fixture.h"
 
 namespace matterfs::policy_mount_test {
@@ -184,6 +188,30 @@ TEST_F(MatterStatusTest, HoldRefusesDeletionButAllowsWriting) {
               mark);
   EXPECT_EQ(UnlinkAs(bob_, M("initech/notes.txt")).rc, 0);
   EXPECT_EQ(RmdirAs(bob_, M("initech/empty")).rc, 0);
+}
+
+// The whole keystore (every keyring and the key table) put back from before a hold,
+// while the daemon runs: keyring and table agree, so only the daemon's memory of the
+// highest keyring sequence it has read catches it (docs/FORMAT.md §9.6). Its periodic
+// re-read refuses the older keyring with a tamper event and keeps the hold.
+TEST_F(MatterStatusTest, AKeystorePutBackUnderARunningDaemonDoesNotLiftAHold) {
+  ASSERT_EQ(StatAs(bob_, M("initech/notes.txt")).rc, 0);  // loaded
+  const std::string ks = vault_ + "/keys/";
+  std::vector<std::pair<std::string, std::string>> saved;
+  for (const std::string& f : ListDir(ks).value_or(std::vector<std::string>{})) {
+    auto bytes = ReadFile(ks + f);
+    ASSERT_TRUE(bytes.has_value()) << f;
+    saved.emplace_back(f, *bytes);
+  }
+  ASSERT_FALSE(saved.empty());
+  CmdResult held = SetOnline("hold", "initech", alice_);
+  ASSERT_EQ(held.status, 0) << ::testing::PrintToString(held);
+  EXPECT_EQ(UnlinkAs(bob_, M("initech/notes.txt")).err, EPERM);
+  for (const auto& [f, bytes] : saved) ASSERT_TRUE(WriteFile(ks + f, bytes, 0600)) << f;
+  EXPECT_TRUE(WaitForSyslog(
+      {"tamper", "matter=\"initech\"", "rolled back", "this server has read sequence 2"}, 10000))
+      << receiver_->Tail();
+  EXPECT_EQ(UnlinkAs(bob_, M("initech/notes.txt")).err, EPERM) << "the hold was lifted";
 }
 
 TEST_F(MatterStatusTest, HoldOfflineBeforeMount) {

@@ -336,6 +336,14 @@ def check_all(v):
     copy3 += b"\0" * 16
     check("KEYRING-3", blake2b(copy3, 32, key=kdf_subkey(f["vmk"], 3, "MFSvault")), "mac")
 
+    k = v["KEYTABLE-2"]  # KEYRING-3's entry as table version 2 writes it, with state
+    state = struct.pack("<QB", k["sequence"], k["status"])
+    entry2 = (b"MFSKTENT" + struct.pack("<II", k["index"], 0) + f["matter_id"] +
+              xchacha20poly1305_seal(kdf_subkey(f["vmk"], 9, "MFSvault"), h["mrk_nonce"],
+                                     h["mrk"], b"MFS1mrks" + ids + struct.pack("<I", k["index"]) +
+                                     state) + state)
+    check("KEYTABLE-2", entry2, "entry")
+
     f = v["CERT-1"]
     obj = json.loads(f["file"])
     signature = obj.pop("signature")

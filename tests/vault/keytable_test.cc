@@ -190,11 +190,12 @@ TEST_F(KeyTableTest, ForeignDamagedOrNewerTablesAreRefused) {
   ASSERT_FALSE(foreign.ok());
   EXPECT_EQ(foreign.error().code(), Code::kCorruption);
   std::string raw = Raw();
-  raw[8] = 2;  // version 2
+  raw[8] = 3;  // version 3 (2 is this release's)
   WriteRaw(raw, 0);
   auto newer = KeyTable::Open(keystore_.get(), vault_, false);
   ASSERT_FALSE(newer.ok());
   EXPECT_EQ(newer.error().code(), Code::kUnsupported);
+  EXPECT_NE(newer.error().message().find("key table version 3"), std::string::npos);
   raw[0] = 'X';
   WriteRaw(raw, 0);
   EXPECT_EQ(KeyTable::Open(keystore_.get(), vault_, true).error().code(), Code::kCorruption);

@@ -482,6 +482,76 @@ TEST(FormatVectorsTest, KeyringCopyVersion3OpensThroughTheKeyTable) {
   EXPECT_EQ(Code::kNotFound, wiped.error().code());
 }
 
+// KEYTABLE-2: KEYRING-3's entry as table version 2 writes it, recording sequence 5 and
+// status hold; KEYRING-3's keyring (sequence 5, hold) opens through it and passes the
+// rollback check, an older one does not. (tests/vault/check_format_vectors.py rebuilds
+// the entry's bytes independently.)
+const char kTableEntryWithState[] =
+    "4d46534b54454e540400000000000000303132333435363738393a3b3c3d3e3f"
+    "48494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f7395aead8e534f9d"
+    "1d9f080162ff7b18480f31c59810f412bf69cb4200389093e3894ebe3991bf41"
+    "50cda9fbaabe649f050000000000000002";
+
+TEST(FormatVectorsTest, KeyTableEntryWithKeyringState) {
+  test::TempDir dir;
+  const std::string ks = dir.Sub("keys");
+  std::filesystem::create_directories(ks);
+  Bytes table(512 + 1024 * (kTableIndex + 1), 0);
+  std::memcpy(table.data(), "MFSKTABL", 8);
+  table[8] = 2;
+  std::memcpy(table.data() + 16, kVault.data(), 16);
+  const Bytes entry = Hex(kTableEntryWithState);
+  ASSERT_EQ(113u, entry.size());
+  for (size_t c = 0; c < 2; ++c) {
+    std::memcpy(table.data() + 512 + 1024 * kTableIndex + 512 * c, entry.data(), entry.size());
+  }
+  test::WriteFileBytes(ks + "/keytable", table);
+  UniqueFd ks_fd(::open(ks.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto kt = KeyTable::Open(ks_fd.get(), kVault, /*create=*/false);
+  ASSERT_OK(kt);
+  VaultSubkey table_wrap = VaultSub(kSubkeyKeyTable);
+  KeyTable::EntryState state;
+  auto root = kt->Read(kTableIndex, kMatter, table_wrap, &state);
+  ASSERT_OK(root);
+  EXPECT_BYTES_EQ(Seq(0x60, 32), root->bytes());
+  EXPECT_EQ(5u, state.sequence);
+  EXPECT_EQ(MatterStatus::kHold, state.status);
+
+  // KEYRING-3's copy through this table: sequence 5, hold, as recorded.
+  Bytes copy = Hex(kKeyring3Prefix);
+  copy.resize(kKeyringCopySize - 32, 0);
+  PutU64(copy.data() + kKeyringCopySize - 64, kKeyring2Created);
+  PutU64(copy.data() + kKeyringCopySize - 56, kKeyring2Rotated);
+  const Bytes mac_bytes = Hex(kKeyring3Mac);
+  copy.insert(copy.end(), mac_bytes.begin(), mac_bytes.end());
+  VaultSubkey wrap = VaultSub(kSubkeyKeyringWrap), mac = VaultSub(kSubkeyKeyringMac);
+  const KeyringKeys keys{wrap, mac, &*kt, &table_wrap};
+  auto ring = Keyring::ParseCopy(copy, keys, kVault, kMatter);
+  ASSERT_OK(ring);
+  EXPECT_EQ(5u, ring->sequence);
+  ASSERT_OK(CheckAgainstKeyTable(*ring, keys));
+  ring->sequence = 4;  // an older keyring
+  auto refused = CheckAgainstKeyTable(*ring, keys);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(Code::kCorruption, refused.error().code());
+  EXPECT_NE(refused.error().message().find("rolled back (sequence 4, the key table records 5)"),
+            std::string::npos)
+      << refused.error().message();
+
+  // Any change to the recorded state (or its removal) makes the copy fail to open.
+  for (const size_t off : {size_t{104}, size_t{112}}) {
+    Bytes bad = table;
+    for (size_t c = 0; c < 2; ++c) bad[512 + 1024 * kTableIndex + 512 * c + off] ^= 1;
+    test::WriteFileBytes(ks + "/keytable", bad);
+    EXPECT_EQ(Code::kCorruption, kt->Read(kTableIndex, kMatter, table_wrap).error().code()) << off;
+  }
+  // The bytes after the state must be zero.
+  Bytes padded = table;
+  for (size_t c = 0; c < 2; ++c) padded[512 + 1024 * kTableIndex + 512 * c + 113] = 1;
+  test::WriteFileBytes(ks + "/keytable", padded);
+  EXPECT_FALSE(kt->Read(kTableIndex, kMatter, table_wrap).ok());
+}
+
 // CONFIG-1 -> KEYRING-1 -> HEADER-1 -> BLOCK-1, through the public Vault API: a tiny
 // golden vault written from the vectors alone.
 TEST(FormatVectorsTest, VectorsFormAReadableVault) {
