@@ -1,6 +1,7 @@
 // Fuzzes the file header decoder: OpenFile (FileHeader::Parse, the data key unwrapped with
 // the fixed keyring, FileCrypto::ParseCopy of both format 2 copies, the newer valid one
-// chosen) for a vault of format 1 and of format 2, and ReadFileHeader. Each input is tried
+// chosen) for a vault of format 1, of format 2 and of file format 3 (also with a name to
+// check the binding against), and ReadFileHeader. Each input is tried
 // as given and, when it is a format 2 header, with both copies' MACs recomputed under the
 // fixed data key (fuzz_support.h). Invariants: a header that opens serialises back to the
 // bytes it was read from; its hole table follows the rules. (Its key version is not
@@ -18,7 +19,7 @@ using namespace matterfs;
 namespace {
 void Check(const uint8_t* data, size_t size) {
   static const vault::Keyring ring = fuzz::FixedKeyring();
-  for (uint8_t version : {uint8_t{1}, uint8_t{2}}) {
+  for (uint8_t version : {uint8_t{1}, uint8_t{2}, uint8_t{3}}) {
     for (crypto::Cipher cipher : {crypto::Cipher::kXChaCha20Poly1305, crypto::Cipher::kAes256Gcm}) {
       const vault::FileFormat format{cipher, version};
       UniqueFd fd = fuzz::MemFile(data, size);
@@ -27,6 +28,11 @@ void Check(const uint8_t* data, size_t size) {
         FUZZ_CHECK((*peek)->version == version && (*peek)->cipher == cipher);
       }
       auto opened = vault::OpenFile(fd.get(), format, ring);
+      if (version >= 3) {
+        // A check against a name can only refuse more.
+        auto named = vault::OpenFile(fd.get(), format, ring, std::string_view("ZW50cnk"));
+        FUZZ_CHECK(!named.ok() || opened.ok());
+      }
       if (!opened.ok()) continue;
       if (!*opened) {
         FUZZ_CHECK(size == 0);
@@ -38,7 +44,7 @@ void Check(const uint8_t* data, size_t size) {
         const auto raw = h.Serialize();
         FUZZ_CHECK(size >= raw.size() && std::memcmp(raw.data(), data, raw.size()) == 0);
       } else {
-        FUZZ_CHECK(vault::holes::Check(h.holes).ok());
+        FUZZ_CHECK(vault::holes::Check(h.holes, vault::MaxHoles(version)).ok());
         FUZZ_CHECK(h.copy == 0 || h.copy == 1);
         const auto raw = (*opened)->crypto.SerializeCopy(h);
         const size_t at = static_cast<size_t>(h.copy) * vault::kHeaderCopySize;

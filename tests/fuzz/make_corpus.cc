@@ -124,11 +124,18 @@ Bytes EncryptedFile(const vault::FileFormat& format, ByteSpan plain, uint64_t sp
   return ReadAll(fd.get());
 }
 
-// A format 2 header wrapping the fixed data key (so the target can fix up its MACs).
-Bytes FixedKeyHeaderV2(crypto::Cipher cipher, std::vector<vault::HoleRange> holes) {
+// A format 2 or 3 header wrapping the fixed data key (so the target can fix up its MACs);
+// format 3 with a recorded size and bound to the entry "ZW50cnk" (or unbound).
+Bytes FixedKeyHeaderV2(crypto::Cipher cipher, std::vector<vault::HoleRange> holes,
+                       uint8_t version = 2, bool unbound = false) {
   const vault::Keyring ring = fuzz::FixedKeyring();
   vault::FileHeader h;
-  h.version = 2;
+  h.version = version;
+  if (version >= 3) {
+    h.recorded_size = 5000;
+    h.unbound = unbound;
+    if (!unbound) h.name_tag = vault::NameTagOf("ZW50cnk");
+  }
   h.cipher = cipher;
   h.key_version = ring.current_version;
   h.sequence = 3;
@@ -158,6 +165,9 @@ void FileHeader() {
   Bytes torn = FixedKeyHeaderV2(Cipher::kXChaCha20Poly1305, {});
   std::memset(torn.data(), 0, 100);  // copy A torn
   Seed("file_header", "format2-copy-a-torn", torn);
+  Seed("file_header", "format3-bound", FixedKeyHeaderV2(Cipher::kXChaCha20Poly1305, {}, 3));
+  Seed("file_header", "format3-unbound-holes",
+       FixedKeyHeaderV2(Cipher::kAes256Gcm, {{0, 2}, {9, 3}}, 3, true));
 }
 
 void Block() {
