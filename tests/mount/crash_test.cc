@@ -204,7 +204,10 @@ class Workers {
                   (!moving_here && n + 1 == expected_count))
           << d << ": " << n << " names, " << expected_count << " expected";
     }
-    if (moving == 0) in_flight.insert(rel + "/ren/*");  // the long name: its side file
+    if (moving == 0) {  // the long name: its side file (or its temporary) in either directory
+      in_flight.insert(rel + "/ren/a/*");
+      in_flight.insert(rel + "/ren/b/*");
+    }
     return in_flight;
   }
 
