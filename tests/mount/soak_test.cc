@@ -2,7 +2,7 @@
 // 16 directories for MATTERFS_SOAK_SECONDS seconds (default 20; scripts/soak runs it for
 // longer), every byte read checked against what the writers wrote (content is a function
 // of the file, its version and a seed, so a reader knows what each file must hold); no
-// call may fail. The daemon's memory (VmRSS) after the first full round and at the end
+// call may fail. The daemon's memory (VmRSS) after a warm-up of two full rounds and at the end
 // must not have grown beyond a bound (below); its open descriptors must come back to the
 // baseline once the files are closed and the kernel has forgotten the inodes (the daemon
 // exposes no inode count: every remembered inode holds one backing O_PATH descriptor, so
@@ -39,6 +39,7 @@ constexpr int kDirs = 16;
 constexpr int kFiles = 320;        // kWriters divides it: writer w owns files f % kWriters == w
 constexpr size_t kRecord = 1000;   // a growing file's record (not a multiple of the block)
 constexpr int kRecordsMax = 2000;  // then the growing file is replaced by a new generation
+constexpr int kWarmupRounds = 2;   // full rounds of every thread before the first sample
 
 uint64_t Mix(uint64_t x) {  // splitmix64
   x += 0x9e3779b97f4a7c15ULL;
@@ -102,6 +103,24 @@ class SoakTest : public MountTest {
       ASSERT_TRUE(WriteFile(F(f), f % 2 == 0 ? Whole(f, 0) : "")) << F(f) << ErrName(errno);
     }
   }
+  // The descriptors of a quiet mount whose matter is loaded: the fresh mount's, plus the
+  // key table, which the daemon opens when it first loads a matter and keeps open. The
+  // matter is looked up, the kernel made to forget it again (polled, as below).
+  long BaselineFds() {
+    const pid_t pid = daemon_pid();
+    const long fresh = FdCount(pid);
+    struct stat st;
+    EXPECT_EQ(::stat(M().c_str(), &st), 0) << ErrName(errno);
+    long now = -1;
+    for (int i = 0; i < 100; ++i) {
+      DropCaches(2);
+      now = FdCount(pid);
+      if (now <= fresh + 1) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_EQ(now, fresh + 1) << "the fresh mount's descriptors and the key table";
+    return now;
+  }
   // After the kernel has forgotten every inode (no file open, no cwd in the mount), the
   // daemon's descriptors must come back to `baseline`. FORGETs are handled by the
   // daemon's threads after drop_caches returns: polled (every 200 ms, up to 20 s) for the
@@ -130,11 +149,8 @@ TEST_F(SoakTest, SixteenReadersAndWritersEveryByteVerifiedMemoryAndFdsFlat) {
   const int seconds = SoakSeconds();
   const pid_t pid = daemon_pid();
   ASSERT_GT(pid, 0);
+  const long fd_baseline = BaselineFds();
   ASSERT_NO_FATAL_FAILURE(MakeFiles());
-  const long fd_baseline = [&] {
-    DropCaches(2);
-    return FdCount(pid);
-  }();
 
   // Published state, per file: even files the version last renamed into place, odd
   // files their generation and the records written (each record complete when counted).
@@ -145,7 +161,7 @@ TEST_F(SoakTest, SixteenReadersAndWritersEveryByteVerifiedMemoryAndFdsFlat) {
   std::vector<State> state(kFiles);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> bytes_verified{0}, bytes_written{0}, reads{0}, writes{0};
-  std::atomic<int> rounds_done{0};  // threads that finished their first full round
+  std::atomic<int> rounds_done{0};  // threads that finished their warm-up rounds
   std::mutex err_mu;
   std::vector<std::string> errors;
   auto fail = [&](const std::string& e) {
@@ -203,7 +219,7 @@ TEST_F(SoakTest, SixteenReadersAndWritersEveryByteVerifiedMemoryAndFdsFlat) {
         }
         ++writes;
       }
-      if (!counted) {
+      if (!counted && round + 1 == kWarmupRounds) {
         counted = true;
         ++rounds_done;
       }
@@ -214,7 +230,7 @@ TEST_F(SoakTest, SixteenReadersAndWritersEveryByteVerifiedMemoryAndFdsFlat) {
     std::string buf;
     bool counted = false;
     for (uint64_t i = 0; !stop; ++i) {
-      if (!counted && i == kFiles) {
+      if (!counted && i == kWarmupRounds * kFiles) {
         counted = true;
         ++rounds_done;
       }
@@ -271,8 +287,8 @@ TEST_F(SoakTest, SixteenReadersAndWritersEveryByteVerifiedMemoryAndFdsFlat) {
   const auto start = std::chrono::steady_clock::now();
   for (int w = 0; w < kWriters; ++w) threads.emplace_back(writer, w);
   for (int r = 0; r < kReaders; ++r) threads.emplace_back(reader, r);
-  // Warm-up: every thread has done one full round (each writer every file it owns once,
-  // each reader kFiles reads); then the memory sample to compare with.
+  // Warm-up: every thread has done kWarmupRounds full rounds (a writer: every file it
+  // owns once; a reader: kFiles reads); then the memory sample to compare with.
   while (rounds_done < kWriters + kReaders && !stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -306,12 +322,15 @@ TEST_F(SoakTest, SixteenReadersAndWritersEveryByteVerifiedMemoryAndFdsFlat) {
   EXPECT_GT(bytes_verified.load(), 0u);
   ASSERT_GT(rss_warm, 0);
   ASSERT_GT(rss_end, 0);
-  // The bound: the daemon keeps no cache of file data; what may legitimately differ is
-  // per-thread scratch (up to 1 MiB for reads and 2 MiB for encryption per FUSE worker
-  // thread; libfuse may start workers later, up to 16) and the allocator's slack. So
-  // 4 MiB per thread more than at the warm-up, plus 16 MiB. A leak of a few hundred
-  // bytes per request (hundreds of thousands of requests) goes past it.
-  const long allowed = rss_warm + 16 * 1024 + 4 * 1024 * std::max(0L, threads_end - threads_warm);
+  // The bound: the daemon keeps no cache of file data, so after the warm-up its memory
+  // should only move with its FUSE worker threads: each has up to 3 MiB of scratch
+  // (1 MiB read buffer, 2 MiB for ciphertext) and a malloc arena, and libfuse starts
+  // and stops workers as the load changes (up to 16; idle ones beyond 8 exit, new ones
+  // allocate afresh). Measured (2 cores, 16 client threads): 30 to 48 MB, no trend over
+  // 90 s. So 32 MiB above the warm-up sample; a leak of 1 KB per request passes it
+  // within the default 20 s (tens of thousands of requests), and of a few hundred bytes
+  // in a 5-minute scripts/soak run.
+  const long allowed = rss_warm + 32 * 1024;
   EXPECT_LE(rss_end, allowed) << "the daemon's memory grew: " << rss_warm << " kB -> " << rss_end
                               << " kB";
   // Every file's final state, read once more from a fresh look-up.
@@ -344,14 +363,13 @@ class FdLimitTest : public SoakTest {
 
 TEST_F(FdLimitTest, MoreOpenFilesThanTheDaemonCanServeFailCleanly) {
   constexpr int kOpen = 300;
+  const pid_t pid = daemon_pid();
+  ASSERT_GT(pid, 0);
+  const long fd_baseline = BaselineFds();
   ASSERT_NO_FATAL_FAILURE(MakeFiles());
   struct rlimit mine;
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &mine), 0);
   ASSERT_GE(mine.rlim_cur, static_cast<rlim_t>(kOpen + 100)) << "the test needs descriptors";
-  const pid_t pid = daemon_pid();
-  ASSERT_GT(pid, 0);
-  DropCaches(2);
-  const long fd_baseline = FdCount(pid);
   ASSERT_LT(fd_baseline, 64);
   struct rlimit low = {128, 128};
   ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &low, nullptr), 0) << ErrName(errno);
