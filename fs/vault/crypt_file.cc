@@ -154,8 +154,7 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
   // and a cut inside a block's nonce would leave a size no file can have, which fails
   // the whole file at open; this way a cut leaves only blocks that do not authenticate
   // (EIO), as FORMAT.md §15 says of interrupted block writes.
-  if (new_size > plain_size &&
-      ::ftruncate(fd, static_cast<off_t>(L.BackingSize(new_size))) != 0) {
+  if (new_size > plain_size && ::ftruncate(fd, static_cast<off_t>(L.BackingSize(new_size))) != 0) {
     return IoError("ftruncate");
   }
   MFS_TRY(PwriteFull(fd, out, out_len, static_cast<off_t>(L.BlockOffset(first))));
