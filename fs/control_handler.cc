@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <thread>
 
@@ -272,11 +273,16 @@ control::Response ControlHandler::Rotate(const control::Request& req, const fuse
     // rotation waits after each file (so that its progress can be watched).
     const char* pause = std::getenv("MATTERFS_FAULT_INJECT_ROTATE_PAUSE_FILE");
     const std::string pause_file = pause != nullptr ? pause : "";
-    opts.progress = [this, pause_file](const vault::RotateProgress& p) {
+    // Crash tests (tests/mount/crash_test.cc): the daemon kills itself with SIGKILL once
+    // MATTERFS_FAULT_INJECT_DAEMON_ROTATE_KILL_AFTER headers are rewrapped.
+    const char* kill_env = std::getenv("MATTERFS_FAULT_INJECT_DAEMON_ROTATE_KILL_AFTER");
+    const long kill_after = kill_env != nullptr ? std::atol(kill_env) : -1;
+    opts.progress = [this, pause_file, kill_after](const vault::RotateProgress& p) {
       {
         std::lock_guard<std::mutex> g(rotating_mu_);
         rotating_.progress = p;
       }
+      if (kill_after >= 0 && p.rewrapped >= static_cast<uint64_t>(kill_after)) ::raise(SIGKILL);
       while (!pause_file.empty() && ::access(pause_file.c_str(), F_OK) == 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
@@ -371,6 +377,14 @@ control::Response ControlHandler::Wipe(const control::Request& req, const fuse::
     std::lock_guard<std::mutex> g(rotating_mu_);
     wiping_.progress = p;
   };
+  // Crash tests (tests/mount/crash_test.cc): the daemon kills itself with SIGKILL at the
+  // point of the wipe (wipe.h) that MATTERFS_FAULT_INJECT_DAEMON_WIPE_KILL_AT names.
+  if (const char* at = std::getenv("MATTERFS_FAULT_INJECT_DAEMON_WIPE_KILL_AT")) {
+    const std::string kill_at = at;
+    opts.reached = [kill_at](std::string_view point) {
+      if (point == kill_at) ::raise(SIGKILL);
+    };
+  }
   {
     std::lock_guard<std::mutex> g(rotating_mu_);
     wiping_ = {matter, {}};

@@ -149,6 +149,14 @@ Result<uint64_t> CryptFile::WriteRange(int fd, uint64_t plain_size, uint64_t off
     fc_.SealBlock(b, {plain, new_blen}, out + out_len);
     out_len += new_blen + L.overhead();
   }
+  // A write that grows the file first gives the backing file its new size. The kernel
+  // may cut a pwrite short when the process is killed (at a page-cache folio boundary),
+  // and a cut inside a block's nonce would leave a size no file can have, which fails
+  // the whole file at open; this way a cut leaves only blocks that do not authenticate
+  // (EIO), as FORMAT.md §15 says of interrupted block writes.
+  if (new_size > plain_size && ::ftruncate(fd, static_cast<off_t>(L.BackingSize(new_size))) != 0) {
+    return IoError("ftruncate");
+  }
   MFS_TRY(PwriteFull(fd, out, out_len, static_cast<off_t>(L.BlockOffset(first))));
   // The written blocks are data now (the table is written by the caller, after the data).
   if (Sparse() && holes::Overlaps(header_->holes, first, last - first + 1)) {
