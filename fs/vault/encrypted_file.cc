@@ -251,7 +251,7 @@ Result<CreatedFile> CreateWithHeader(int dirfd, const std::string& entry, mode_t
                                    dirfd, entry.c_str(), AT_SYMLINK_FOLLOW)
                         : ::linkat(dirfd, temp.c_str(), dirfd, entry.c_str(), 0);
   if (rc != 0) {
-    Error e = IoError("create " + std::string(entry.size() > 16 ? "a file" : entry));
+    Error e = IoError("link the new file under its name");
     drop_temp();
     return e;
   }
