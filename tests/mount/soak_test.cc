@@ -331,8 +331,15 @@ TEST_F(SoakTest, SixteenReadersAndWritersEveryByteVerifiedMemoryAndFdsFlat) {
   // within the default 20 s (tens of thousands of requests), and of a few hundred bytes
   // in a 5-minute scripts/soak run.
   const long allowed = rss_warm + 32 * 1024;
+#if defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer the daemon's RSS is its quarantine of freed memory (up to
+  // 256 MiB by default), which fills as the soak goes on: the bound says nothing there.
+  // LeakSanitizer checks the daemon for leaks at its exit instead (scripts/test).
+  std::printf("note: AddressSanitizer build: the memory bound (%ld kB) is not checked\n", allowed);
+#else
   EXPECT_LE(rss_end, allowed) << "the daemon's memory grew: " << rss_warm << " kB -> " << rss_end
                               << " kB";
+#endif
   // Every file's final state, read once more from a fresh look-up.
   for (int f = 0; f < kFiles; ++f) {
     auto data = ReadFile(F(f));
