@@ -410,11 +410,12 @@ class HeaderV2Test : public ::testing::Test {
  protected:
   void SetUp() override {
     ring_ = std::make_unique<Keyring>(FixedRing(Id(0x30), {{1, 0x20}}, 1));
-    auto made = FileCrypto::Create(crypto::Cipher::kXChaCha20Poly1305, *ring_, 2);
+    auto made = FileCrypto::Create(crypto::Cipher::kXChaCha20Poly1305, *ring_, Version());
     ASSERT_OK(made);
     fc_.emplace(std::move(made->first));
     header_ = std::move(made->second);
   }
+  virtual uint8_t Version() const { return 2; }
   Bytes Both(const FileHeader& a, const FileHeader& b) {
     auto ca = fc_->SerializeCopy(a);
     auto cb = fc_->SerializeCopy(b);
@@ -478,13 +479,7 @@ TEST_F(HeaderV2Test, InvalidHoleTablesAreRejectedEvenWithAValidMac) {
 // File format 3 (docs/FORMAT.md §13.1b): the recorded size and the name binding.
 class HeaderV3Test : public HeaderV2Test {
  protected:
-  void SetUp() override {
-    ring_ = std::make_unique<Keyring>(FixedRing(Id(0x30), {{1, 0x20}}, 1));
-    auto made = FileCrypto::Create(crypto::Cipher::kXChaCha20Poly1305, *ring_, 3);
-    ASSERT_OK(made);
-    fc_.emplace(std::move(made->first));
-    header_ = std::move(made->second);
-  }
+  uint8_t Version() const override { return 3; }
 };
 
 TEST_F(HeaderV3Test, ACopyRoundTripsItsRecordedSizeAndBinding) {
