@@ -97,6 +97,8 @@ function(matterfs_write_deb_conffiles)  # a function: the /usr paths stay in it
        "${MATTERFS_CONFDIR}/firm.ini.example\n${MATTERFS_CONFDIR}/instance.conf.example\n")
 endfunction()
 matterfs_write_deb_conffiles()
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_BINARY_DIR}/debian/conffiles)
+# postinst and postrm: systemctl daemon-reload, as debhelper would add.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_BINARY_DIR}/debian/conffiles
+    ${PROJECT_SOURCE_DIR}/cmake/debian/postinst ${PROJECT_SOURCE_DIR}/cmake/debian/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)
