@@ -4,6 +4,10 @@
 # so `cmake --install BUILD --prefix P` and the deb (prefix /usr) get units naming their
 # own binaries.
 include(GNUInstallDirs)
+# Installing and packaging do not build the whole tree (the test binaries are most of it):
+# build matterfs and matterctl first (`--target matterfs matterctl`), then `cmake --install`
+# or `cpack`. Without this, cpack's preinstall step would build every test first.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 
 # bin, not sbin: staff run matterctl themselves (status, break-glass), and a user may
 # mount a vault of their own.
@@ -68,16 +72,21 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME matterfs)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+# Stage with DESTDIR and CMAKE_INSTALL_PREFIX=/usr (not a prefix inside the staging
+# directory), so that the install-time step sees the real prefix: units naming
+# /usr/bin/matterfs, in /lib/systemd/system, and /etc/matterfs.
+set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "encrypted FUSE file system for law firms' case files")
+# The long description; CPack puts the summary above it.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "encrypted FUSE file system for law firms' case files
- matterfs keeps each client matter in a folder with its own keys; the storage
- underneath holds only ciphertext, names included. The matterfs daemon mounts a
- vault and enforces the firm's access policy (roles, ethical walls, closed
- matters, legal holds, break-glass) on every open, sending audit events to
- syslog. matterctl creates vaults and matters, rotates and wipes keys, checks
- vaults and audit logs.")
+    "matterfs keeps each client matter in a folder with its own keys; the storage
+underneath holds only ciphertext, names included. The matterfs daemon mounts a
+vault and enforces the firm's access policy (roles, ethical walls, closed
+matters, legal holds, break-glass) on every open, sending audit events to
+syslog. matterctl creates vaults and matters, rotates and wipes keys, checks
+vaults and audit logs.")
 set(MATTERFS_DEB_MAINTAINER "matterfs maintainers <maintainers@example.org>" CACHE STRING
     "Maintainer field of the deb")
 set(CPACK_PACKAGE_CONTACT "${MATTERFS_DEB_MAINTAINER}")

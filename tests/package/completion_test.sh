@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# completion_test.sh COMPLETIONS_DIR: sources the bash completion of matterctl and
-# matterfs as bash-completion would, checks that both are registered (complete -p), and
-# completes command lines through COMP_WORDS/COMP_CWORD as bash does on TAB.
+# completion_test.sh COMPLETIONS_DIR [MATTERCTL]: sources the bash completion of matterctl
+# and matterfs as bash-completion would, checks that both are registered (complete -p),
+# and completes command lines through COMP_WORDS/COMP_CWORD as bash does on TAB. Given
+# MATTERCTL, also checks that every option of every command (`matterctl CMD --help`) is
+# completed, so that the completion cannot fall behind the tool.
 set -uo pipefail
-dir=$1
+dir=$1 matterctl=${2:-}
 # shellcheck source=/dev/null
 source "$dir/matterctl" && source "$dir/matterfs" || { echo "FAIL: sourcing"; exit 1; }
 
@@ -66,6 +68,27 @@ check "matterfs V M -o allow_other,nonem" "allow_other,nonempty" \
 check "matterfs V M -o nox" "noxattr" "$(complete_line matterfs V M -o nox)"
 check "matterfs --audit ''" "drop strict" "$(complete_line matterfs --audit '')"
 check "matterfs DIR" "$tmp/vault-a $tmp/vault-b" "$(complete_line matterfs "$tmp/vault")"
+
+if [[ -n $matterctl ]]; then
+  mapfile -t commands < <("$matterctl" --help | awk '
+    /^commands:/ { on = 1; next }
+    on && /^$/ { exit }
+    on && /^  [^ ]/ {
+      name = ""
+      for (i = 1; i <= NF && $i ~ /^[a-z][a-z-]*$/; i++) name = name (name == "" ? "" : " ") $i
+      print name
+    }')
+  [[ ${#commands[@]} -ge 10 ]] || check "commands in matterctl --help" "at least 10" "${#commands[@]}"
+  for c in "${commands[@]}"; do
+    # shellcheck disable=SC2086 # a command is one or two words
+    options=$("$matterctl" $c --help | grep -o '^  --[a-z-]*' | tr -d ' ')
+    missing=""
+    for o in $options; do
+      [[ " $(echo $(_matterctl_options "$c")) " == *" $o "* ]] || missing+=" $o"
+    done
+    check "options of matterctl $c completed" "" "$missing"
+  done
+fi
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
