@@ -117,6 +117,7 @@ int RunMatterctl(int argc, char** argv) {
       return kExitOk;
     }
     po::notify(vm);
+    CheckOneStdinPassphrase(vm);
     return cmd->run(vm);
   } catch (const Failure& f) {
     log::Error(f.message);
