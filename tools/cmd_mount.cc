@@ -23,6 +23,17 @@ nlohmann::ordered_json Number(const control::Fields& row, const char* key) {
   }
 }
 
+// A decimal of a status row (the daemon writes std::to_string of a double) as a number.
+nlohmann::ordered_json Real(const control::Fields& row, const char* key) {
+  const std::string text = Field(row, key);
+  if (text.empty() || text.find_first_not_of("0123456789.") != std::string::npos) return nullptr;
+  try {
+    return std::stod(text);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
 std::optional<uint64_t> Seconds(std::optional<policy::Time> t) {
   if (!t || t->time_since_epoch().count() < 0) return std::nullopt;
   return static_cast<uint64_t>(t->time_since_epoch().count());
@@ -66,7 +77,7 @@ nlohmann::ordered_json StatusJson(const std::string& mountpoint,
                            {"files", Number(row, "files")},
                            {"total", Number(row, "total")},
                            {"rewrapped", Number(row, "rewrapped")},
-                           {"seconds", Number(row, "seconds")}});
+                           {"seconds", Real(row, "seconds")}});
     } else if (kind == "wipe") {
       wipes.push_back({{"matter", Field(row, "matter")},
                        {"files", Number(row, "files")},
