@@ -84,8 +84,7 @@ void AddPolicyCommands(Commands& cmds) {
        }});
   cmds.push_back(
       {"audit report", "LOG",
-       "who opened, changed or was denied what in a matter over a period, from a verified "
-       "local audit log (table, csv or json)",
+       "who opened, changed or was denied what in a matter (from a verified local audit log)",
        [](auto& d, auto& p) {
          d.add_options()("log", po::value<std::string>()->required(), "the JSON-lines audit log")(
              "matter", po::value<std::string>()->required(), "the matter")(
