@@ -101,6 +101,10 @@ const char* AccessKindName(AccessKind k) {
   return "other";
 }
 
+// The summary's counter of each AccessKind, in the enum's order.
+constexpr uint64_t UserSummary::*kCounterOf[] = {&UserSummary::reads, &UserSummary::changes,
+                                                 &UserSummary::denials, &UserSummary::other};
+
 Result<AccessReport> BuildAccessReport(const std::string& path, const ReportQuery& query,
                                        std::optional<ByteSpan> expected_key) {
   AccessReport report;
@@ -125,20 +129,7 @@ Result<AccessReport> BuildAccessReport(const std::string& path, const ReportQuer
     UserSummary& s = users[{r.user, r.uid}];
     s.user = r.user;
     s.uid = r.uid;
-    switch (r.kind) {
-      case AccessKind::kRead:
-        s.reads += r.occurrences;
-        break;
-      case AccessKind::kChange:
-        s.changes += r.occurrences;
-        break;
-      case AccessKind::kDenied:
-        s.denials += r.occurrences;
-        break;
-      case AccessKind::kOther:
-        s.other += r.occurrences;
-        break;
-    }
+    s.*kCounterOf[static_cast<size_t>(r.kind)] += r.occurrences;
   }
   for (auto& [key, s] : users) report.users.push_back(std::move(s));
   return report;

@@ -12,23 +12,17 @@ namespace matterfs::tools {
 
 namespace {
 
-// A counter of a status row as a JSON number (null if the daemon sent none).
-nlohmann::ordered_json Number(const control::Fields& row, const char* key) {
+// A number of a status row, null if the daemon sent none (or something else): a counter,
+// or with `decimal` a double as the daemon writes it (std::to_string).
+nlohmann::ordered_json Number(const control::Fields& row, const char* key, bool decimal = false) {
   const std::string text = Field(row, key);
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return nullptr;
-  try {
-    return std::stoull(text);
-  } catch (const std::out_of_range&) {
+  if (text.empty() ||
+      text.find_first_not_of(decimal ? "0123456789." : "0123456789") != std::string::npos) {
     return nullptr;
   }
-}
-
-// A decimal of a status row (the daemon writes std::to_string of a double) as a number.
-nlohmann::ordered_json Real(const control::Fields& row, const char* key) {
-  const std::string text = Field(row, key);
-  if (text.empty() || text.find_first_not_of("0123456789.") != std::string::npos) return nullptr;
   try {
-    return std::stod(text);
+    return decimal ? nlohmann::ordered_json(std::stod(text))
+                   : nlohmann::ordered_json(std::stoull(text));
   } catch (const std::exception&) {
     return nullptr;
   }
@@ -77,7 +71,7 @@ nlohmann::ordered_json StatusJson(const std::string& mountpoint,
                            {"files", Number(row, "files")},
                            {"total", Number(row, "total")},
                            {"rewrapped", Number(row, "rewrapped")},
-                           {"seconds", Real(row, "seconds")}});
+                           {"seconds", Number(row, "seconds", true)}});
     } else if (kind == "wipe") {
       wipes.push_back({{"matter", Field(row, "matter")},
                        {"files", Number(row, "files")},
