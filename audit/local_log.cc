@@ -329,7 +329,8 @@ class LineReader {
 
 }  // namespace
 
-Result<VerifyReport> VerifyLog(const std::string& path, std::optional<ByteSpan> expected_key) {
+Result<VerifyReport> VerifyLog(const std::string& path, std::optional<ByteSpan> expected_key,
+                               const RecordVisitor& visit) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return Error(Code::kNotFound, "audit log " + path + " does not exist");
@@ -447,6 +448,11 @@ Result<VerifyReport> VerifyLog(const std::string& path, std::optional<ByteSpan> 
       }
     }
     r.last_seq = *seq;
+    if (const std::string* time = GetString(*obj, "time")) {
+      if (r.first_time.empty()) r.first_time = *time;
+      r.last_time = *time;
+    }
+    if (visit) visit(n, *obj);
   }
 
   if (r.records > 0 && r.checkpoints == 0) {

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +103,8 @@ struct VerifyReport {
   uint64_t last_seq = 0;
   uint64_t signed_seq = 0;            // last seq covered by a valid checkpoint
   uint64_t unsigned_records = 0;      // records after the last valid checkpoint
+  std::string first_time;             // "time" of the first record ("" if none)
+  std::string last_time;              // "time" of the last record
   std::string key_hex;                // the key the checkpoints were signed with
   bool key_pinned = false;            // an expected key was given and every checkpoint used it
   std::vector<std::string> problems;  // tampering: "line N: ...", at most 100
@@ -113,7 +116,15 @@ struct VerifyReport {
 // rebuild the whole log and sign it with a key of their own). Tampering is reported in
 // the VerifyReport; the Result is an error only when the log cannot be read:
 // kNotFound if it does not exist, kIo otherwise.
+//
+// `visit`, if given, is called with each well-formed record (not the checkpoints), in
+// order, with its line number, as the verifier reads it: a reader that needs the events
+// (the access report, audit/access_report.h) sees exactly the bytes that were verified,
+// with no second read the file could change under. It must wait for the report's
+// verdict before trusting them.
+using RecordVisitor = std::function<void(uint64_t line, const nlohmann::json& record)>;
 Result<VerifyReport> VerifyLog(const std::string& path,
-                               std::optional<ByteSpan> expected_key = std::nullopt);
+                               std::optional<ByteSpan> expected_key = std::nullopt,
+                               const RecordVisitor& visit = {});
 
 }  // namespace matterfs::audit

@@ -30,8 +30,9 @@ void AddVaultOptions(po::options_description& d, bool unlock) {
                   "directory holding the matter keyrings, if outside the vault")(
       "syslog-socket", po::value<std::string>(), "send audit events here (default /dev/log)");
   if (unlock) {
-    d.add_options()("passphrase-file", po::value<std::string>(),
-                    "read the passphrase from this file (trailing newline ignored)")(
+    d.add_options()(
+        "passphrase-file", po::value<std::string>(),
+        "read the passphrase from this file (trailing newline ignored; - for standard input)")(
         "key-file", po::value<std::string>(), "unlock with this key file");
   }
 }
@@ -56,9 +57,63 @@ void AddControlOptions(po::options_description& d) {
                   "the daemon's control socket (default: derived from the mount point)");
 }
 
+void AddJsonOption(po::options_description& d) {
+  d.add_options()("json", po::bool_switch(), "print one JSON document on standard output");
+}
+
+bool WantsJson(const po::variables_map& vm) { return vm.count("json") && vm["json"].as<bool>(); }
+
+nlohmann::ordered_json JsonHeader(const std::string& format) {
+  nlohmann::ordered_json doc;
+  doc["format"] = format;
+  doc["version"] = 1;
+  return doc;
+}
+
+void PrintJson(const nlohmann::ordered_json& doc) { std::cout << DumpJson(doc, 2) << "\n"; }
+
+int RunJsonCommand(bool json, const std::string& format, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Failure& f) {
+    if (json) {
+      nlohmann::ordered_json doc = JsonHeader(format);
+      doc["error"] = f.message;
+      doc["exit"] = f.code;
+      PrintJson(doc);
+    }
+    throw;
+  }
+}
+
+void SetJsonTime(nlohmann::ordered_json& obj, const std::string& name,
+                 std::optional<uint64_t> seconds) {
+  obj[name] = seconds ? nlohmann::ordered_json(FormatUnixTime(*seconds)) : nullptr;
+  obj[name + "_unix"] = seconds ? nlohmann::ordered_json(*seconds) : nullptr;
+}
+
 std::optional<std::string> Opt(const po::variables_map& vm, const char* name) {
   if (vm.count(name)) return vm[name].as<std::string>();
   return std::nullopt;
+}
+
+void CheckOneStdinPassphrase(const po::variables_map& vm) {
+  std::vector<std::string> readers;
+  for (const char* name : {"passphrase-file", "new-passphrase-file"}) {
+    if (vm.count(name) && vm[name].as<std::string>() == vault::kStdinName) {
+      readers.push_back(std::string("--") + name + " -");
+    }
+  }
+  if (vm.count("keep-passphrase-file")) {
+    for (const auto& f : vm["keep-passphrase-file"].as<std::vector<std::string>>()) {
+      if (f == vault::kStdinName) readers.emplace_back("--keep-passphrase-file -");
+    }
+  }
+  if (readers.size() > 1) {
+    throw Failure{kExitUsage, readers[0] + " and " + readers[1] +
+                                  " both read standard input, which holds one passphrase: give "
+                                  "the other one in a file"};
+  }
 }
 
 vault::UnlockOptions UnlockOpts(const po::variables_map& vm) {

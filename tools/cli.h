@@ -24,6 +24,7 @@
 #include "fs/vault/credentials.h"
 #include "fs/vault/vault.h"
 #include "util/exit_codes.h"
+#include "util/json.h"
 #include "util/result.h"
 #include "util/unix_time.h"
 
@@ -62,7 +63,7 @@ void AddRotateCommands(Commands& cmds);        // rotate
 void AddRotateMasterCommands(Commands& cmds);  // rotate-master
 void AddMatterCommands(Commands& cmds);        // matter create|list|close|reopen|hold|release, cat
 void AddMountCommands(Commands& cmds);         // status, break-glass, policy reload
-void AddPolicyCommands(Commands& cmds);        // policy check|explain, audit verify
+void AddPolicyCommands(Commands& cmds);        // policy check|explain, audit verify|report
 void AddCertificateCommands(Commands& cmds);   // certificate verify
 void AddWipeCommands(Commands& cmds);          // wipe
 void AddFsckCommands(Commands& cmds);          // fsck
@@ -76,7 +77,28 @@ crypto::Argon2Params KdfParams(const po::variables_map& vm);
 // --control-socket.
 void AddControlOptions(po::options_description& d);
 
+// ---- --json (docs/MATTERCTL.md "JSON output") ----
+// Every JSON document matterctl prints starts with "format" (matterfs-NAME) and
+// "version" (1); members are only ever added in a later version, never renamed.
+void AddJsonOption(po::options_description& d);
+bool WantsJson(const po::variables_map& vm);
+nlohmann::ordered_json JsonHeader(const std::string& format);
+// `doc` pretty-printed (2 spaces) through DumpJson, and a newline, on standard output.
+void PrintJson(const nlohmann::ordered_json& doc);
+// Runs `body`. With `json`, a Failure it throws first prints the error document
+// {"format", "version", "error", "exit"} on standard output (as fsck --json does); the
+// one-line message still goes to standard error and the exit code is unchanged.
+int RunJsonCommand(bool json, const std::string& format, const std::function<int()>& body);
+// A time as the pair of members NAME (ISO 8601 UTC, "2026-12-02T15:36:00Z") and
+// NAME_unix (seconds); both null when `seconds` is nullopt.
+void SetJsonTime(nlohmann::ordered_json& obj, const std::string& name,
+                 std::optional<uint64_t> seconds);
+
 std::optional<std::string> Opt(const po::variables_map& vm, const char* name);
+// Standard input holds one passphrase: a command line on which more than one of
+// --passphrase-file, --new-passphrase-file and --keep-passphrase-file is "-" is a usage
+// error (Failure, exit 2), found before anything is read. Run for every command.
+void CheckOneStdinPassphrase(const po::variables_map& vm);
 vault::UnlockOptions UnlockOpts(const po::variables_map& vm);
 
 // Opens vm["vault"] (with --keystore), unlocked with the credential the options name

@@ -32,21 +32,45 @@ void AddMatterCommands(Commands& cmds) {
        [](auto& d, auto& p) {
          d.add_options()("vault", po::value<std::string>()->required(), "vault directory");
          AddVaultOptions(d, true);
+         AddJsonOption(d);
          p.add("vault", 1);
        },
        [](const po::variables_map& vm) {
-         auto v = OpenUnlocked(vm);
-         auto list = Check(v->ListMatters());
-         std::sort(list.begin(), list.end(),
-                   [](const auto& a, const auto& b) { return a.name < b.name; });
-         for (const auto& m : list) {
-           std::cout << m.name << "\t" << vault::MatterStatusName(m.status) << "\t" << ToHex(m.id)
-                     << "\tkey-version " << m.key_version
-                     << (m.key_versions > 1 ? " (rotation unfinished)" : "")
-                     << (m.rotated != 0 ? "\trotated " + FormatUnixTime(m.rotated) : std::string())
-                     << "\n";
-         }
-         return 0;
+         const bool json = WantsJson(vm);
+         return RunJsonCommand(json, "matterfs-matters", [&] {
+           auto v = OpenUnlocked(vm);
+           auto list = Check(v->ListMatters());
+           std::sort(list.begin(), list.end(),
+                     [](const auto& a, const auto& b) { return a.name < b.name; });
+           if (json) {
+             nlohmann::ordered_json doc = JsonHeader("matterfs-matters");
+             doc["vault"] = vm["vault"].as<std::string>();
+             nlohmann::ordered_json matters = nlohmann::ordered_json::array();
+             for (const auto& m : list) {
+               nlohmann::ordered_json j;
+               j["name"] = m.name;
+               j["status"] = vault::MatterStatusName(m.status);
+               j["id"] = ToHex(m.id);
+               j["key_version"] = m.key_version;
+               j["rotation_unfinished"] = m.key_versions > 1;
+               SetJsonTime(j, "rotated",
+                           m.rotated != 0 ? std::optional<uint64_t>(m.rotated) : std::nullopt);
+               matters.push_back(std::move(j));
+             }
+             doc["matters"] = std::move(matters);
+             PrintJson(doc);
+             return 0;
+           }
+           for (const auto& m : list) {
+             std::cout << m.name << "\t" << vault::MatterStatusName(m.status) << "\t" << ToHex(m.id)
+                       << "\tkey-version " << m.key_version
+                       << (m.key_versions > 1 ? " (rotation unfinished)" : "")
+                       << (m.rotated != 0 ? "\trotated " + FormatUnixTime(m.rotated)
+                                          : std::string())
+                       << "\n";
+           }
+           return 0;
+         });
        }});
   for (const auto& [verb, summary] : std::vector<std::pair<std::string, std::string>>{
            {"close", "close a matter: read-only for everyone, nothing new in it"},

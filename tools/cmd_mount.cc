@@ -5,9 +5,98 @@
 #include <algorithm>
 #include <iostream>
 
+#include "policy/timestamp.h"
 #include "tools/cli.h"
 
 namespace matterfs::tools {
+
+namespace {
+
+// A number of a status row, null if the daemon sent none (or something else): a counter,
+// or with `decimal` a double as the daemon writes it (std::to_string).
+nlohmann::ordered_json Number(const control::Fields& row, const char* key, bool decimal = false) {
+  const std::string text = Field(row, key);
+  if (text.empty() ||
+      text.find_first_not_of(decimal ? "0123456789." : "0123456789") != std::string::npos) {
+    return nullptr;
+  }
+  try {
+    return decimal ? nlohmann::ordered_json(std::stod(text))
+                   : nlohmann::ordered_json(std::stoull(text));
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+std::optional<uint64_t> Seconds(std::optional<policy::Time> t) {
+  if (!t || t->time_since_epoch().count() < 0) return std::nullopt;
+  return static_cast<uint64_t>(t->time_since_epoch().count());
+}
+
+// `matterctl status --json` (docs/MATTERCTL.md "status"): the daemon's rows, typed.
+nlohmann::ordered_json StatusJson(const std::string& mountpoint,
+                                  const std::vector<control::Fields>& rows) {
+  nlohmann::ordered_json doc = JsonHeader("matterfs-status");
+  doc["mountpoint"] = mountpoint;
+  nlohmann::ordered_json matters = nlohmann::ordered_json::array();
+  nlohmann::ordered_json rotations = nlohmann::ordered_json::array();
+  nlohmann::ordered_json wipes = nlohmann::ordered_json::array();
+  nlohmann::ordered_json grants = nlohmann::ordered_json::array();
+  auto text_or_null = [](const std::string& s) {
+    return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s);
+  };
+  for (const auto& row : rows) {
+    const std::string kind = Field(row, "kind");
+    if (kind == "mount") {
+      doc["vault"] = Field(row, "vault");
+      doc["policy"] = Field(row, "policy");
+      doc["audit"] = {{"queued", Number(row, "audit_queued")},
+                      {"dropped", Number(row, "audit_dropped")},
+                      {"refused", Number(row, "audit_refused")},
+                      {"last_error", text_or_null(Field(row, "audit_error"))}};
+      doc["syslog"] = {{"socket", Field(row, "syslog")},
+                       {"problem", text_or_null(Field(row, "syslog_problem"))}};
+      doc["decisions"] = {{"computed", Number(row, "decisions_computed")},
+                          {"cached", Number(row, "decisions_cached")}};
+    } else if (kind == "matter") {
+      nlohmann::ordered_json m;
+      m["name"] = Field(row, "name");
+      m["status"] = Field(row, "status");
+      m["key_version"] = Number(row, "key_version");
+      m["rotation_unfinished"] = Field(row, "rotation_unfinished") == "1";
+      SetJsonTime(m, "rotated", ParseUnixTime(Field(row, "rotated")));
+      matters.push_back(std::move(m));
+    } else if (kind == "rotation") {
+      rotations.push_back({{"matter", Field(row, "matter")},
+                           {"files", Number(row, "files")},
+                           {"total", Number(row, "total")},
+                           {"rewrapped", Number(row, "rewrapped")},
+                           {"seconds", Number(row, "seconds", true)}});
+    } else if (kind == "wipe") {
+      wipes.push_back({{"matter", Field(row, "matter")},
+                       {"files", Number(row, "files")},
+                       {"total", Number(row, "total")},
+                       {"bytes", Number(row, "bytes")},
+                       {"total_bytes", Number(row, "total_bytes")}});
+    } else if (kind == "break-glass") {
+      nlohmann::ordered_json g;
+      g["user"] = Field(row, "user");
+      g["matter"] = Field(row, "matter");
+      auto until = policy::ParseTime(Field(row, "until"));
+      SetJsonTime(g, "until",
+                  Seconds(until.ok() ? std::optional<policy::Time>(*until) : std::nullopt));
+      g["reason"] = Field(row, "reason");
+      grants.push_back(std::move(g));
+    }
+  }
+  doc["matters"] = std::move(matters);
+  doc["rotations"] = std::move(rotations);
+  doc["wipes"] = std::move(wipes);
+  doc["break_glass"] = std::move(grants);
+  return doc;
+}
+
+}  // namespace
 
 void AddMountCommands(Commands& cmds) {
   cmds.push_back(
@@ -16,10 +105,21 @@ void AddMountCommands(Commands& cmds) {
        [](auto& d, auto& p) {
          d.add_options()("mountpoint", po::value<std::string>()->required(), "mount point");
          AddControlOptions(d);
+         AddJsonOption(d);
          p.add("mountpoint", 1);
        },
        [](const po::variables_map& vm) {
-         auto rows = CallDaemon(vm, vm["mountpoint"].as<std::string>(), {"status", {}});
+         const bool json = WantsJson(vm);
+         const std::string mountpoint = vm["mountpoint"].as<std::string>();
+         std::vector<control::Fields> rows;
+         RunJsonCommand(json, "matterfs-status", [&] {
+           rows = CallDaemon(vm, mountpoint, {"status", {}});
+           return 0;
+         });
+         if (json) {
+           PrintJson(StatusJson(mountpoint, rows));
+           return 0;
+         }
          for (const auto& row : rows) {
            const std::string kind = Field(row, "kind");
            if (kind == "mount") {

@@ -1,4 +1,4 @@
-// matterctl: policy files and audit logs (policy check|explain, audit verify).
+// matterctl: policy files and audit logs (policy check|explain, audit verify|report).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -53,12 +53,13 @@ void AddPolicyCommands(Commands& cmds) {
              "read, write, delete, admin, create_matter, list or wipe")(
              "status", po::value<std::string>(), "open (default), closed or hold")(
              "time", po::value<std::string>(), "decide as of this time (default now)");
+         AddJsonOption(d);
          p.add("file", 1);
        },
        [](const po::variables_map& vm) {
          return PolicyExplain(vm["file"].as<std::string>(), vm["user"].as<std::string>(),
                               vm["matter"].as<std::string>(), vm["action"].as<std::string>(),
-                              Opt(vm, "status"), Opt(vm, "time"));
+                              Opt(vm, "status"), Opt(vm, "time"), WantsJson(vm));
        }});
   cmds.push_back(
       {"audit verify", "LOG", "check a local audit log's hash chain and signed checkpoints",
@@ -67,14 +68,52 @@ void AddPolicyCommands(Commands& cmds) {
              "vault", po::value<std::string>(), "require checkpoints signed by this vault's key")(
              "public-key", po::value<std::string>(),
              "require checkpoints signed by this key (hex)");
+         AddJsonOption(d);
          p.add("log", 1);
        },
        [](const po::variables_map& vm) {
+         const bool json = WantsJson(vm);
          std::optional<std::string> key = Opt(vm, "public-key");
-         if (vm.count("vault")) {
-           key = ToHex(ReadConfigOnly(vm["vault"].as<std::string>()).sign_public);
-         }
-         return AuditVerify(vm["log"].as<std::string>(), key);
+         RunJsonCommand(json, "matterfs-audit-verify", [&] {
+           if (vm.count("vault")) {
+             key = ToHex(ReadConfigOnly(vm["vault"].as<std::string>()).sign_public);
+           }
+           return 0;
+         });
+         return AuditVerify(vm["log"].as<std::string>(), key, json);
+       }});
+  cmds.push_back(
+      {"audit report", "LOG",
+       "who opened, changed or was denied what in a matter (from a verified local audit log)",
+       [](auto& d, auto& p) {
+         d.add_options()("log", po::value<std::string>()->required(), "the JSON-lines audit log")(
+             "matter", po::value<std::string>()->required(), "the matter")(
+             "since", po::value<std::string>(),
+             "from this UTC date or time (2026-12-01 or 2026-12-01T09:30:00Z), inclusive")(
+             "until", po::value<std::string>(), "before this UTC date or time (exclusive)")(
+             "user", po::value<std::string>(), "only this user (a name or a uid)")(
+             "format", po::value<std::string>()->default_value("table"), "table, csv or json")(
+             "vault", po::value<std::string>(), "require checkpoints signed by this vault's key")(
+             "public-key", po::value<std::string>(),
+             "require checkpoints signed by this key (hex)");
+         p.add("log", 1);
+       },
+       [](const po::variables_map& vm) {
+         AuditReportArgs a;
+         a.log = vm["log"].as<std::string>();
+         a.matter = vm["matter"].as<std::string>();
+         a.since = Opt(vm, "since");
+         a.until = Opt(vm, "until");
+         a.user = Opt(vm, "user");
+         a.format = vm["format"].as<std::string>();
+         a.public_key_hex = Opt(vm, "public-key");
+         RunJsonCommand(a.format == "json", "matterfs-access-report", [&] {
+           if (vm.count("vault")) {
+             a.public_key_hex = ToHex(ReadConfigOnly(vm["vault"].as<std::string>()).sign_public);
+           }
+           return 0;
+         });
+         return AuditReport(a);
        }});
 }
 

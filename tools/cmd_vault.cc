@@ -21,8 +21,9 @@ void AddVaultCommands(Commands& cmds) {
              "aes-256-gcm or xchacha20-poly1305 (default: AES-GCM where the CPU has AES-NI)")(
              "keystore", po::value<std::string>(),
              "keep matter keyrings in DIR, outside the vault (then every command "
-             "and the mount need --keystore DIR)")("passphrase-file", po::value<std::string>(),
-                                                   "read the passphrase from this file")(
+             "and the mount need --keystore DIR)")(
+             "passphrase-file", po::value<std::string>(),
+             "read the passphrase from this file (- for standard input)")(
              "key-file", po::value<std::string>(), "protect the vault with this key file")(
              "file-format", po::value<int>(),
              "3 (default: recorded sizes and name binding) or 2 (readable by matterfs releases "
@@ -59,8 +60,8 @@ void AddVaultCommands(Commands& cmds) {
        [](auto& d, auto& p) {
          d.add_options()("vault", po::value<std::string>()->required(), "vault directory")(
              "new-passphrase-file", po::value<std::string>(),
-             "the new slot's passphrase, from a file")("new-key-file", po::value<std::string>(),
-                                                       "the new slot's key file");
+             "the new slot's passphrase, from a file (- for standard input)")(
+             "new-key-file", po::value<std::string>(), "the new slot's key file");
          AddVaultOptions(d, true);
          AddKdfOptions(d);
          p.add("vault", 1);
@@ -75,27 +76,55 @@ void AddVaultCommands(Commands& cmds) {
                    << vault::SlotKindName(cred.kind) << ")\n";
          return 0;
        }});
-  cmds.push_back({"keyslot list", "VAULT", "list the vault's keyslots (needs no key)",
-                  [](auto& d, auto& p) {
-                    d.add_options()("vault", po::value<std::string>()->required(),
-                                    "vault directory");
-                    AddVaultOptions(d, false);
-                    p.add("vault", 1);
-                  },
-                  [](const po::variables_map& vm) {
-                    const vault::VaultConfig config = ReadConfigOnly(vm["vault"].as<std::string>());
-                    size_t i = 0;
-                    for (const auto& s : config.slots) {
-                      std::cout << i++ << "  " << vault::SlotKindName(s.kind) << "  created "
-                                << FormatUnixTime(s.created);
-                      if (s.kind == vault::SlotKind::kPassphrase) {
-                        std::cout << "  argon2id ops=" << s.argon.opslimit
-                                  << " memory=" << (s.argon.memlimit >> 20) << "MiB";
-                      }
-                      std::cout << "\n";
-                    }
-                    return 0;
-                  }});
+  cmds.push_back(
+      {"keyslot list", "VAULT", "list the vault's keyslots (needs no key)",
+       [](auto& d, auto& p) {
+         d.add_options()("vault", po::value<std::string>()->required(), "vault directory");
+         AddVaultOptions(d, false);
+         AddJsonOption(d);
+         p.add("vault", 1);
+       },
+       [](const po::variables_map& vm) {
+         const bool json = WantsJson(vm);
+         return RunJsonCommand(json, "matterfs-keyslots", [&] {
+           const std::string path = vm["vault"].as<std::string>();
+           const vault::VaultConfig config = ReadConfigOnly(path);
+           nlohmann::ordered_json doc = JsonHeader("matterfs-keyslots");
+           doc["vault"] = path;
+           nlohmann::ordered_json slots = nlohmann::ordered_json::array();
+           size_t i = 0;
+           for (const auto& s : config.slots) {
+             const bool passphrase = s.kind == vault::SlotKind::kPassphrase;
+             if (json) {
+               nlohmann::ordered_json j;
+               j["index"] = i;
+               j["kind"] = vault::SlotKindName(s.kind);
+               // 0: a slot from before creation times were recorded.
+               SetJsonTime(j, "created",
+                           s.created != 0 ? std::optional<uint64_t>(s.created) : std::nullopt);
+               j["argon2id"] = passphrase
+                                   ? nlohmann::ordered_json{{"ops", s.argon.opslimit},
+                                                            {"memory_mib", s.argon.memlimit >> 20}}
+                                   : nlohmann::ordered_json(nullptr);
+               slots.push_back(std::move(j));
+             } else {
+               std::cout << i << "  " << vault::SlotKindName(s.kind) << "  created "
+                         << FormatUnixTime(s.created);
+               if (passphrase) {
+                 std::cout << "  argon2id ops=" << s.argon.opslimit
+                           << " memory=" << (s.argon.memlimit >> 20) << "MiB";
+               }
+               std::cout << "\n";
+             }
+             ++i;
+           }
+           if (json) {
+             doc["keyslots"] = std::move(slots);
+             PrintJson(doc);
+           }
+           return 0;
+         });
+       }});
   cmds.push_back({"keyslot remove", "VAULT INDEX", "remove keyslot INDEX (never the last one)",
                   [](auto& d, auto& p) {
                     d.add_options()("vault", po::value<std::string>()->required(),

@@ -31,8 +31,9 @@ void PrintTopUsage(const Commands& cmds) {
   std::cout << "usage: matterctl COMMAND [ARGS] [OPTIONS]   (matterctl COMMAND --help)\n\n"
                "commands:\n";
   for (const auto& c : cmds) PrintCommand(std::cout, c);
-  std::cout << "\nCommands that need the vault's keys take --passphrase-file F or --key-file F,\n"
-               "or ask for the passphrase on the terminal. Exit codes: 0 ok, 1 error, 2 usage,\n"
+  std::cout << "\nCommands that need the vault's keys take --passphrase-file F (F = - reads\n"
+               "standard input) or --key-file F, or ask for the passphrase on the terminal.\n"
+               "Commands a script reads take --json. Exit codes: 0 ok, 1 error, 2 usage,\n"
                "3 wrong key, 4 corrupt, 5 not found, 6 unsupported version, 7 exists, 8 busy\n"
                "(the vault is mounted), 9 unfinished (run rotate-master to finish an\n"
                "interrupted master key rotation), 10 denied by the policy.\n";
@@ -117,6 +118,7 @@ int RunMatterctl(int argc, char** argv) {
       return kExitOk;
     }
     po::notify(vm);
+    CheckOneStdinPassphrase(vm);
     return cmd->run(vm);
   } catch (const Failure& f) {
     log::Error(f.message);

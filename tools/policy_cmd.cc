@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <sstream>
 #include <vector>
 
 #include "policy/nss_resolver.h"
 #include "util/exit_codes.h"
+#include "util/json.h"
+#include "util/unix_time.h"
 
 namespace matterfs::tools {
 
@@ -108,11 +111,48 @@ int PolicyCheck(const std::string& file, const std::optional<KnownMatters>& matt
   return PolicyCheck(file, nss, std::cout, std::cerr, matters);
 }
 
-int PolicyExplain(const std::string& file, const std::string& user, const std::string& matter,
-                  const std::string& action_text, const std::optional<std::string>& status_text,
-                  const std::optional<std::string>& time_text, const policy::Resolver& resolver,
-                  const SubjectLookup& lookup, policy::Time now, std::ostream& out,
-                  std::ostream& err) {
+namespace {
+
+constexpr char kExplainFormat[] = "matterfs-policy-explain";
+
+nlohmann::ordered_json ExplainJson(const std::string& file, const policy::Subject& subject,
+                                   const std::string& matter, policy::Action action,
+                                   policy::MatterStatus status, policy::Time now,
+                                   const policy::Decision& d) {
+  // ISO 8601 with seconds, like every matterctl JSON time (the text output keeps the
+  // policy's short form).
+  auto seconds = [](policy::Time t) {
+    return static_cast<uint64_t>(std::max<int64_t>(0, t.time_since_epoch().count()));
+  };
+  nlohmann::ordered_json doc;
+  doc["format"] = kExplainFormat;
+  doc["version"] = 1;
+  doc["policy"] = file;
+  doc["user"] = subject.user;
+  doc["uid"] = subject.uid;
+  doc["groups"] = subject.groups;
+  doc["matter"] = matter;
+  doc["action"] = policy::ActionName(action);
+  doc["status"] = action == policy::Action::kCreateMatter
+                      ? nlohmann::ordered_json(nullptr)
+                      : nlohmann::ordered_json(policy::MatterStatusName(status));
+  doc["time"] = FormatUnixTime(seconds(now));
+  doc["time_unix"] = seconds(now);
+  doc["decision"] = d.allowed ? "allow" : "deny";
+  doc["reason"] = policy::BasisName(d.basis);
+  doc["rule"] = d.rule;
+  doc["until"] = d.until ? nlohmann::ordered_json(FormatUnixTime(seconds(*d.until))) : nullptr;
+  doc["until_unix"] = d.until ? nlohmann::ordered_json(seconds(*d.until)) : nullptr;
+  doc["exit"] = d.allowed ? kExitOk : kExitDenied;
+  return doc;
+}
+
+// The explanation, in text or (json_out set) as a document.
+int Explain(const std::string& file, const std::string& user, const std::string& matter,
+            const std::string& action_text, const std::optional<std::string>& status_text,
+            const std::optional<std::string>& time_text, const policy::Resolver& resolver,
+            const SubjectLookup& lookup, policy::Time now, std::ostream& out, std::ostream& err,
+            nlohmann::ordered_json* json_out) {
   // Arguments first: a typo should not wait for a directory lookup.
   auto action = policy::ParseAction(action_text);
   if (!action) {
@@ -152,6 +192,10 @@ int PolicyExplain(const std::string& file, const std::string& user, const std::s
   }
 
   policy::Decision d = policy::Decide(p, *subject, matter, status, *action, now);
+  if (json_out != nullptr) {
+    *json_out = ExplainJson(file, *subject, matter, *action, status, now, d);
+    return d.allowed ? kExitOk : kExitDenied;
+  }
   out << subject->user << " (uid " << subject->uid << "; groups " << JoinGroups(subject->groups)
       << ") " << policy::ActionName(*action) << " " << matter;
   if (*action != policy::Action::kCreateMatter) {
@@ -162,13 +206,47 @@ int PolicyExplain(const std::string& file, const std::string& user, const std::s
   return d.allowed ? kExitOk : kExitDenied;
 }
 
+}  // namespace
+
 int PolicyExplain(const std::string& file, const std::string& user, const std::string& matter,
                   const std::string& action, const std::optional<std::string>& status,
-                  const std::optional<std::string>& time) {
+                  const std::optional<std::string>& time, const policy::Resolver& resolver,
+                  const SubjectLookup& lookup, policy::Time now, std::ostream& out,
+                  std::ostream& err, bool json) {
+  if (!json) {
+    return Explain(file, user, matter, action, status, time, resolver, lookup, now, out, err,
+                   nullptr);
+  }
+  // Errors are written as without --json, and the last one, the "matterctl: ..." line,
+  // is also the document's "error".
+  std::ostringstream errors;
+  nlohmann::ordered_json doc;
+  const int code =
+      Explain(file, user, matter, action, status, time, resolver, lookup, now, out, errors, &doc);
+  const std::string text = errors.str();
+  err << text;
+  if (doc.is_null()) {
+    std::string message = text;
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    message =
+        message.substr(message.rfind('\n') == std::string::npos ? 0 : message.rfind('\n') + 1);
+    if (message.rfind("matterctl: ", 0) == 0) message.erase(0, 11);
+    doc["format"] = kExplainFormat;
+    doc["version"] = 1;
+    doc["error"] = message;
+    doc["exit"] = code;
+  }
+  out << DumpJson(doc, 2) << "\n";
+  return code;
+}
+
+int PolicyExplain(const std::string& file, const std::string& user, const std::string& matter,
+                  const std::string& action, const std::optional<std::string>& status,
+                  const std::optional<std::string>& time, bool json) {
   policy::NssResolver nss;
   SubjectLookup lookup = [](const std::string& name) { return policy::LookupSubject(name); };
   return PolicyExplain(file, user, matter, action, status, time, nss, lookup, Now(), std::cout,
-                       std::cerr);
+                       std::cerr, json);
 }
 
 }  // namespace matterfs::tools

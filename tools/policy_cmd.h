@@ -34,10 +34,12 @@ int PolicyCheck(const std::string& file, const std::optional<KnownMatters>& matt
 
 // Resolves `user` and its groups through NSS; `time` defaults to the current time,
 // `status` to open. The decision has no active break-glass grants (those live in the
-// running daemon).
+// running daemon). With `json`, standard output is one JSON document
+// (docs/MATTERCTL.md "policy explain"): the decision (exit 0 or 10), or, when there is
+// none, {"format", "version", "error", "exit"}; standard error is as without it.
 int PolicyExplain(const std::string& file, const std::string& user, const std::string& matter,
                   const std::string& action, const std::optional<std::string>& status = {},
-                  const std::optional<std::string>& time = {});
+                  const std::optional<std::string>& time = {}, bool json = false);
 
 // The same with the name service, the clock and the streams supplied (for tests).
 using SubjectLookup = std::function<Result<policy::Subject>(const std::string& user)>;
@@ -49,6 +51,6 @@ int PolicyExplain(const std::string& file, const std::string& user, const std::s
                   const std::string& action, const std::optional<std::string>& status,
                   const std::optional<std::string>& time, const policy::Resolver& resolver,
                   const SubjectLookup& lookup, policy::Time now, std::ostream& out,
-                  std::ostream& err);
+                  std::ostream& err, bool json = false);
 
 }  // namespace matterfs::tools

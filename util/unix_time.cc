@@ -39,4 +39,9 @@ std::optional<uint64_t> ParseUnixTime(std::string_view s) {
   return static_cast<uint64_t>(days) * 86400 + hour * 3600u + min * 60u + sec;
 }
 
+std::optional<uint64_t> ParseDateOrUnixTime(std::string_view text) {
+  if (text.size() == 10) return ParseUnixTime(std::string(text) + "T00:00:00Z");
+  return ParseUnixTime(text);
+}
+
 }  // namespace matterfs

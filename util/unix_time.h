@@ -13,5 +13,8 @@ std::string FormatUnixTime(uint64_t seconds);
 // Parses exactly what FormatUnixTime writes (YYYY-MM-DDTHH:MM:SSZ, 1970 or later, a real
 // date, no leap second); nullopt for anything else.
 std::optional<uint64_t> ParseUnixTime(std::string_view text);
+// A point in time on a command line: what ParseUnixTime reads, or a date alone
+// (YYYY-MM-DD), which means 00:00:00 UTC at the start of that day.
+std::optional<uint64_t> ParseDateOrUnixTime(std::string_view text);
 
 }  // namespace matterfs

@@ -105,7 +105,18 @@ Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& 
     return Credential{SlotKind::kKeyFile, std::move(buf)};
   }
   crypto::SecureBuffer pass;
-  if (opts.passphrase_file) {
+  if (opts.passphrase_file && *opts.passphrase_file == kStdinName) {
+    // Read whole, like a file: a script pipes the passphrase in (`pass show x |
+    // matterctl ... --passphrase-file -`). A terminal there would echo what is typed:
+    // the prompt (no --passphrase-file) is the way to type it.
+    if (::isatty(STDIN_FILENO) == 1) {
+      return Error(Code::kInvalidArgument,
+                   "--passphrase-file -: standard input is a terminal; pipe the passphrase in, "
+                   "or leave out --passphrase-file to be asked for it with echo off");
+    }
+    MFS_ASSIGN(pass, ReadAll(STDIN_FILENO, kMaxPassphrase, "passphrase on standard input"));
+    StripNewline(pass);
+  } else if (opts.passphrase_file) {
     MFS_ASSIGN(UniqueFd fd, OpenSecretFile(*opts.passphrase_file, "passphrase file"));
     MFS_ASSIGN(pass, ReadAll(fd.get(), kMaxPassphrase, "passphrase file"));
     StripNewline(pass);

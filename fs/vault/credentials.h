@@ -11,6 +11,10 @@
 
 namespace matterfs::vault {
 
+// A passphrase file named "-" is standard input (read to its end, like a file; refused
+// when it is a terminal). A file really named "-" is "./-". Key files have no such name.
+inline constexpr char kStdinName[] = "-";
+
 struct UnlockOptions {
   std::optional<std::string> passphrase_file;
   std::optional<std::string> key_file;
@@ -19,7 +23,8 @@ struct UnlockOptions {
 // Reads the credential the options name, or prompts ("Passphrase for VAULT: ").
 // `confirm` prompts twice and requires both to match (for init and new keyslots).
 // kInvalidArgument when both files are given, the prompt is impossible (no terminal),
-// or the passphrase is empty; kNotFound/kIo for an unreadable file.
+// the passphrase file is "-" and standard input is a terminal, or the passphrase is empty;
+// kNotFound/kIo for an unreadable file.
 Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
                                   bool confirm);
 

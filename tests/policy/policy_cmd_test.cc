@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "tests/policy/policy_test_util.h"
@@ -41,7 +42,7 @@ class PolicyCmdTest : public ::testing::Test {
   }
   int Explain(const std::string& file, const std::string& user, const std::string& matter,
               const std::string& action, std::optional<std::string> status = {},
-              std::optional<std::string> time = {}) {
+              std::optional<std::string> time = {}, bool json = false) {
     out_.str("");
     err_.str("");
     SubjectLookup lookup = [](const std::string& name) -> Result<policy::Subject> {
@@ -51,7 +52,7 @@ class PolicyCmdTest : public ::testing::Test {
       return Error(Code::kNotFound, "no such user '" + name + "'");
     };
     return PolicyExplain(file, user, matter, action, status, time, resolver_, lookup,
-                         At("2026-11-22T10:00Z"), out_, err_);
+                         At("2026-11-22T10:00Z"), out_, err_, json);
   }
 
   FakeResolver resolver_;
@@ -109,6 +110,70 @@ TEST_F(PolicyCmdTest, CheckInvalidPrintsEveryProblem) {
 TEST_F(PolicyCmdTest, CheckMissingFile) {
   EXPECT_EQ(Check(dir_ + "/none.ini"), kExitNotFound);
   EXPECT_NE(err_.str().find("no such file"), std::string::npos);
+}
+
+// --json: the same decision as the text (which the tests around check), with its parts.
+TEST_F(PolicyCmdTest, ExplainJson) {
+  std::string f = Write("good.ini", kGood);
+  EXPECT_EQ(Explain(f, "carol", "acme-v-smith", "read", std::nullopt, std::nullopt, true),
+            kExitDenied);
+  EXPECT_EQ(err_.str(), "");
+  auto doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["format"], "matterfs-policy-explain");
+  EXPECT_EQ(doc["version"], 1);
+  EXPECT_EQ(doc["policy"], f);
+  EXPECT_EQ(doc["user"], "carol");
+  EXPECT_EQ(doc["uid"], 1003);
+  EXPECT_EQ(doc["groups"], nlohmann::json::array({"carol"}));
+  EXPECT_EQ(doc["matter"], "acme-v-smith");
+  EXPECT_EQ(doc["action"], "read");
+  EXPECT_EQ(doc["status"], "open");
+  EXPECT_EQ(doc["time"], "2026-11-22T10:00:00Z");
+  EXPECT_EQ(doc["time_unix"], At("2026-11-22T10:00Z").time_since_epoch().count());
+  EXPECT_EQ(doc["decision"], "deny");
+  EXPECT_EQ(doc["reason"], "wall");
+  EXPECT_EQ(doc["rule"], "matter acme-v-smith: deny carol (ethical wall)");
+  EXPECT_TRUE(doc["until"].is_null());
+  EXPECT_EQ(doc["exit"], kExitDenied);
+
+  EXPECT_EQ(Explain(f, "bob", "acme-v-smith", "read", "closed", "2026-12-01", true), kExitOk);
+  doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["decision"], "allow");
+  EXPECT_EQ(doc["reason"], "grant");
+  EXPECT_EQ(doc["status"], "closed");
+  EXPECT_EQ(doc["time"], "2026-12-01T00:00:00Z");
+  EXPECT_EQ(doc["until"], "2027-01-01T00:00:00Z") << "until=2026-12-31: through that day";
+  EXPECT_EQ(doc["until_unix"], At("2027-01-01T00:00Z").time_since_epoch().count());
+  EXPECT_EQ(doc["exit"], kExitOk);
+  // The rule is the text output's.
+  EXPECT_EQ(Explain(f, "bob", "acme-v-smith", "read", "closed", "2026-12-01"), kExitOk);
+  EXPECT_NE(out_.str().find("allow: " + doc["rule"].get<std::string>() + "\n"), std::string::npos)
+      << out_.str();
+
+  EXPECT_EQ(Explain(f, "frank", "acme-v-smith", "create_matter", std::nullopt, std::nullopt, true),
+            kExitDenied);
+  EXPECT_TRUE(nlohmann::json::parse(out_.str())["status"].is_null());
+}
+
+TEST_F(PolicyCmdTest, ExplainJsonErrorsAreDocumentsToo) {
+  std::string f = Write("good.ini", kGood);
+  EXPECT_EQ(Explain(f, "carol", "acme-v-smith", "fly", std::nullopt, std::nullopt, true),
+            kExitUsage);
+  auto doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["exit"], kExitUsage);
+  EXPECT_EQ("matterctl: " + doc["error"].get<std::string>() + "\n", err_.str());
+  EXPECT_FALSE(doc.contains("decision"));
+  EXPECT_EQ(Explain(f, "nobody", "acme-v-smith", "read", std::nullopt, std::nullopt, true),
+            kExitNotFound);
+  doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["error"], "no such user 'nobody'");
+  // An invalid policy: every problem on stderr, the last line is the error.
+  std::string bad = Write("bad.ini", "[policy]\nhide_denied = perhaps\n");
+  EXPECT_EQ(Explain(bad, "carol", "acme-v-smith", "read", std::nullopt, std::nullopt, true),
+            kExitError);
+  doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["error"], bad + ": invalid policy (1 problem)");
+  EXPECT_NE(err_.str().find("hide_denied"), std::string::npos);
 }
 
 TEST_F(PolicyCmdTest, ExplainAllowed) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "tests/policy_mount/policy_mount_fixture.h"
@@ -249,6 +250,79 @@ TEST_F(AuditLogTest, VerifiesAfterUnmountAndDetectsAnEditedLine) {
   CmdResult bad = Matterctl({"audit", "verify", LogPath(), "--vault", vault_});
   EXPECT_EQ(bad.status, 4) << ::testing::PrintToString(bad);
   EXPECT_NE(bad.out.find("TAMPERED"), std::string::npos) << bad.out;
+}
+
+// `matterctl audit report` over the log of a real mount: the rows name the real users
+// and what they did in the matter, and only that matter.
+TEST_F(AuditLogTest, AccessReportNamesWhoOpenedChangedOrWasDenied) {
+  const std::string odd = "smith, \"final\".txt";
+  ASSERT_EQ(ReadAs(bob_, M("acme/brief.txt")).rc, 14);
+  ASSERT_EQ(OpenAs(frank_, M("acme/brief.txt"), O_RDONLY).err, EACCES);
+  ASSERT_EQ(WriteAs(bob_, M("acme/" + odd), "memo").rc, 4);
+  ASSERT_EQ(ReadAs(erin_, M("globex/deal.txt")).rc, 12);
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+
+  CmdResult r = Matterctl(
+      {"audit", "report", LogPath(), "--matter", "acme", "--vault", vault_, "--format", "json"});
+  ASSERT_EQ(r.status, 0) << ::testing::PrintToString(r);
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["verification"]["ok"], true);
+  EXPECT_EQ(doc["verification"]["key_pinned"], true);
+  auto find = [&](const std::string& user, const std::string& action, const std::string& path) {
+    for (const auto& e : doc["events"]) {
+      if (e["user"] == user && e["action"] == action && e["path"] == path) return e;
+    }
+    return nlohmann::json();
+  };
+  const auto read = find(kBob, "open read", "brief.txt");
+  ASSERT_FALSE(read.is_null()) << r.out;
+  EXPECT_EQ(read["uid"], bob_.uid);
+  EXPECT_EQ(read["decision"], "allow");
+  // frank has no grant: his open is refused at the lookup of the name.
+  const auto denied = find(kFrank, "lookup", "brief.txt");
+  ASSERT_FALSE(denied.is_null()) << r.out;
+  EXPECT_EQ(denied["decision"], "deny");
+  EXPECT_EQ(denied["uid"], frank_.uid);
+  EXPECT_FALSE(denied["reason"].get<std::string>().empty());
+  EXPECT_FALSE(find(kBob, "create", odd).is_null()) << r.out;
+  for (const auto& e : doc["events"]) {
+    EXPECT_NE(e["user"], kErin) << "erin read globex, not acme: " << e;
+  }
+  bool frank_counted = false;
+  for (const auto& u : doc["users"]) {
+    if (u["user"] == kFrank) {
+      frank_counted = true;
+      EXPECT_GE(u["denials"].get<int>(), 1);
+      EXPECT_EQ(u["reads"], 0);
+    }
+  }
+  EXPECT_TRUE(frank_counted) << r.out;
+
+  CmdResult only = Matterctl({"audit", "report", LogPath(), "--matter", "acme", "--user", kFrank,
+                              "--vault", vault_, "--format", "csv"});
+  ASSERT_EQ(only.status, 0) << ::testing::PrintToString(only);
+  EXPECT_NE(only.out.find("," + std::string(kFrank) + "," + std::to_string(frank_.uid) +
+                          ",lookup,brief.txt,deny,"),
+            std::string::npos)
+      << only.out;
+  EXPECT_EQ(only.out.find(kBob), std::string::npos) << only.out;
+  CmdResult csv = Matterctl(
+      {"audit", "report", LogPath(), "--matter", "acme", "--user", kBob, "--format", "csv"});
+  EXPECT_NE(csv.out.find(",\"smith, \"\"final\"\".txt\","), std::string::npos) << csv.out;
+
+  // One record edited: no report at all.
+  std::string log = ReadText(LogPath());
+  const size_t at = log.find("mfs-t-frank");
+  ASSERT_NE(at, std::string::npos);
+  log.replace(at, 11, "mfs-t-frenk");
+  {
+    std::ofstream out(LogPath(), std::ios::binary | std::ios::trunc);
+    out << log;
+  }
+  CmdResult bad = Matterctl({"audit", "report", LogPath(), "--matter", "acme", "--vault", vault_});
+  EXPECT_EQ(bad.status, 4) << ::testing::PrintToString(bad);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_NE(bad.err.find("does not verify, no report"), std::string::npos) << bad.err;
 }
 
 // ---- a real rsyslogd -------------------------------------------------------------

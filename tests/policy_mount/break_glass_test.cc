@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/policy_mount/policy_mount_fixture.h"
+#include "util/unix_time.h"
 
 namespace matterfs::policy_mount_test {
 namespace {
@@ -85,6 +88,29 @@ TEST_F(BreakGlassTest, GrantsTimeLimitedReadWithAnAlert) {
   CmdResult later = Matterctl({"status", mnt_, "--control-socket", control_});
   ASSERT_EQ(later.status, 0) << ::testing::PrintToString(later);
   EXPECT_EQ(later.out.find("break-glass: mfs-t-dave"), std::string::npos) << later.out;
+}
+
+// `matterctl status --json` lists the grant with its end as ISO 8601 and unix seconds.
+TEST_F(BreakGlassTest, StatusJsonListsTheGrant) {
+  const auto before = std::chrono::system_clock::now();
+  CmdResult bg = BreakGlass(dave_, "acme", "client called, \"urgent\"", "1h");
+  const auto after = std::chrono::system_clock::now();
+  ASSERT_EQ(bg.status, 0) << ::testing::PrintToString(bg);
+  CmdResult status = Matterctl({"status", mnt_, "--control-socket", control_, "--json"});
+  ASSERT_EQ(status.status, 0) << ::testing::PrintToString(status);
+  const auto doc = nlohmann::json::parse(status.out);
+  ASSERT_EQ(doc["break_glass"].size(), 1u) << status.out;
+  const auto& g = doc["break_glass"][0];
+  EXPECT_EQ(g["user"], kDave);
+  EXPECT_EQ(g["matter"], "acme");
+  EXPECT_EQ(g["reason"], "client called, \"urgent\"");
+  auto unix_s = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  };
+  const int64_t until = g["until_unix"];
+  EXPECT_GE(until, unix_s(before) + 3600 - 60) << "the policy may round the end to a minute";
+  EXPECT_LE(until, unix_s(after) + 3600 + 1);
+  EXPECT_EQ(g["until"], FormatUnixTime(static_cast<uint64_t>(until)));
 }
 
 TEST_F(BreakGlassTest, UserNotInTheBreakGlassRoleIsRefused) {

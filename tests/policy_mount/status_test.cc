@@ -6,6 +6,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,6 +101,38 @@ TEST_F(MatterStatusTest, ClosedOfflineBeforeMountIsReadOnly) {
   ASSERT_EQ(status.status, 0) << ::testing::PrintToString(status);
   EXPECT_NE(status.out.find("globex\tclosed"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("initech\topen"), std::string::npos) << status.out;
+}
+
+// `matterctl status --json`: the daemon's fields, typed, and the matters as they are.
+TEST_F(MatterStatusTest, StatusJsonHoldsTheDaemonsFields) {
+  ASSERT_EQ(SetOnline("close", "globex", alice_).status, 0);
+  CmdResult status = Matterctl({"status", mnt_, "--control-socket", control_, "--json"}, &alice_);
+  ASSERT_EQ(status.status, 0) << ::testing::PrintToString(status);
+  const auto doc = nlohmann::json::parse(status.out);
+  EXPECT_EQ(doc["format"], "matterfs-status");
+  EXPECT_EQ(doc["mountpoint"], mnt_);
+  EXPECT_EQ(doc["vault"], vault_);
+  EXPECT_EQ(doc["policy"], policy_path_);
+  EXPECT_TRUE(doc["audit"]["queued"].is_number_unsigned()) << doc;
+  EXPECT_EQ(doc["audit"]["dropped"], 0);
+  EXPECT_EQ(doc["audit"]["refused"], 0);
+  EXPECT_TRUE(doc["syslog"]["problem"].is_null()) << doc;
+  EXPECT_TRUE(doc["decisions"]["computed"].is_number_unsigned());
+  std::map<std::string, std::string> statuses;
+  for (const auto& m : doc["matters"]) {
+    statuses[m["name"]] = m["status"];
+    EXPECT_EQ(m["key_version"], 1) << m;
+    EXPECT_EQ(m["rotation_unfinished"], false);
+    EXPECT_TRUE(m["rotated"].is_null());
+  }
+  EXPECT_EQ(statuses, (std::map<std::string, std::string>{
+                          {"acme", "open"}, {"globex", "closed"}, {"initech", "open"}}));
+  EXPECT_TRUE(doc["break_glass"].empty());
+  EXPECT_TRUE(doc["rotations"].empty());
+  // An error is a document too, with the exit code of the text output.
+  CmdResult none = Matterctl({"status", dir_ + "/nowhere", "--json"}, &alice_);
+  EXPECT_EQ(none.status, 5) << ::testing::PrintToString(none);
+  EXPECT_EQ(nlohmann::json::parse(none.out)["exit"], 5);
 }
 
 TEST_F(MatterStatusTest, ClosedOnlineThroughTheMount) {

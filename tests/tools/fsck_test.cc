@@ -17,46 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/tools/run_matterctl.h"
 #include "tests/vault/matter_tree.h"
-#include "tools/matterctl.h"
 
 namespace matterfs::test {
 namespace {
-
-struct CliRun {
-  int code = 0;
-  std::string out;
-  std::string err;
-};
-
-// Runs matterctl with `args`, capturing standard output and standard error.
-CliRun Matterctl(const std::vector<std::string>& args) {
-  std::vector<std::string> all = {"matterctl"};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::ostringstream out;
-  std::streambuf* old = std::cout.rdbuf(out.rdbuf());
-  std::fflush(stderr);
-  char errpath[] = "/tmp/matterfs-fsck-err.XXXXXX";
-  const int errfd = ::mkstemp(errpath);
-  const int saved = ::dup(STDERR_FILENO);
-  ::dup2(errfd, STDERR_FILENO);
-  CliRun r;
-  r.code = tools::RunMatterctl(static_cast<int>(all.size()), argv.data());
-  std::cout.flush();
-  std::cout.rdbuf(old);
-  std::fflush(stderr);
-  ::dup2(saved, STDERR_FILENO);
-  ::close(saved);
-  ::close(errfd);
-  std::ifstream in(errpath);
-  r.err.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  ::unlink(errpath);
-  r.out = out.str();
-  return r;
-}
 
 std::string Content(size_t n, char seed) {
   std::string s(n, '\0');

@@ -275,6 +275,33 @@ if [[ $RC -eq 2 ]]; then pass "mismatched repeat refused (exit 2)"; else fail "m
 check "mismatched repeat says so" grep -q "do not match" <<<"$OUT"
 check "mismatched repeat creates no vault" test ! -e tv2/matterfs.vault
 
+section "passphrase on standard input (--passphrase-file -)"
+# run_stdin INPUT CMD...: run with INPUT piped to standard input.
+run_stdin() {
+  local input=$1
+  shift
+  printf '%s' "$input" | setsid -w "$MATTERCTL" "$@" >"$T/.out" 2>"$T/.err"
+  RC=$?
+  OUT=$(cat "$T/.out")
+  ERR=$(cat "$T/.err")
+  LAST="printf ... | matterctl $*"
+}
+run_stdin $'typed secret 1\n' matter list tv --passphrase-file -
+if [[ $RC -eq 0 ]]; then pass "passphrase piped in (exit 0)"; else fail "passphrase piped in" "exit $RC: $ERR"; fi
+run_stdin $'wrong one\n' matter list tv --passphrase-file -
+if [[ $RC -eq 3 ]]; then pass "wrong passphrase piped in (exit 3)"; else fail "wrong passphrase piped in" "exit $RC"; fi
+run_stdin $'typed secret 1\n' keyslot add tv --passphrase-file - --new-passphrase-file - "${KDF[@]}"
+if [[ $RC -eq 2 ]]; then pass "two passphrases from standard input refused (exit 2)"; else fail "two from stdin" "exit $RC"; fi
+stderr_has "two passphrases from standard input" "both read standard input"
+expect_one_line_error "two passphrases from standard input"
+run_stdin $'second secret 22\n' keyslot add tv --passphrase-file typed-pw --new-passphrase-file - "${KDF[@]}"
+if [[ $RC -eq 0 ]]; then pass "new passphrase piped in (exit 0)"; else fail "new passphrase piped in" "exit $RC: $ERR"; fi
+printf 'second secret 22\n' >second-pw
+expect_rc "the piped-in new passphrase opens the vault" 0 matter list tv --passphrase-file second-pw
+tty_run "" matter list tv --passphrase-file -
+if [[ $RC -eq 2 ]]; then pass "--passphrase-file - on a terminal refused (exit 2)"; else fail "--passphrase-file - on a terminal" "exit $RC"; fi
+check "--passphrase-file - on a terminal says why" grep -q "standard input is a terminal" <<<"$OUT"
+
 # ---- matters --------------------------------------------------------------------------
 section "matter create / list"
 expect_rc "matter list of a new vault" 0 matter list "$V" --passphrase-file pw

@@ -27,5 +27,14 @@ TEST(ParseUnixTimeTest, RefusesEverythingElse) {
   }
 }
 
+TEST(ParseDateOrUnixTimeTest, ADateIsMidnightUtc) {
+  EXPECT_EQ(ParseDateOrUnixTime("2025-12-02"), 1764633600u);
+  EXPECT_EQ(ParseDateOrUnixTime("2026-10-01T00:00:59Z"), 1790812859u);
+  for (const char* s : {"", "2026-02-30", "2026-1-01", "2026-10-01T", "2026-10-01Z",
+                        "2026-10-01T09:30Z", "20261001", "2026-10-01 "}) {
+    EXPECT_FALSE(ParseDateOrUnixTime(s).has_value()) << s;
+  }
+}
+
 }  // namespace
 }  // namespace matterfs
