@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/program_options.hpp>
 #include <climits>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "fs/control/server.h"
 #include "fs/control_handler.h"
 #include "fs/fuse/serve.h"
+#include "fs/systemd.h"
 #include "fs/vault/credentials.h"
 #include "fs/vault/vault.h"
 #include "util/exit_codes.h"
@@ -145,7 +147,10 @@ int RunMatterfs(int argc, char** argv) {
   fuse::MountOptions mount;
   mount.mountpoint = Absolute(vm["mountpoint"].as<std::string>());
   mount.debug = vm.count("debug") > 0;
-  mount.foreground = vm.count("foreground") > 0 || mount.debug;
+  // Under systemd's Type=notify the daemon must stay the process systemd started (the
+  // main process): it never forks then, -f or not, and says READY=1 instead.
+  const bool service = UnderServiceManager();
+  mount.foreground = vm.count("foreground") > 0 || mount.debug || service;
   if (vm.count("passphrase-file")) unlock.passphrase_file = vm["passphrase-file"].as<std::string>();
   if (vm.count("key-file")) unlock.key_file = vm["key-file"].as<std::string>();
   if (vm.count("keystore")) keystore = vm["keystore"].as<std::string>();
@@ -177,6 +182,9 @@ int RunMatterfs(int argc, char** argv) {
     }
   }
   mount.fuse_options = fuse_opts;
+  // No unlock option: the service's credential (LoadCredential=key:... or passphrase:...),
+  // so that the secret is in neither the unit nor the command line.
+  if (auto from_service = CredentialsFrom(unlock)) unlock = *from_service;
   mount.max_fds = vm.count("max-fds") ? vm["max-fds"].as<size_t>() : 0;
   // Every path the daemon uses after it detaches (and changes to /) is made absolute now,
   // against the directory it was started in.
@@ -255,7 +263,8 @@ int RunMatterfs(int argc, char** argv) {
       log::Error(opened.error().message());
       return finish(ExitCodeFor(opened.error().code()));
     }
-    auto cred = vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false);
+    auto cred =
+        vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false, "matterfs:" + path);
     if (!cred.ok()) {
       log::Error(cred.error().message());
       return finish(ExitCodeFor(cred.error().code()));
@@ -270,7 +279,20 @@ int RunMatterfs(int argc, char** argv) {
     std::unique_ptr<ControlHandler> handler;
     control::ControlServer server;
     fuse::ServeHooks hooks;
+    // READY=1 once serving; a reload before that (the watcher's first round) says nothing.
+    std::atomic<bool> announced{false};
+    const std::string status = "serving " + path + " on " + mount.mountpoint;
     hooks.start = [&](fuse::MatterFs& fs) -> Status {
+      if (service) {
+        fs.access().SetReloadObserver([&](bool reloading) {
+          if (!announced.load()) return;
+          if (reloading) {
+            NotifyReloading();
+          } else {
+            NotifyReady(status);
+          }
+        });
+      }
       handler = std::make_unique<ControlHandler>(fs);
       const std::string socket_path = mount.control_socket.empty()
                                           ? control::DefaultSocketPath(mount.mountpoint)
@@ -282,8 +304,18 @@ int RunMatterfs(int argc, char** argv) {
       return {};
     };
     hooks.stop = [&] { server.Stop(); };
+    hooks.stopping = [&] {
+      if (service) NotifyStopping();
+    };
     hooks.ready = [&] {
       log::Notice("mounted " + path + " on " + mount.mountpoint);
+      if (service) {
+        NotifyReady(status);
+        announced = true;
+        // From here on syslog alone: it reaches the journal too, and stderr (the journal
+        // as well) would log every line twice. Start-up errors went to both.
+        log::SetStderr(false);
+      }
       if (foreground) return;
       finish(0);
       // Detach: own session, no terminal, no stray cwd.

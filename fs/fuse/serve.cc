@@ -203,6 +203,7 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
                ? kExitOk
                : kExitError;
       fuse_loop_cfg_destroy(config);
+      if (hooks.stopping) hooks.stopping();
       fuse_session_unmount(se);
       ac->Notice(audit::audit_events::kUnmount, audit::AuditResult::kOk,
                  audit::AuditSeverity::kNotice, nullptr, "", "unmounted " + opts.mountpoint);

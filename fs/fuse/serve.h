@@ -16,6 +16,9 @@ struct ServeHooks {
   std::function<Status(MatterFs&)> start;
   // Everything is up: the daemon's parent may exit 0 and the child detach.
   std::function<void()> ready;
+  // The session is ending (unmount, SIGTERM or SIGINT), before the unmount: the daemon
+  // tells systemd it is stopping.
+  std::function<void()> stopping;
   // The session ended, before the filesystem object goes away.
   std::function<void()> stop;
 };
