@@ -14,7 +14,8 @@ struct ServeHooks {
   // Once the filesystem object exists, before mounting: the daemon starts its services
   // (the control socket). An error refuses the mount (printed, exit code from it).
   std::function<Status(MatterFs&)> start;
-  // Everything is up: the daemon's parent may exit 0 and the child detach.
+  // Everything is up: the daemon's parent may exit 0 and the child detach (or, under
+  // systemd, the daemon says READY=1).
   std::function<void()> ready;
   // The session is ending (unmount, SIGTERM or SIGINT), before the unmount: the daemon
   // tells systemd it is stopping.
