@@ -17,7 +17,7 @@ namespace {
 
 using namespace ::matterfs::mount_support;
 
-class CredentialsTest : public MountFixture {
+class ServiceCredentialsTest : public MountFixture {
  protected:
   std::vector<std::string> Matters() const override { return {"alpha"}; }
   bool MountAtStart() const override { return false; }
@@ -73,12 +73,12 @@ class CredentialsTest : public MountFixture {
   std::string bin_;
 };
 
-TEST_F(CredentialsTest, PassphraseCredentialUnlocks) {
+TEST_F(ServiceCredentialsTest, PassphraseCredentialUnlocks) {
   ASSERT_TRUE(WriteFile(creds_ + "/passphrase", Passphrase(), 0400));
   ExpectMountedThenUnmount(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
 }
 
-TEST_F(CredentialsTest, KeyCredentialUnlocksAndWinsOverAPassphrase) {
+TEST_F(ServiceCredentialsTest, KeyCredentialUnlocksAndWinsOverAPassphrase) {
   const std::string key = dir_ + "/vault.key";
   ASSERT_EQ(Matterctl({"genkey", key}).status, 0);
   CmdResult added =
@@ -90,19 +90,19 @@ TEST_F(CredentialsTest, KeyCredentialUnlocksAndWinsOverAPassphrase) {
   ExpectMountedThenUnmount(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
 }
 
-TEST_F(CredentialsTest, WrongPassphraseCredentialIsExit3) {
+TEST_F(ServiceCredentialsTest, WrongPassphraseCredentialIsExit3) {
   ASSERT_TRUE(WriteFile(creds_ + "/passphrase", "not the passphrase\n", 0400));
   ExpectWrongKey(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
 }
 
-TEST_F(CredentialsTest, WrongKeyCredentialIsExit3) {
+TEST_F(ServiceCredentialsTest, WrongKeyCredentialIsExit3) {
   const std::string key = dir_ + "/other.key";
   ASSERT_EQ(Matterctl({"genkey", key}).status, 0);
   ASSERT_TRUE(WriteFile(creds_ + "/key", ReadFile(key).value_or(""), 0400));
   ExpectWrongKey(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
 }
 
-TEST_F(CredentialsTest, WithoutCredentialOrTerminalAsksSystemdAskPassword) {
+TEST_F(ServiceCredentialsTest, WithoutCredentialOrTerminalAsksSystemdAskPassword) {
   ASSERT_NO_FATAL_FAILURE(FakeAskPassword(Passphrase()));
   // An empty credentials directory is no credential: the question goes to the agent.
   ExpectMountedThenUnmount(
@@ -111,12 +111,12 @@ TEST_F(CredentialsTest, WithoutCredentialOrTerminalAsksSystemdAskPassword) {
             "--id=matterfs:" + vault_ + "\nPassphrase for " + vault_ + ":\n");
 }
 
-TEST_F(CredentialsTest, AWrongAnswerOfSystemdAskPasswordIsExit3) {
+TEST_F(ServiceCredentialsTest, AWrongAnswerOfSystemdAskPasswordIsExit3) {
   ASSERT_NO_FATAL_FAILURE(FakeAskPassword("not the passphrase"));
   ExpectWrongKey(Run({"PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"}));
 }
 
-TEST_F(CredentialsTest, ACancelledQuestionIsAUsageErrorOnOneLine) {
+TEST_F(ServiceCredentialsTest, ACancelledQuestionIsAUsageErrorOnOneLine) {
   ASSERT_TRUE(WriteFile(bin_ + "/systemd-ask-password", "#!/bin/sh\nexit 1\n", 0755));
   CmdResult r = Run({"PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"});
   EXPECT_EQ(r.status, 2) << r.err;
