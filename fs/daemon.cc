@@ -112,6 +112,9 @@ int RunMatterfs(int argc, char** argv) {
       "access policy (INI, docs/POLICY.md); without it only the mounting user has access")(
       "syslog-socket", po::value<std::string>(),
       "send audit events to this unix socket (default /dev/log)")(
+      "premount",
+      "mount only, and hand the mount's /dev/fuse descriptor to systemd's file descriptor "
+      "store (ExecStartPre=+ of a sandboxed unit; docs/OPERATIONS.md)")(
       "audit", po::value<std::string>(),
       "drop|strict: when the audit queue is full, drop events or deny access (overrides the "
       "policy)")("control-socket", po::value<std::string>(),
@@ -208,6 +211,13 @@ int RunMatterfs(int argc, char** argv) {
       mount.access.owner = std::to_string(::getuid());
     }
   }
+  if (vm.count("premount")) {
+    // No key, no policy: the mount alone, made outside the service's sandbox.
+    log::Init({"matterfs", true, true});
+    return fuse::PreMount(mount.access.vault, mount, StoreFuseFd);
+  }
+  // A mount made by --premount, passed by systemd (LISTEN_FDS, LISTEN_FDNAMES=fuse).
+  const int premounted_fd = TakeFuseFd();
   // Detach before any key exists (memory locks are not inherited across fork) but keep
   // the parent waiting: it exits 0 only once the child reports the mount is up.
   int report_fd = -1;
@@ -330,7 +340,7 @@ int RunMatterfs(int argc, char** argv) {
         if (null > STDERR_FILENO) ::close(null);
       }
     };
-    int rc = fuse::Serve(std::move(opened).value(), mount, hooks);
+    int rc = fuse::Serve(std::move(opened).value(), mount, hooks, premounted_fd);
     if (report_fd >= 0) return finish(rc == 0 ? kExitError : rc);
     log::Notice("unmounted " + mount.mountpoint);
     return rc;

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
+
+#include "util/log.h"
 
 namespace matterfs::daemon {
 
@@ -33,6 +36,33 @@ void NotifyReloading() {
 }
 
 void NotifyStopping() { (void)sd_notify(0, "STOPPING=1\nSTATUS=unmounting"); }
+
+bool StoreFuseFd(int fd) {
+  const int rc = sd_pid_notify_with_fds(0, 0, "FDSTORE=1\nFDNAME=fuse", &fd, 1);
+  if (rc > 0) return true;
+  log::Error(rc == 0 ? std::string("no $NOTIFY_SOCKET: nothing keeps the mount's descriptor")
+                     : std::string("cannot hand the mount's descriptor to systemd: ") +
+                           std::strerror(-rc));
+  return false;
+}
+
+int TakeFuseFd() {
+  char** names = nullptr;
+  const int n = sd_listen_fds_with_names(1, &names);
+  int found = -1;
+  for (int i = 0; i < n; ++i) {
+    const int fd = SD_LISTEN_FDS_START + i;
+    if (found < 0 && names != nullptr && std::strcmp(names[i], "fuse") == 0) {
+      found = fd;
+    } else {
+      ::close(fd);  // nothing else is ours
+    }
+  }
+  for (int i = 0; names != nullptr && i < n; ++i) std::free(names[i]);
+  std::free(names);
+  if (found >= 0) (void)sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=fuse");
+  return found;
+}
 
 std::optional<vault::UnlockOptions> CredentialsFrom(const vault::UnlockOptions& opts) {
   if (opts.key_file || opts.passphrase_file) return std::nullopt;

@@ -30,6 +30,15 @@ void NotifyReloading();
 // STOPPING=1: the daemon is unmounting and will exit.
 void NotifyStopping();
 
+// The sandboxed-service design (docs/OPERATIONS.md "Hardening"): the pre-mount step
+// hands the mount's /dev/fuse descriptor to systemd's file descriptor store
+// (FDSTORE=1, FDNAME=fuse; needs NotifyAccess=all); false, logged, when it cannot.
+bool StoreFuseFd(int fd);
+// The daemon takes it back: the descriptor systemd passed as LISTEN_FDNAMES=fuse (for
+// this process, LISTEN_PID), removed from the store at once (FDSTOREREMOVE=1: a
+// restarted daemon must not get a descriptor whose INIT is answered), or -1.
+int TakeFuseFd();
+
 // The unlock credential that systemd passed the service, when `opts` names none:
 // $CREDENTIALS_DIRECTORY/key as a key file if it exists, else
 // $CREDENTIALS_DIRECTORY/passphrase as a passphrase file if it exists, else nothing
