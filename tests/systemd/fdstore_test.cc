@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "tests/mount_support/fixture.h"
 #include "tests/systemd/notify_socket.h"
 
 namespace matterfs::systemd_test {
@@ -21,32 +20,23 @@ namespace {
 
 using namespace ::matterfs::mount_support;
 
-class FdStoreTest : public MountFixture {
+class FdStoreTest : public ServiceTest {
  protected:
-  std::vector<std::string> Matters() const override { return {"alpha"}; }
   std::string MountOptions() const override { return "allow_other"; }
-  bool MountAtStart() const override { return false; }
-
-  void SetUp() override {
-    MountFixture::SetUp();
-    if (HasFatalFailure()) return;
-    ASSERT_NO_FATAL_FAILURE(notify_.Bind(dir_ + "/notify.sock"));
-  }
 
   void TearDown() override {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
     }
     stored_.reset();
     // ExecStopPost=+fusermount3 -u -z MOUNTPOINT, whatever happened.
     if (IsMountPoint(mnt_)) RunCommand({"fusermount3", "-u", "-z", mnt_}, 30);
-    MountFixture::TearDown();
+    ServiceTest::TearDown();
   }
 
-  NotifySocket notify_;
   UniqueFd stored_;  // the "file descriptor store"
-  pid_t pid_ = -1;
 };
 
 TEST_F(FdStoreTest, PremountedDescriptorIsServedAndReadyComesOnlyWhenServing) {

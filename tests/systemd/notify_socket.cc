@@ -5,8 +5,10 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 namespace matterfs::systemd_test {
@@ -83,6 +85,21 @@ pid_t SpawnService(const std::vector<std::string>& argv, const std::vector<std::
   const int err = ::posix_spawn(&pid, argv_p[0], &actions, nullptr, argv_p.data(), env_p.data());
   posix_spawn_file_actions_destroy(&actions);
   return err == 0 ? pid : -1;
+}
+
+void ServiceTest::SetUp() {
+  MountFixture::SetUp();
+  if (HasFatalFailure()) return;
+  ASSERT_NO_FATAL_FAILURE(notify_.Bind(dir_ + "/notify.sock"));
+}
+
+void ServiceTest::TearDown() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  MountFixture::TearDown();
 }
 
 }  // namespace matterfs::systemd_test

@@ -2,6 +2,10 @@
 // PID 1 in CI): the $NOTIFY_SOCKET a service manager listens on (sd_notify(3)), and
 // starting a service's process with an environment and passed descriptors.
 //
+// ServiceTest is a MountFixture (vault with matter "alpha", not mounted at start) with a
+// bound NotifySocket and the pid of the service's main process, killed (SIGKILL) and
+// reaped at TearDown if the test left it running.
+//
 // Thread-safety: one NotifySocket per test, used from the test's thread. Errors: Bind
 // reports gtest failures; Next returns nullopt on timeout.
 #pragma once
@@ -12,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/mount_support/fixture.h"
 #include "util/unique_fd.h"
 
 namespace matterfs::systemd_test {
@@ -42,5 +47,16 @@ bool HasLine(const std::string& text, const std::string& line);
 // systemd passes stored and socket descriptors; the pid, or -1.
 pid_t SpawnService(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                    int fd3 = -1);
+
+class ServiceTest : public mount_support::MountFixture {
+ protected:
+  std::vector<std::string> Matters() const override { return {"alpha"}; }
+  bool MountAtStart() const override { return false; }
+  void SetUp() override;
+  void TearDown() override;
+
+  NotifySocket notify_;
+  pid_t pid_ = -1;  // the service's main process
+};
 
 }  // namespace matterfs::systemd_test

@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "tests/mount_support/fixture.h"
 #include "tests/systemd/notify_socket.h"
 
 namespace matterfs::systemd_test {
@@ -18,28 +17,9 @@ namespace {
 
 using namespace ::matterfs::mount_support;
 
-class NotifyTest : public MountFixture {
+class NotifyTest : public ServiceTest {
  protected:
-  std::vector<std::string> Matters() const override { return {"alpha"}; }
   std::string Policy() const override { return "[matter alpha]\nread = root\nwrite = root\n"; }
-  bool MountAtStart() const override { return false; }
-
-  void SetUp() override {
-    MountFixture::SetUp();
-    if (HasFatalFailure()) return;
-    ASSERT_NO_FATAL_FAILURE(notify_.Bind(dir_ + "/notify.sock"));
-  }
-
-  void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    MountFixture::TearDown();
-  }
-
-  NotifySocket notify_;
-  pid_t pid_ = -1;
 };
 
 TEST_F(NotifyTest, ReadyOnlyWhenServingReloadingAroundSighupStoppingOnSigterm) {
