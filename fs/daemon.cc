@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/program_options.hpp>
 #include <climits>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "fs/control/server.h"
 #include "fs/control_handler.h"
 #include "fs/fuse/serve.h"
+#include "fs/systemd.h"
 #include "fs/vault/credentials.h"
 #include "fs/vault/vault.h"
 #include "util/exit_codes.h"
@@ -110,6 +112,9 @@ int RunMatterfs(int argc, char** argv) {
       "access policy (INI, docs/POLICY.md); without it only the mounting user has access")(
       "syslog-socket", po::value<std::string>(),
       "send audit events to this unix socket (default /dev/log)")(
+      "premount",
+      "mount only, and hand the mount's /dev/fuse descriptor to systemd's file descriptor "
+      "store (ExecStartPre=+ of a sandboxed unit; docs/OPERATIONS.md)")(
       "audit", po::value<std::string>(),
       "drop|strict: when the audit queue is full, drop events or deny access (overrides the "
       "policy)")("control-socket", po::value<std::string>(),
@@ -145,7 +150,10 @@ int RunMatterfs(int argc, char** argv) {
   fuse::MountOptions mount;
   mount.mountpoint = Absolute(vm["mountpoint"].as<std::string>());
   mount.debug = vm.count("debug") > 0;
-  mount.foreground = vm.count("foreground") > 0 || mount.debug;
+  // Under systemd's Type=notify the daemon must stay the process systemd started (the
+  // main process): it never forks then, -f or not, and says READY=1 instead.
+  const bool service = UnderServiceManager();
+  mount.foreground = vm.count("foreground") > 0 || mount.debug || service;
   if (vm.count("passphrase-file")) unlock.passphrase_file = vm["passphrase-file"].as<std::string>();
   if (vm.count("key-file")) unlock.key_file = vm["key-file"].as<std::string>();
   if (vm.count("keystore")) keystore = vm["keystore"].as<std::string>();
@@ -177,6 +185,9 @@ int RunMatterfs(int argc, char** argv) {
     }
   }
   mount.fuse_options = fuse_opts;
+  // No unlock option: the service's credential (LoadCredential=key:... or passphrase:...),
+  // so that the secret is in neither the unit nor the command line.
+  if (auto from_service = CredentialsFrom(unlock)) unlock = *from_service;
   mount.max_fds = vm.count("max-fds") ? vm["max-fds"].as<size_t>() : 0;
   // Every path the daemon uses after it detaches (and changes to /) is made absolute now,
   // against the directory it was started in.
@@ -200,6 +211,13 @@ int RunMatterfs(int argc, char** argv) {
       mount.access.owner = std::to_string(::getuid());
     }
   }
+  if (vm.count("premount")) {
+    // No key, no policy: the mount alone, made outside the service's sandbox.
+    log::Init({"matterfs", true, true});
+    return fuse::PreMount(mount.access.vault, mount, StoreFuseFd);
+  }
+  // A mount made by --premount, passed by systemd (LISTEN_FDS, LISTEN_FDNAMES=fuse).
+  const int premounted_fd = TakeFuseFd();
   // Detach before any key exists (memory locks are not inherited across fork) but keep
   // the parent waiting: it exits 0 only once the child reports the mount is up.
   int report_fd = -1;
@@ -255,7 +273,8 @@ int RunMatterfs(int argc, char** argv) {
       log::Error(opened.error().message());
       return finish(ExitCodeFor(opened.error().code()));
     }
-    auto cred = vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false);
+    auto cred =
+        vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false, "matterfs:" + path);
     if (!cred.ok()) {
       log::Error(cred.error().message());
       return finish(ExitCodeFor(cred.error().code()));
@@ -270,7 +289,20 @@ int RunMatterfs(int argc, char** argv) {
     std::unique_ptr<ControlHandler> handler;
     control::ControlServer server;
     fuse::ServeHooks hooks;
+    // READY=1 once serving; a reload before that (the watcher's first round) says nothing.
+    std::atomic<bool> announced{false};
+    const std::string status = "serving " + path + " on " + mount.mountpoint;
     hooks.start = [&](fuse::MatterFs& fs) -> Status {
+      if (service) {
+        fs.access().SetReloadObserver([&](bool reloading) {
+          if (!announced.load()) return;
+          if (reloading) {
+            NotifyReloading();
+          } else {
+            NotifyReady(status);
+          }
+        });
+      }
       handler = std::make_unique<ControlHandler>(fs);
       const std::string socket_path = mount.control_socket.empty()
                                           ? control::DefaultSocketPath(mount.mountpoint)
@@ -282,8 +314,18 @@ int RunMatterfs(int argc, char** argv) {
       return {};
     };
     hooks.stop = [&] { server.Stop(); };
+    hooks.stopping = [&] {
+      if (service) NotifyStopping();
+    };
     hooks.ready = [&] {
       log::Notice("mounted " + path + " on " + mount.mountpoint);
+      if (service) {
+        NotifyReady(status);
+        announced = true;
+        // From here on syslog alone: it reaches the journal too, and stderr (the journal
+        // as well) would log every line twice. Start-up errors went to both.
+        log::SetStderr(false);
+      }
       if (foreground) return;
       finish(0);
       // Detach: own session, no terminal, no stray cwd.
@@ -298,7 +340,7 @@ int RunMatterfs(int argc, char** argv) {
         if (null > STDERR_FILENO) ::close(null);
       }
     };
-    int rc = fuse::Serve(std::move(opened).value(), mount, hooks);
+    int rc = fuse::Serve(std::move(opened).value(), mount, hooks, premounted_fd);
     if (report_fd >= 0) return finish(rc == 0 ? kExitError : rc);
     log::Notice("unmounted " + mount.mountpoint);
     return rc;

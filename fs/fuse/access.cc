@@ -532,6 +532,13 @@ void AccessControl::Notice(const char* event, audit::AuditResult result,
 Status AccessControl::Reload() {
   if (!opts_.policy_path) return {};
   std::lock_guard<std::mutex> serial(reload_mu_);  // SIGHUP, file change and socket at once
+  if (reload_observer_) reload_observer_(true);
+  struct Ended {
+    const std::function<void(bool)>& observer;
+    ~Ended() {
+      if (observer) observer(false);
+    }
+  } ended{reload_observer_};
   policy::NssResolver resolver;
   auto loaded = policy::LoadPolicyFile(*opts_.policy_path, resolver);
   auto refuse = [&](const std::string& why) -> Status {

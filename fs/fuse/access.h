@@ -104,6 +104,12 @@ class AccessControl {
   // Called after every policy that took effect (set before the watcher starts): the
   // daemon drops the kernel's cached entries that the old policy admitted.
   void SetReloadHook(std::function<void()> hook) { reload_hook_ = std::move(hook); }
+  // Called with true when a reload starts and with false when it has ended, whatever its
+  // outcome (set before the watcher and the control socket start): the daemon tells
+  // systemd (RELOADING=1 ... READY=1). Runs on the reloading thread.
+  void SetReloadObserver(std::function<void(bool reloading)> observer) {
+    reload_observer_ = std::move(observer);
+  }
   DecisionStats decision_stats() const {
     return {computed_.load(std::memory_order_relaxed), cached_.load(std::memory_order_relaxed)};
   }
@@ -230,6 +236,7 @@ class AccessControl {
 
   std::function<void()> tick_;
   std::function<void()> reload_hook_;
+  std::function<void(bool)> reload_observer_;
 
   std::atomic<bool> reload_requested_{false};
   std::atomic<bool> stop_{false};

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,43 +78,97 @@ void OnSighup(int) {
   if (AccessControl* a = g_reload_target.load()) a->RequestReload();
 }
 
-int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const ServeHooks& hooks) {
-  std::string fuse_opts = opts.fuse_options;
+// The -o words of the mount, with ours ("nonempty", "shared", "noxattr": libfuse 3 dropped
+// nonempty) taken out before libfuse sees them.
+struct SplitOptions {
+  std::string fuse_opts;
   bool nonempty = false;
   bool shared = false;
   bool multi_user = false;
   bool no_xattr = false;
-  {
-    // "nonempty", "shared" and "noxattr" are ours (libfuse 3 dropped nonempty): strip them before
-    // libfuse sees them.
-    std::string kept;
-    std::istringstream in(fuse_opts);
-    std::string one;
-    while (std::getline(in, one, ',')) {
-      if (one == "nonempty") {
-        nonempty = true;
-        continue;
-      }
-      if (one == "shared") {
-        shared = true;
-        continue;
-      }
-      if (one == "noxattr") {
-        no_xattr = true;
-        continue;
-      }
-      if (one == "allow_other" || one == "allow_root") multi_user = true;
-      if (!one.empty()) kept += (kept.empty() ? "" : ",") + one;
+};
+
+SplitOptions Split(const std::string& given) {
+  SplitOptions o;
+  std::istringstream in(given);
+  std::string one;
+  while (std::getline(in, one, ',')) {
+    if (one == "nonempty") {
+      o.nonempty = true;
+    } else if (one == "shared") {
+      o.shared = true;
+    } else if (one == "noxattr") {
+      o.no_xattr = true;
+    } else if (!one.empty()) {
+      if (one == "allow_other" || one == "allow_root") o.multi_user = true;
+      o.fuse_opts += (o.fuse_opts.empty() ? "" : ",") + one;
     }
-    fuse_opts = kept;
   }
-  const std::string problem = CheckMountpoint(opts.mountpoint, nonempty);
-  if (!problem.empty()) {
-    log::Error(problem);
-    return problem.find("already") != std::string::npos          ? kExitExists
-           : problem.find("does not exist") != std::string::npos ? kExitNotFound
-                                                                 : kExitError;
+  return o;
+}
+
+// libfuse's arguments for the mount of the vault at `vault_path`.
+std::vector<std::string> FuseArgs(const std::string& vault_path, const std::string& fuse_opts,
+                                  bool debug) {
+  std::string fsname = vault_path;
+  for (char& c : fsname) {
+    if (c == ',') c = '_';
   }
+  std::vector<std::string> argv_s = {"matterfs", "-o",
+                                     "default_permissions,fsname=" + fsname + ",subtype=matterfs" +
+                                         (fuse_opts.empty() ? "" : "," + fuse_opts)};
+  if (debug) argv_s.push_back("-d");
+  return argv_s;
+}
+
+int MountpointProblemCode(const std::string& problem) {
+  log::Error(problem);
+  return problem.find("already") != std::string::npos          ? kExitExists
+         : problem.find("does not exist") != std::string::npos ? kExitNotFound
+                                                               : kExitError;
+}
+
+int PreMount(const std::string& vault_path, const MountOptions& opts,
+             const std::function<bool(int fd)>& hand_over) {
+  const SplitOptions split = Split(opts.fuse_options);
+  const std::string problem = CheckMountpoint(opts.mountpoint, split.nonempty);
+  if (!problem.empty()) return MountpointProblemCode(problem);
+  std::vector<std::string> argv_s = FuseArgs(vault_path, split.fuse_opts, false);
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  const fuse_lowlevel_ops no_ops = {};  // never served from here
+  fuse_session* se = fuse_session_new(&args, &no_ops, sizeof no_ops, nullptr);
+  if (se == nullptr) {
+    log::Error("invalid mount options: " + split.fuse_opts);
+    return kExitUsage;
+  }
+  int rc = kExitOk;
+  if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
+    log::Error("cannot mount on " + opts.mountpoint +
+               " (is /dev/fuse available and fusermount3 installed?)");
+    rc = kExitError;
+  } else if (!hand_over(fuse_session_fd(se))) {
+    fuse_session_unmount(se);
+    rc = kExitError;
+  }
+  // Closes our copy of the descriptor only: the holder's copy keeps the mount alive.
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return rc;
+}
+
+int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const ServeHooks& hooks,
+          int premounted_fd) {
+  UniqueFd premounted(premounted_fd);
+  const SplitOptions split = Split(opts.fuse_options);
+  const std::string& fuse_opts = split.fuse_opts;
+  const bool shared = split.shared;
+  const bool multi_user = split.multi_user;
+  const bool no_xattr = split.no_xattr;
+  const std::string problem =
+      premounted.valid() ? std::string() : CheckMountpoint(opts.mountpoint, split.nonempty);
+  if (!problem.empty()) return MountpointProblemCode(problem);
   // One daemon per vault unless every mount says -o shared (several file servers).
   auto mount_lock = vault->LockMounted(shared);
   if (!mount_lock.ok()) {
@@ -137,14 +192,7 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
   // The kernel has applied the caller's umask to every mode it sends us; ours must not
   // strip more (a group-writable file asked for must stay group-writable).
   ::umask(0);
-  std::string fsname = vault->path();
-  for (char& c : fsname) {
-    if (c == ',') c = '_';
-  }
-  std::vector<std::string> argv_s = {"matterfs", "-o",
-                                     "default_permissions,fsname=" + fsname + ",subtype=matterfs" +
-                                         (fuse_opts.empty() ? "" : "," + fuse_opts)};
-  if (opts.debug) argv_s.push_back("-d");
+  std::vector<std::string> argv_s = FuseArgs(vault->path(), fuse_opts, opts.debug);
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
@@ -182,7 +230,11 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
     sa.sa_handler = OnSighup;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGHUP, &sa, nullptr);
-    if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
+    // A premounted descriptor is served through libfuse's /dev/fd/N: the session then
+    // owns (and at destroy closes) it, and does not unmount.
+    const std::string mount_at =
+        premounted.valid() ? "/dev/fd/" + std::to_string(premounted.get()) : opts.mountpoint;
+    if (fuse_session_mount(se, mount_at.c_str()) != 0) {
       log::Error("cannot mount on " + opts.mountpoint +
                  " (is /dev/fuse available and fusermount3 installed?)");
     } else {
@@ -203,7 +255,14 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
                ? kExitOk
                : kExitError;
       fuse_loop_cfg_destroy(config);
+      if (hooks.stopping) hooks.stopping();
       fuse_session_unmount(se);
+      if (premounted.valid()) {
+        (void)premounted.release();  // the session closes it
+        // Lazily, as libfuse does for its own mounts; in a sandbox this detaches only our
+        // view, and ExecStopPost= unmounts the host's.
+        (void)::umount2(opts.mountpoint.c_str(), MNT_DETACH);
+      }
       ac->Notice(audit::audit_events::kUnmount, audit::AuditResult::kOk,
                  audit::AuditSeverity::kNotice, nullptr, "", "unmounted " + opts.mountpoint);
     }

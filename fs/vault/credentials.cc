@@ -1,11 +1,14 @@
 #include "fs/vault/credentials.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include "crypto/secure_memory.h"
 #include "util/unique_fd.h"
@@ -50,11 +53,50 @@ void StripNewline(crypto::SecureBuffer& buf) {
   buf.Truncate(len);
 }
 
-Result<crypto::SecureBuffer> Prompt(const std::string& prompt) {
+// The passphrase asked through systemd-ask-password (no shell: posix_spawnp searches
+// PATH), which reaches the password agents of systemd: the boot console, `systemd-tty-
+// ask-password-agent`, Plymouth. Its stdout is a pipe read straight into secure memory.
+// nullopt when it is not installed; an error when it ran and gave no passphrase.
+std::optional<Result<crypto::SecureBuffer>> AskPassword(const std::string& prompt,
+                                                        const std::string& id) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return IoError("pipe for systemd-ask-password");
+  UniqueFd out(fds[0]);
+  UniqueFd in(fds[1]);
+  std::string message = prompt;
+  while (!message.empty() && message.back() == ' ') message.pop_back();
+  std::string id_arg = "--id=" + id;
+  std::string program = "systemd-ask-password";
+  std::vector<char*> argv = {program.data(), id_arg.data(), message.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in.get(), STDOUT_FILENO);  // dup2 clears CLOEXEC
+  pid_t pid = -1;
+  const int err = ::posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), ::environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err == ENOENT) return std::nullopt;
+  if (err != 0) return IoError("cannot run systemd-ask-password", err);
+  in.reset();
+  auto line = ReadSecretLine(out.get());
+  out.reset();  // a child still writing gets EPIPE
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Error(Code::kInvalidArgument,
+                 "systemd-ask-password gave no passphrase (timed out or cancelled); use "
+                 "--passphrase-file or --key-file, or a credential of the service");
+  }
+  return line;
+}
+
+Result<crypto::SecureBuffer> Prompt(const std::string& prompt, const std::string& ask_id) {
   UniqueFd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
   if (!tty.valid()) {
+    if (auto asked = AskPassword(prompt, ask_id)) return std::move(*asked);
     return Error(Code::kInvalidArgument,
-                 "no terminal to ask for the passphrase; use --passphrase-file or --key-file");
+                 "no terminal to ask for the passphrase (and no systemd-ask-password); use "
+                 "--passphrase-file or --key-file");
   }
   struct termios old_mode;
   bool restore = ::tcgetattr(tty.get(), &old_mode) == 0;
@@ -91,7 +133,7 @@ Result<crypto::SecureBuffer> ReadSecretLine(int fd) {
 }
 
 Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
-                                  bool confirm) {
+                                  bool confirm, const std::string& ask_id) {
   if (opts.passphrase_file && opts.key_file) {
     return Error(Code::kInvalidArgument, "give either --passphrase-file or --key-file, not both");
   }
@@ -121,9 +163,9 @@ Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& 
     MFS_ASSIGN(pass, ReadAll(fd.get(), kMaxPassphrase, "passphrase file"));
     StripNewline(pass);
   } else {
-    MFS_ASSIGN(pass, Prompt(prompt));
+    MFS_ASSIGN(pass, Prompt(prompt, ask_id));
     if (confirm) {
-      MFS_ASSIGN(crypto::SecureBuffer again, Prompt("Repeat the passphrase: "));
+      MFS_ASSIGN(crypto::SecureBuffer again, Prompt("Repeat the passphrase: ", ask_id));
       if (!crypto::ConstantTimeEqual(pass.span(), again.span())) {
         return Error(Code::kInvalidArgument, "the passphrases do not match");
       }

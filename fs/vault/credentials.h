@@ -1,6 +1,8 @@
 // Reading the secret that unlocks a vault: --passphrase-file F, --key-file F, or a prompt
-// on the controlling terminal with echo off. The secret goes straight into secure memory;
-// it never passes through a std::string. Shared by matterctl and matterfs.
+// on the controlling terminal with echo off, or, with no terminal (a daemon started by
+// systemd), through systemd-ask-password when it is installed. The secret goes straight
+// into secure memory; it never passes through a std::string. Shared by matterctl and
+// matterfs.
 #pragma once
 
 #include <optional>
@@ -22,11 +24,15 @@ struct UnlockOptions {
 
 // Reads the credential the options name, or prompts ("Passphrase for VAULT: ").
 // `confirm` prompts twice and requires both to match (for init and new keyslots).
-// kInvalidArgument when both files are given, the prompt is impossible (no terminal),
-// the passphrase file is "-" and standard input is a terminal, or the passphrase is empty;
-// kNotFound/kIo for an unreadable file.
+// Without a terminal the prompt goes to `systemd-ask-password --id=ASK_ID PROMPT` (found in
+// PATH, started with posix_spawn, its stdout read through a pipe into secure memory).
+// kInvalidArgument when both files are given, the prompt is impossible (no terminal and
+// no systemd-ask-password), systemd-ask-password fails (timeout, cancelled), the
+// passphrase file is "-" and standard input is a terminal, or the passphrase is empty; kNotFound/kIo for an unreadable file.
+// ASK_ID ("matterfs:VAULT") tells agents and `systemd-tty-ask-password-agent --query`
+// which vault asks.
 Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
-                                  bool confirm);
+                                  bool confirm, const std::string& ask_id = "matterfs");
 
 // For a new passphrase: a one-line warning when it is weak (shorter than
 // kMinPassphraseLength characters), else "". Weak passphrases are allowed (the firm's

@@ -1,0 +1,128 @@
+// How the daemon unlocks under systemd, emulated as systemd does it: the service's
+// credentials in $CREDENTIALS_DIRECTORY (`key` before `passphrase`), and, with no
+// terminal, a question through systemd-ask-password (a fake one first in PATH that
+// prints a passphrase and records how it was asked). A wrong secret is exit 3 with one
+// line on stderr, whichever way it came.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tests/mount_support/fixture.h"
+
+namespace matterfs::systemd_test {
+namespace {
+
+using namespace ::matterfs::mount_support;
+
+class ServiceCredentialsTest : public MountFixture {
+ protected:
+  std::vector<std::string> Matters() const override { return {"alpha"}; }
+  bool MountAtStart() const override { return false; }
+
+  void SetUp() override {
+    MountFixture::SetUp();
+    if (HasFatalFailure()) return;
+    creds_ = dir_ + "/credentials";
+    ASSERT_EQ(::mkdir(creds_.c_str(), 0700), 0);
+    bin_ = dir_ + "/bin";
+    ASSERT_EQ(::mkdir(bin_.c_str(), 0755), 0);
+  }
+
+  // `matterfs VAULT MNT --syslog-socket S` with no unlock option, no terminal (a new
+  // session: setsid -w), and only the environment given.
+  CmdResult Run(const std::vector<std::string>& env) {
+    std::vector<std::string> argv = {"setsid", "-w", "env", "-i"};
+    for (const std::string& e : env) argv.push_back(e);
+    if (std::find_if(env.begin(), env.end(),
+                     [](const std::string& e) { return e.rfind("PATH=", 0) == 0; }) == env.end()) {
+      argv.push_back("PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+    }
+    for (const std::string& a :
+         {MatterfsPath(), vault_, mnt_, std::string("--syslog-socket"), SyslogSocket()}) {
+      argv.push_back(a);
+    }
+    return RunCommand(argv, 60);
+  }
+
+  void ExpectMountedThenUnmount(const CmdResult& r) {
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(IsMountPoint(mnt_));
+    UnmountAndWait(mnt_);
+  }
+
+  void ExpectWrongKey(const CmdResult& r) {
+    EXPECT_EQ(r.status, 3) << r.err;
+    EXPECT_FALSE(IsMountPoint(mnt_));
+    EXPECT_FALSE(r.err.empty());
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+
+  // A systemd-ask-password that writes its arguments to dir_/asked and prints `answer`.
+  void FakeAskPassword(const std::string& answer) {
+    const std::string script = "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + Quote(dir_ + "/asked") +
+                               "\nprintf '%s\\n' " + Quote(answer) + "\n";
+    ASSERT_TRUE(WriteFile(bin_ + "/systemd-ask-password", script, 0755));
+  }
+
+  std::string Passphrase() const { return ReadFile(pass_).value_or(""); }
+
+  std::string creds_;
+  std::string bin_;
+};
+
+TEST_F(ServiceCredentialsTest, PassphraseCredentialUnlocks) {
+  ASSERT_TRUE(WriteFile(creds_ + "/passphrase", Passphrase(), 0400));
+  ExpectMountedThenUnmount(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
+}
+
+TEST_F(ServiceCredentialsTest, KeyCredentialUnlocksAndWinsOverAPassphrase) {
+  const std::string key = dir_ + "/vault.key";
+  ASSERT_EQ(Matterctl({"genkey", key}).status, 0);
+  CmdResult added =
+      Matterctl({"keyslot", "add", vault_, "--passphrase-file", pass_, "--new-key-file", key});
+  ASSERT_EQ(added.status, 0) << added.err;
+  ASSERT_TRUE(WriteFile(creds_ + "/key", ReadFile(key).value_or(""), 0400));
+  // Both present: the key is used (the passphrase beside it is wrong).
+  ASSERT_TRUE(WriteFile(creds_ + "/passphrase", "not the passphrase\n", 0400));
+  ExpectMountedThenUnmount(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
+}
+
+TEST_F(ServiceCredentialsTest, WrongPassphraseCredentialIsExit3) {
+  ASSERT_TRUE(WriteFile(creds_ + "/passphrase", "not the passphrase\n", 0400));
+  ExpectWrongKey(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
+}
+
+TEST_F(ServiceCredentialsTest, WrongKeyCredentialIsExit3) {
+  const std::string key = dir_ + "/other.key";
+  ASSERT_EQ(Matterctl({"genkey", key}).status, 0);
+  ASSERT_TRUE(WriteFile(creds_ + "/key", ReadFile(key).value_or(""), 0400));
+  ExpectWrongKey(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
+}
+
+TEST_F(ServiceCredentialsTest, WithoutCredentialOrTerminalAsksSystemdAskPassword) {
+  ASSERT_NO_FATAL_FAILURE(FakeAskPassword(Passphrase()));
+  // An empty credentials directory is no credential: the question goes to the agent.
+  ExpectMountedThenUnmount(
+      Run({"CREDENTIALS_DIRECTORY=" + creds_, "PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"}));
+  EXPECT_EQ(ReadFile(dir_ + "/asked").value_or(""),
+            "--id=matterfs:" + vault_ + "\nPassphrase for " + vault_ + ":\n");
+}
+
+TEST_F(ServiceCredentialsTest, AWrongAnswerOfSystemdAskPasswordIsExit3) {
+  ASSERT_NO_FATAL_FAILURE(FakeAskPassword("not the passphrase"));
+  ExpectWrongKey(Run({"PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"}));
+}
+
+TEST_F(ServiceCredentialsTest, ACancelledQuestionIsAUsageErrorOnOneLine) {
+  ASSERT_TRUE(WriteFile(bin_ + "/systemd-ask-password", "#!/bin/sh\nexit 1\n", 0755));
+  CmdResult r = Run({"PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("systemd-ask-password"), std::string::npos) << r.err;
+  EXPECT_FALSE(IsMountPoint(mnt_));
+}
+
+}  // namespace
+}  // namespace matterfs::systemd_test
