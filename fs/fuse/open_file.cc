@@ -18,23 +18,26 @@ namespace {
 
 Error Evicted() { return Error(Code::kNotFound, "the matter was wiped", EIO); }
 
+// Format 3: the entry an opened file's header must be bound to, the name we reach the
+// file by ("" for none). With other servers (-o shared) our record of the name may be
+// behind one of their renames, so the binding is left to the servers that rename (and to
+// fsck). Takes the inode table's lock: call it before inode->mu (the table's lock comes
+// first: InodeTable::FileOf and Forget take inode->mu under it).
+std::string BindingName(const FileContext& ctx, Inode* inode) {
+  if (ctx.format.version < 3 || ctx.shared) return "";
+  return ctx.inodes.EntryOf(inode);
+}
+
 // Reads the header and the plaintext size into a state. A header on a key version newer
 // than ours was written after another process rotated the matter: the keyring is re-read
 // (once) before the header could be called foreign.
-Status LoadCrypto(const FileContext& ctx, Inode* inode, FileState& state) {
+// `name`: the entry the header must be bound to (BindingName), or none.
+Status LoadCrypto(const FileContext& ctx, Inode* inode, FileState& state,
+                  std::optional<std::string_view> name) {
   MatterRegistry& matters = ctx.matters;
   const vault::FileFormat& format = ctx.format;
   auto keys = inode->matter->keys();
   if (!keys) return Evicted();
-  // Format 3: the header must be bound to the name we reach the file by. With other
-  // servers (-o shared) our record of the name may be behind one of their renames, so
-  // the binding is left to the servers that rename (and to fsck).
-  std::string entry;
-  std::optional<std::string_view> name;
-  if (format.version >= 3 && !ctx.shared) {
-    entry = ctx.inodes.EntryOf(inode);
-    if (!entry.empty()) name = entry;
-  }
   auto opened = vault::OpenFile(state.fd.get(), format, keys->keyring(), name);
   if (!opened.ok() && opened.error().code() == Code::kCorruption) {
     auto plain = vault::ReadFileHeader(state.fd.get(), format);
@@ -108,6 +111,7 @@ Result<std::shared_ptr<FileState>> AcquireFile(const FileContext& ctx, Inode* in
     MFS_ASSIGN(BackingFileLock taken, BackingFileLock::Take(fd.get(), false));
     header_lock.emplace(std::move(taken));
   }
+  const std::string entry = BindingName(ctx, inode);
   std::lock_guard<std::mutex> g(inode->mu);
   if (inode->file) {
     header_lock.reset();
@@ -124,7 +128,8 @@ Result<std::shared_ptr<FileState>> AcquireFile(const FileContext& ctx, Inode* in
   auto state = std::make_shared<FileState>();
   state->fd = std::move(fd);
   state->writable = writable;
-  MFS_TRY(LoadCrypto(ctx, inode, *state));
+  MFS_TRY(LoadCrypto(ctx, inode, *state,
+                     entry.empty() ? std::nullopt : std::optional<std::string_view>(entry)));
   state->users = 1;
   inode->file = state;
   inode->matter->TrackFile(state);
@@ -292,7 +297,8 @@ Result<std::optional<BackingFileLock>> CatchUp(const FileContext& ctx, Inode* in
   if (state.evicted) return Evicted();
   MFS_ASSIGN(BackingFileLock lock, BackingFileLock::Take(state.fd.get(), write));
   if (!state.crypto) {
-    MFS_TRY(LoadCrypto(ctx, inode, state));  // another server wrote one?
+    // Another server wrote one? (Shared: no name binding, BindingName.)
+    MFS_TRY(LoadCrypto(ctx, inode, state, std::nullopt));
   } else {
     // The hole table may have changed too.
     MFS_TRY(vault::ReloadHeader(state.fd.get(), *state.header, *state.crypto));
