@@ -309,7 +309,10 @@ Result<FileHeader> FileCrypto::ParseCopy(ByteSpan copy) const {
     return Error(Code::kCorruption, "file header copy does not authenticate");
   }
   MFS_ASSIGN(FileHeader h, FileHeader::Parse(copy.first(kHeaderSize)));
-  if (h.version != version_ || h.file_id != file_id_) {
+  // A copy names the file's own version, id and cipher: a copy that authenticates but
+  // names another cipher (only a holder of the data key could make one) would describe
+  // blocks this FileCrypto does not decrypt.
+  if (h.version != version_ || h.file_id != file_id_ || h.cipher != cipher_.cipher()) {
     return Error(Code::kCorruption, "file header copy belongs to another file");
   }
   h.sequence = GetU64(copy.data() + kOffSequence);

@@ -465,6 +465,20 @@ TEST_F(HeaderV2Test, AnotherFilesCopyOrAnotherMattersIsRejected) {
   EXPECT_FALSE(there->ParseCopy(here->SerializeCopy(header_)).ok());
 }
 
+// Found by fuzz_file_header: a copy that authenticates (made with the data key) but names
+// the other cipher was accepted, and the header then described blocks of a cipher the
+// file's FileCrypto does not use.
+TEST_F(HeaderV2Test, ACopyNamingAnotherCipherIsRejectedEvenWithAValidMac) {
+  FileHeader h = header_;
+  ASSERT_EQ(h.cipher, crypto::Cipher::kXChaCha20Poly1305);
+  h.cipher = crypto::Cipher::kAes256Gcm;
+  auto parsed = fc_->ParseCopy(fc_->SerializeCopy(h));
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.error().message().find("another file"), std::string::npos)
+      << parsed.error().message();
+  EXPECT_OK(fc_->ParseCopy(fc_->SerializeCopy(header_)));
+}
+
 TEST_F(HeaderV2Test, InvalidHoleTablesAreRejectedEvenWithAValidMac) {
   for (const std::vector<HoleRange>& bad :
        {std::vector<HoleRange>{{5, 0}}, std::vector<HoleRange>{{5, 2}, {7, 1}},
