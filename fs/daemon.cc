@@ -89,7 +89,8 @@ void Usage(std::ostream& out, const po::options_description& desc) {
          "Mounts the vault; matters appear as folders. Unmount with fusermount3 -u MOUNTPOINT.\n\n"
       << desc
       << "\n-o takes libfuse mount options (allow_other, ro, ...) and, for /etc/fstab,\n"
-         "passphrase_file=F, key_file=F, keystore=DIR, nonempty, shared and noxattr.\n";
+         "passphrase_file=F, key_file=F, keystore=DIR, nonempty, shared, noxattr and\n"
+         "require_owner.\n";
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "fs/fuse/ops.h"
+#include "fs/vault/format.h"
+#include "util/unique_fd.h"
 
 namespace matterfs::fuse {
 
@@ -205,7 +207,10 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
     } else if (::mknodat(n.pfd->get(), n.stored.entry.c_str(), mode, rdev) != 0) {
       return (void)fuse_reply_err(req, errno);
     }
-    ChownNew(req, n.pfd->get(), n.stored.entry);
+    if (int refused = ChownNew(req, n.pfd->get(), n.stored.entry); refused != 0) {
+      ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
+      return (void)fuse_reply_err(req, refused);
+    }
     ReplyEntry(req, p, name);
   });
 }
@@ -226,7 +231,9 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
       (void)mode;  // matters are 0777: the policy decides who enters them
       auto created = fs->vault().CreateMatter(name);
       if (!created.ok()) return Reply(req, created.error());
-      ChownNew(req, fs->vault().data_fd(), created->entry);
+      // A matter folder is 0777 whoever owns it (the policy decides): its owner is
+      // informative, so -o require_owner does not undo a matter for it.
+      (void)ChownNew(req, fs->vault().data_fd(), created->entry);
       // The creator may be allowed to create matters without being allowed to read
       // this one: the reply names the new directory regardless; opening it is checked.
       return ReplyEntry(req, p, name, false);
@@ -239,7 +246,14 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     Status s = vault::MakeEncryptedDirImpl(n.pfd->get(), n.stored.entry, mode & 07777, {},
                                            /*sync_parent=*/false);
     if (!s.ok()) return Reply(req, s.error());
-    ChownNew(req, n.pfd->get(), n.stored.entry);
+    if (int refused = ChownNew(req, n.pfd->get(), n.stored.entry); refused != 0) {
+      // The new, empty directory holds only its IV: both go again.
+      UniqueFd made(::openat(n.pfd->get(), n.stored.entry.c_str(),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (made.valid()) ::unlinkat(made.get(), std::string(vault::kDirIvName).c_str(), 0);
+      ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), AT_REMOVEDIR);
+      return (void)fuse_reply_err(req, refused);
+    }
     ReplyEntry(req, p, name);
   });
 }
@@ -259,7 +273,10 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
     if (::symlinkat(target->c_str(), n.pfd->get(), n.stored.entry.c_str()) != 0) {
       return (void)fuse_reply_err(req, errno);
     }
-    ChownNew(req, n.pfd->get(), n.stored.entry);
+    if (int refused = ChownNew(req, n.pfd->get(), n.stored.entry); refused != 0) {
+      ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
+      return (void)fuse_reply_err(req, refused);
+    }
     ReplyEntry(req, p, name);
   });
 }

@@ -109,7 +109,10 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
           ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
           return Reply(req, made.error());
         }
-        ChownNew(req, n.pfd->get(), n.stored.entry);
+        if (int refused = ChownNew(req, n.pfd->get(), n.stored.entry); refused != 0) {
+          ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
+          return (void)fuse_reply_err(req, refused);
+        }
       }
     }
     fuse_entry_param e;

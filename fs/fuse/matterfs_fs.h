@@ -60,6 +60,10 @@ class MatterFs {
   // -o noxattr: no extended attributes (every call fails with EOPNOTSUPP).
   bool no_xattr() const { return no_xattr_; }
   void set_no_xattr(bool on) { no_xattr_ = on; }
+  // -o require_owner: a new file, directory or link that cannot be given to the user who
+  // creates it is removed again and the create fails (ChownNew).
+  bool require_owner() const { return require_owner_; }
+  void set_require_owner(bool on) { require_owner_ = on; }
   // What the open-file functions need (open_file.h).
   FileContext files() { return {inodes_, matters_, vault_->file_format(), shared_}; }
 
@@ -95,6 +99,7 @@ class MatterFs {
   const bool shared_;
   bool multi_user_ = true;  // the safe default until serve.cc has read the mount options
   bool no_xattr_ = false;
+  bool require_owner_ = false;
 };
 
 }  // namespace matterfs::fuse

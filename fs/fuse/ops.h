@@ -90,7 +90,10 @@ int PrepareRemove(fuse_req_t req, Inode* parent, const char* name, NameInDir* ou
                   const char* event);
 
 // Gives a newly created backing object to the calling user (when we run as root).
-void ChownNew(fuse_req_t req, int dirfd, const std::string& entry);
+// Returns 0, or the errno of a failed chown when the mount says -o require_owner: the
+// caller then removes the new object again and replies that errno (without the option a
+// failure leaves the object to the daemon's user, with a warning).
+int ChownNew(fuse_req_t req, int dirfd, const std::string& entry);
 // Format 3: creates the regular file n.stored.entry with its header written and owned by
 // the caller before its name appears (vault::CreateWithHeader). EEXIST when it exists.
 Result<vault::CreatedFile> CreateRegular(fuse_req_t req, const NameInDir& n, mode_t mode);

@@ -7,6 +7,7 @@
 
 #include "fs/fuse/ops.h"
 #include "fs/vault/crypt_file.h"
+#include "util/log.h"
 
 namespace matterfs::fuse {
 
@@ -152,20 +153,39 @@ std::pair<uid_t, gid_t> NewOwner(fuse_req_t req, int dirfd) {
 }
 }  // namespace
 
-void ChownNew(fuse_req_t req, int dirfd, const std::string& entry) {
-  if (::geteuid() != 0) return;
+namespace {
+// What a failed chown of a new object means: 0 (go on, with a warning) or, under
+// -o require_owner, the errno to refuse the create with.
+int OwnerFailure(fuse_req_t req, const std::string& entry, int err) {
+  log::Warning("cannot give new entry " + entry + " to uid " +
+               std::to_string(fuse_req_ctx(req)->uid) + ": " + std::strerror(err));
+  return Fs(req)->require_owner() ? err : 0;
+}
+}  // namespace
+
+int ChownNew(fuse_req_t req, int dirfd, const std::string& entry) {
+  if (::geteuid() != 0) return 0;
   const auto [uid, gid] = NewOwner(req, dirfd);
-  ::fchownat(dirfd, entry.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+  if (::fchownat(dirfd, entry.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) == 0) return 0;
+  return OwnerFailure(req, entry, errno);
 }
 
 Result<vault::CreatedFile> CreateRegular(fuse_req_t req, const NameInDir& n, mode_t mode) {
   MatterFs* fs = Fs(req);
   const bool root = ::geteuid() == 0;
   const auto [uid, gid] = root ? NewOwner(req, n.pfd->get()) : std::pair<uid_t, gid_t>{0, 0};
-  return vault::CreateWithHeader(n.pfd->get(), n.stored.entry, mode, fs->vault().file_format(),
-                                 n.view->keys->keyring(), [&, uid = uid, gid = gid](int fd) {
-                                   if (root) (void)::fchown(fd, uid, gid);
-                                 });
+  int chown_err = 0;
+  auto made = vault::CreateWithHeader(n.pfd->get(), n.stored.entry, mode, fs->vault().file_format(),
+                                      n.view->keys->keyring(), [&, uid = uid, gid = gid](int fd) {
+                                        if (root && ::fchown(fd, uid, gid) != 0) chown_err = errno;
+                                      });
+  if (made.ok() && chown_err != 0) {
+    if (int refuse = OwnerFailure(req, n.stored.entry, chown_err); refuse != 0) {
+      ::unlinkat(n.pfd->get(), n.stored.entry.c_str(), 0);
+      return Error(Code::kPermissionDenied, "the new file cannot be given to its creator", refuse);
+    }
+  }
+  return made;
 }
 
 Status AttrOf(MatterFs* fs, Inode* inode, int fd, struct stat* st, bool fresh) {

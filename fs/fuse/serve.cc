@@ -86,6 +86,7 @@ struct SplitOptions {
   bool shared = false;
   bool multi_user = false;
   bool no_xattr = false;
+  bool require_owner = false;
 };
 
 SplitOptions Split(const std::string& given) {
@@ -99,6 +100,8 @@ SplitOptions Split(const std::string& given) {
       o.shared = true;
     } else if (one == "noxattr") {
       o.no_xattr = true;
+    } else if (one == "require_owner") {
+      o.require_owner = true;
     } else if (!one.empty()) {
       if (one == "allow_other" || one == "allow_root") o.multi_user = true;
       o.fuse_opts += (o.fuse_opts.empty() ? "" : ",") + one;
@@ -119,6 +122,36 @@ std::vector<std::string> FuseArgs(const std::string& vault_path, const std::stri
                                          (fuse_opts.empty() ? "" : "," + fuse_opts)};
   if (debug) argv_s.push_back("-d");
   return argv_s;
+}
+
+// -o require_owner: "" when this daemon can give new backing files to other users on
+// the vault's storage, else why not. Tried for real on a nameless file in the vault's
+// data directory (a storage that squashes root, such as NFS with root_squash, refuses
+// the chown even to root).
+static std::string OwnershipProblem(int data_fd) {
+  if (::geteuid() != 0) {
+    return "the daemon does not run as root, so it cannot give new files to the users who "
+           "create them";
+  }
+  constexpr uid_t kProbeId = 65534;  // nobody
+  UniqueFd fd(::openat(data_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  std::string named;
+  if (!fd.valid()) {
+    named = ".tmp.owner-probe." + std::to_string(::getpid());
+    fd.reset(::openat(data_fd, named.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+    if (!fd.valid())
+      return std::string("cannot create a file in the vault: ") + std::strerror(errno);
+  }
+  std::string problem;
+  struct stat st;
+  if (::fchown(fd.get(), kProbeId, kProbeId) != 0) {
+    problem = std::string("the vault's storage refuses to give files to other users (chown: ") +
+              std::strerror(errno) + ")";
+  } else if (::fstat(fd.get(), &st) != 0 || st.st_uid != kProbeId) {
+    problem = "the vault's storage does not keep the owner of a file";
+  }
+  if (!named.empty()) ::unlinkat(data_fd, named.c_str(), 0);
+  return problem;
 }
 
 int MountpointProblemCode(const std::string& problem) {
@@ -175,6 +208,12 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
     log::Error(mount_lock.error().message());
     return ExitCodeFor(mount_lock.error().code());
   }
+  if (split.require_owner) {
+    if (std::string why = OwnershipProblem(vault->data_fd()); !why.empty()) {
+      log::Error("not mounted: -o require_owner: " + why);
+      return kExitError;
+    }
+  }
   auto access = AccessControl::Create(opts.access, vault->signing_key(), vault->audit_path_key());
   if (!access.ok()) {
     // An invalid policy refuses the mount, with every problem as file:line: reason.
@@ -201,6 +240,7 @@ int Serve(std::unique_ptr<vault::Vault> vault, const MountOptions& opts, const S
       std::make_unique<MatterFs>(std::move(vault), std::move(access).value(), opts.max_fds, shared);
   fs->set_multi_user(multi_user);
   fs->set_no_xattr(no_xattr);
+  fs->set_require_owner(split.require_owner);
   ac->SetReloadHook([raw = fs.get()] { raw->ForgetRootEntries(); });
   // Log lines name paths the way the audit trail does (audit_path = plain|hash|omit).
   log::SetPathRedactor([ac](std::string_view p) { return ac->LogPath(p); });

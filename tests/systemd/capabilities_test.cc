@@ -104,5 +104,58 @@ TEST_F(CapabilitiesTest, TheUnitsBoundingSetServesAnotherUser) {
   UnmountAndWait(mnt_);
 }
 
+// -o require_owner (file-server mode): a daemon that cannot give new files to the users
+// who create them refuses to mount, saying why; one that can gives every new file,
+// directory and link to its creator.
+class RequireOwnerTest : public CapabilitiesTest {
+ protected:
+  std::string MountOptions() const override { return "allow_other,require_owner"; }
+};
+
+TEST_F(RequireOwnerTest, ADaemonWithoutChownRefusesToMount) {
+  std::vector<std::string> argv = {"setpriv",
+                                   "--bounding-set=-all,+sys_admin,+fowner,+fsetid,"
+                                   "+dac_override,+dac_read_search",
+                                   "--inh-caps=-all",
+                                   MatterfsPath(),
+                                   vault_,
+                                   mnt_,
+                                   "--syslog-socket",
+                                   SyslogSocket()};
+  for (const std::string& a : DaemonArgs()) argv.push_back(a);
+  CmdResult r = RunCommand(argv, 60);
+  EXPECT_EQ(r.status, 1) << ::testing::PrintToString(r);
+  EXPECT_NE(r.err.find("require_owner"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("chown"), std::string::npos) << r.err;
+  EXPECT_FALSE(IsMountPoint(mnt_));
+  EXPECT_TRUE(DaemonsFor(mnt_).empty());
+  // Nothing is left of the probe in the vault's data directory.
+  for (const std::string& backing : BackingFiles()) {
+    EXPECT_EQ(backing.find("owner-probe"), std::string::npos) << backing;
+  }
+}
+
+TEST_F(RequireOwnerTest, NewFilesDirectoriesAndLinksBelongToTheirCreator) {
+  ASSERT_NO_FATAL_FAILURE(EnsureUsers({{kUser, {}}}));
+  const TestUser user = User(kUser);
+  ASSERT_NO_FATAL_FAILURE(Mount());
+  const std::string dir = mnt_ + "/alpha/mine";
+  EXPECT_EQ(MkdirAs(user, dir, 0750).rc, 0);
+  EXPECT_EQ(WriteAs(user, dir + "/f.txt", "x").rc, 1);
+  Sys link = AsUser(user, [&] {
+    Sys s;
+    s.rc = ::symlink("f.txt", (dir + "/l").c_str());
+    s.err = s.rc < 0 ? errno : 0;
+    return s;
+  });
+  EXPECT_EQ(link.rc, 0) << ::testing::PrintToString(link);
+  for (const std::string& p : {dir, dir + "/f.txt", dir + "/l"}) {
+    struct stat st = {};
+    ASSERT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    EXPECT_EQ(st.st_uid, user.uid) << p;
+  }
+  Unmount();
+}
+
 }  // namespace
 }  // namespace matterfs::systemd_test
