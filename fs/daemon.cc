@@ -274,8 +274,8 @@ int RunMatterfs(int argc, char** argv) {
       log::Error(opened.error().message());
       return finish(ExitCodeFor(opened.error().code()));
     }
-    auto cred =
-        vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false, "matterfs:" + path);
+    auto cred = vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false,
+                                      UnderSystemd() ? "matterfs:" + path : std::string());
     if (!cred.ok()) {
       log::Error(cred.error().message());
       return finish(ExitCodeFor(cred.error().code()));

@@ -17,6 +17,12 @@ bool UnderServiceManager() {
   return socket != nullptr && socket[0] != '\0';
 }
 
+bool UnderSystemd() {
+  const char* invocation = std::getenv("INVOCATION_ID");
+  return sd_booted() > 0 || (invocation != nullptr && invocation[0] != '\0') ||
+         UnderServiceManager();
+}
+
 void NotifyReady(const std::string& status) {
   // STATUS= is one line: the status a caller sees in `systemctl status`.
   std::string line = status;

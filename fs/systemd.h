@@ -22,6 +22,11 @@ namespace matterfs::daemon {
 // "Running as a service").
 bool UnderServiceManager();
 
+// True when systemd runs this machine (sd_booted) or started this process as a service
+// ($INVOCATION_ID or $NOTIFY_SOCKET): a passphrase may then be asked through
+// systemd-ask-password when there is no terminal. Elsewhere nobody would answer it.
+bool UnderSystemd();
+
 // READY=1 with STATUS=status and MAINPID= this process: the mount is live and serving.
 void NotifyReady(const std::string& status);
 // RELOADING=1 (with MONOTONIC_USEC=, as systemd 253+ asks): a policy reload has begun;

@@ -93,10 +93,14 @@ std::optional<Result<crypto::SecureBuffer>> AskPassword(const std::string& promp
 Result<crypto::SecureBuffer> Prompt(const std::string& prompt, const std::string& ask_id) {
   UniqueFd tty(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
   if (!tty.valid()) {
-    if (auto asked = AskPassword(prompt, ask_id)) return std::move(*asked);
+    if (!ask_id.empty()) {
+      if (auto asked = AskPassword(prompt, ask_id)) return std::move(*asked);
+      return Error(Code::kInvalidArgument,
+                   "no terminal to ask for the passphrase (and no systemd-ask-password); use "
+                   "--passphrase-file or --key-file");
+    }
     return Error(Code::kInvalidArgument,
-                 "no terminal to ask for the passphrase (and no systemd-ask-password); use "
-                 "--passphrase-file or --key-file");
+                 "no terminal to ask for the passphrase; use --passphrase-file or --key-file");
   }
   struct termios old_mode;
   bool restore = ::tcgetattr(tty.get(), &old_mode) == 0;

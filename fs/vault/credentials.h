@@ -24,15 +24,18 @@ struct UnlockOptions {
 
 // Reads the credential the options name, or prompts ("Passphrase for VAULT: ").
 // `confirm` prompts twice and requires both to match (for init and new keyslots).
-// Without a terminal the prompt goes to `systemd-ask-password --id=ASK_ID PROMPT` (found in
-// PATH, started with posix_spawn, its stdout read through a pipe into secure memory).
+// Without a terminal, and only when ASK_ID is not empty (the daemon under systemd), the
+// prompt goes to `systemd-ask-password --id=ASK_ID PROMPT` (found in PATH, started with
+// posix_spawn, its stdout read through a pipe into secure memory); otherwise the missing
+// terminal is an error at once (a script must not wait for an agent nobody runs).
 // kInvalidArgument when both files are given, the prompt is impossible (no terminal and
 // no systemd-ask-password), systemd-ask-password fails (timeout, cancelled), the
-// passphrase file is "-" and standard input is a terminal, or the passphrase is empty; kNotFound/kIo for an unreadable file.
+// passphrase file is "-" and standard input is a terminal, or the passphrase is empty;
+// kNotFound/kIo for an unreadable file.
 // ASK_ID ("matterfs:VAULT") tells agents and `systemd-tty-ask-password-agent --query`
 // which vault asks.
 Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
-                                  bool confirm, const std::string& ask_id = "matterfs");
+                                  bool confirm, const std::string& ask_id = "");
 
 // For a new passphrase: a one-line warning when it is weak (shorter than
 // kMinPassphraseLength characters), else "". Weak passphrases are allowed (the firm's

@@ -1,8 +1,9 @@
 // How the daemon unlocks under systemd, emulated as systemd does it: the service's
 // credentials in $CREDENTIALS_DIRECTORY (`key` before `passphrase`), and, with no
 // terminal, a question through systemd-ask-password (a fake one first in PATH that
-// prints a passphrase and records how it was asked). A wrong secret is exit 3 with one
-// line on stderr, whichever way it came.
+// prints a passphrase and records how it was asked; INVOCATION_ID set as systemd sets it
+// for a service: outside systemd nobody would answer, and no question is asked). A wrong secret is
+// exit 3 with one line on stderr, whichever way it came.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,22 +106,41 @@ TEST_F(ServiceCredentialsTest, WrongKeyCredentialIsExit3) {
 TEST_F(ServiceCredentialsTest, WithoutCredentialOrTerminalAsksSystemdAskPassword) {
   ASSERT_NO_FATAL_FAILURE(FakeAskPassword(Passphrase()));
   // An empty credentials directory is no credential: the question goes to the agent.
-  ExpectMountedThenUnmount(
-      Run({"CREDENTIALS_DIRECTORY=" + creds_, "PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"}));
+  ExpectMountedThenUnmount(Run({"CREDENTIALS_DIRECTORY=" + creds_, "INVOCATION_ID=0123456789abcdef",
+                                "PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"}));
   EXPECT_EQ(ReadFile(dir_ + "/asked").value_or(""),
             "--id=matterfs:" + vault_ + "\nPassphrase for " + vault_ + ":\n");
 }
 
 TEST_F(ServiceCredentialsTest, AWrongAnswerOfSystemdAskPasswordIsExit3) {
   ASSERT_NO_FATAL_FAILURE(FakeAskPassword("not the passphrase"));
-  ExpectWrongKey(Run({"PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"}));
+  ExpectWrongKey(
+      Run({"INVOCATION_ID=0123456789abcdef", "PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"}));
 }
 
 TEST_F(ServiceCredentialsTest, ACancelledQuestionIsAUsageErrorOnOneLine) {
   ASSERT_TRUE(WriteFile(bin_ + "/systemd-ask-password", "#!/bin/sh\nexit 1\n", 0755));
-  CmdResult r = Run({"PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"});
+  CmdResult r =
+      Run({"INVOCATION_ID=0123456789abcdef", "PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("systemd-ask-password"), std::string::npos) << r.err;
+  EXPECT_FALSE(IsMountPoint(mnt_));
+}
+
+TEST_F(ServiceCredentialsTest, OutsideSystemdNoTerminalFailsAtOnceWithoutAskingAnAgent) {
+  ASSERT_NO_FATAL_FAILURE(FakeAskPassword(Passphrase()));
+  // Neither INVOCATION_ID nor NOTIFY_SOCKET: not a service. On a machine that systemd
+  // booted (sd_booted: /run/systemd/system) an agent may answer, so the question is asked.
+  CmdResult r = Run({"PATH=" + bin_ + ":/usr/sbin:/usr/bin:/sbin:/bin"});
+  struct stat st;
+  if (::stat("/run/systemd/system", &st) == 0) {
+    EXPECT_EQ(r.status, 0) << r.err;
+    UnmountAndWait(mnt_);
+    return;
+  }
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("no terminal"), std::string::npos) << r.err;
+  EXPECT_FALSE(ReadFile(dir_ + "/asked").has_value()) << "systemd-ask-password was run";
   EXPECT_FALSE(IsMountPoint(mnt_));
 }
 
