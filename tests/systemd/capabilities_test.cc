@@ -33,6 +33,15 @@ class CapabilitiesTest : public MountFixture {
   }
   std::string MountOptions() const override { return "allow_other"; }
   bool MountAtStart() const override { return false; }
+  // Starts the daemon of this fixture under a capability bounding set (setpriv's words),
+  // with no inheritable capabilities, as systemd would.
+  CmdResult RunUnderBoundingSet(const std::string& set) {
+    std::vector<std::string> argv = {
+        "setpriv", "--bounding-set=" + set, "--inh-caps=-all", MatterfsPath(), vault_,
+        mnt_,      "--syslog-socket",       SyslogSocket()};
+    for (const std::string& a : DaemonArgs()) argv.push_back(a);
+    return RunCommand(argv, 60);
+  }
 };
 
 uint64_t CapBnd(pid_t pid) {
@@ -47,16 +56,7 @@ uint64_t CapBnd(pid_t pid) {
 TEST_F(CapabilitiesTest, TheUnitsBoundingSetServesAnotherUser) {
   ASSERT_NO_FATAL_FAILURE(EnsureUsers({{kUser, {}}}));
   const TestUser user = User(kUser);
-  std::vector<std::string> argv = {"setpriv",
-                                   std::string("--bounding-set=") + kBoundingSet,
-                                   "--inh-caps=-all",
-                                   MatterfsPath(),
-                                   vault_,
-                                   mnt_,
-                                   "--syslog-socket",
-                                   SyslogSocket()};
-  for (const std::string& a : DaemonArgs()) argv.push_back(a);
-  CmdResult r = RunCommand(argv, 60);
+  CmdResult r = RunUnderBoundingSet(kBoundingSet);
   ASSERT_EQ(r.status, 0) << ::testing::PrintToString(r);
   ASSERT_TRUE(IsMountPoint(mnt_));
   const std::vector<pid_t> daemons = DaemonsFor(mnt_);
@@ -113,17 +113,8 @@ class RequireOwnerTest : public CapabilitiesTest {
 };
 
 TEST_F(RequireOwnerTest, ADaemonWithoutChownRefusesToMount) {
-  std::vector<std::string> argv = {"setpriv",
-                                   "--bounding-set=-all,+sys_admin,+fowner,+fsetid,"
-                                   "+dac_override,+dac_read_search",
-                                   "--inh-caps=-all",
-                                   MatterfsPath(),
-                                   vault_,
-                                   mnt_,
-                                   "--syslog-socket",
-                                   SyslogSocket()};
-  for (const std::string& a : DaemonArgs()) argv.push_back(a);
-  CmdResult r = RunCommand(argv, 60);
+  CmdResult r =
+      RunUnderBoundingSet("-all,+sys_admin,+fowner,+fsetid,+dac_override,+dac_read_search");
   EXPECT_EQ(r.status, 1) << ::testing::PrintToString(r);
   EXPECT_NE(r.err.find("require_owner"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("chown"), std::string::npos) << r.err;
