@@ -2,6 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -46,6 +49,40 @@ Result<SecretKey<KeyPurpose::kSlot>> DeriveFromKeyFile(ByteSpan contents, ByteSp
     crypto_generichash_final(&st, out, 32);
     sodium_memzero(&st, sizeof st);
   });
+}
+
+SecretKey<KeyPurpose::kSlot> CombineFactors(const SecretKey<KeyPurpose::kSlot>& passphrase_key,
+                                            std::string_view label, ByteSpan second_factor) {
+  return SecretKey<KeyPurpose::kSlot>::Make([&](uint8_t* out) {
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, passphrase_key.data(), SecretKey<KeyPurpose::kSlot>::kSize, 32);
+    crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(label.data()), label.size());
+    crypto_generichash_update(&st, second_factor.data(), second_factor.size());
+    crypto_generichash_final(&st, out, 32);
+    sodium_memzero(&st, sizeof st);
+  });
+}
+
+uint64_t CalibrateArgon2Ops(double target_seconds, uint64_t memlimit) {
+  // A fixed, meaningless input: only the time matters. Runs of 1 and 3 passes separate
+  // the cost of a pass from the fixed cost of getting the memory (page faults), which
+  // one run alone would count as a pass.
+  const uint8_t salt[kSaltSize] = {};
+  const uint8_t pw[] = {'c', 'a', 'l', 'i', 'b', 'r', 'a', 't', 'e'};
+  auto time = [&](uint64_t ops) {
+    const auto start = std::chrono::steady_clock::now();
+    auto key = DeriveFromPassphrase(pw, salt, {ops, memlimit});
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return key.ok() ? s : -1.0;
+  };
+  const double one = time(1);
+  const double three = time(3);
+  if (one <= 0 || three <= 0) return DefaultArgon2Params().opslimit;
+  const double pass = std::max((three - one) / 2, three / 6);  // noise cannot make it ~0
+  const double fixed = std::max(0.0, one - pass);
+  const double ops = std::round((target_seconds - fixed) / pass);
+  return static_cast<uint64_t>(std::clamp(ops, 1.0, 64.0));
 }
 
 void DeriveSubkeyRaw(ByteSpan master, uint64_t subkey_id, std::string_view context, uint8_t* out) {

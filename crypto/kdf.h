@@ -32,6 +32,17 @@ inline constexpr size_t kMinKeyFileSize = 32;
 // BLAKE2b-256(key = salt, message = "matterfs keyfile v1" || contents).
 Result<SecretKey<KeyPurpose::kSlot>> DeriveFromKeyFile(ByteSpan contents, ByteSpan salt);
 
+// Two-factor slot keys (docs/FORMAT.md §6.11): BLAKE2b-256(key = the Argon2id output of
+// the passphrase, message = label || second factor), so that neither factor alone, nor
+// the Argon2id output without the second factor, gives the slot key. `label` is
+// "matterfs passphrase+keyfile v1" or "matterfs passphrase+fido2 v1".
+SecretKey<KeyPurpose::kSlot> CombineFactors(const SecretKey<KeyPurpose::kSlot>& passphrase_key,
+                                            std::string_view label, ByteSpan second_factor);
+
+// The Argon2id opslimit (1..64) that makes one run at `memlimit` take about
+// `target_seconds` here: one run with opslimit 1 is timed (docs/FORMAT.md §6.3).
+uint64_t CalibrateArgon2Ops(double target_seconds, uint64_t memlimit);
+
 void DeriveSubkeyRaw(ByteSpan master, uint64_t subkey_id, std::string_view context, uint8_t* out);
 // crypto_kdf_derive_from_key(subkey_id, context) of a 32-byte key. `context` is 8 chars.
 template <KeyPurpose To, KeyPurpose From>

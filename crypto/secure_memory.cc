@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
@@ -201,6 +202,12 @@ void RandomBytes(std::span<uint8_t> out) {
 bool ConstantTimeEqual(std::span<const uint8_t> a, std::span<const uint8_t> b) {
   if (a.size() != b.size()) return false;
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+SecureBuffer CopySecure(const SecureBuffer& b) {
+  SecureBuffer out(b.size());
+  if (!b.empty()) std::memcpy(out.data(), b.data(), b.size());
+  return out;
 }
 
 }  // namespace matterfs::crypto

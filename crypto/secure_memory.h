@@ -133,6 +133,9 @@ class SecretKey {
   SecureBuffer buf_;
 };
 
+// A copy of `b` in new secure memory.
+SecureBuffer CopySecure(const SecureBuffer& b);
+
 // Fills `out` with random bytes from the operating system's CSPRNG.
 void RandomBytes(std::span<uint8_t> out);
 

@@ -85,12 +85,13 @@ std::string Absolute(const std::string& path) {
 }
 
 void Usage(std::ostream& out, const po::options_description& desc) {
-  out << "usage: matterfs VAULT MOUNTPOINT [-f] [-o opts] [--passphrase-file F | --key-file F]\n"
+  out << "usage: matterfs VAULT MOUNTPOINT [-f] [-o opts] [--passphrase-file F] [--key-file F]\n"
+         "                [--fido2 [--fido2-device DEV]]\n"
          "Mounts the vault; matters appear as folders. Unmount with fusermount3 -u MOUNTPOINT.\n\n"
       << desc
       << "\n-o takes libfuse mount options (allow_other, ro, ...) and, for /etc/fstab,\n"
-         "passphrase_file=F, key_file=F, keystore=DIR, nonempty, shared, noxattr and\n"
-         "require_owner.\n";
+         "passphrase_file=F, key_file=F (both: a two-factor keyslot), fido2,\n"
+         "fido2_device=DEV, keystore=DIR, nonempty, shared, noxattr and require_owner.\n";
 }
 
 }  // namespace
@@ -102,7 +103,11 @@ int RunMatterfs(int argc, char** argv) {
       "option,o", po::value<std::vector<std::string>>()->composing(),
       "mount options, comma-separated")("passphrase-file", po::value<std::string>(),
                                         "read the passphrase from this file")(
-      "key-file", po::value<std::string>(), "unlock with this key file")(
+      "key-file", po::value<std::string>(),
+      "unlock with this key file (with --passphrase-file: a two-factor keyslot)")(
+      "fido2", "unlock with the passphrase and a FIDO2 token (a touch)")(
+      "fido2-device", po::value<std::string>(),
+      "the FIDO2 token's hidraw device (default: the first token found)")(
       "keystore", po::value<std::string>(),
       "directory of the matter keyrings, if outside the vault")(
       "max-fds", po::value<size_t>(), "at most this many backing fds kept for remembered inodes")(
@@ -157,6 +162,8 @@ int RunMatterfs(int argc, char** argv) {
   mount.foreground = vm.count("foreground") > 0 || mount.debug || service;
   if (vm.count("passphrase-file")) unlock.passphrase_file = vm["passphrase-file"].as<std::string>();
   if (vm.count("key-file")) unlock.key_file = vm["key-file"].as<std::string>();
+  unlock.fido2 = vm.count("fido2") > 0;
+  if (vm.count("fido2-device")) unlock.fido2_device = vm["fido2-device"].as<std::string>();
   if (vm.count("keystore")) keystore = vm["keystore"].as<std::string>();
   std::string fuse_opts;
   if (vm.count("option")) {
@@ -173,6 +180,10 @@ int RunMatterfs(int argc, char** argv) {
           unlock.passphrase_file = *v;
         } else if (auto k = value("key_file")) {
           unlock.key_file = *k;
+        } else if (one == "fido2") {
+          unlock.fido2 = true;
+        } else if (auto d = value("fido2_device")) {
+          unlock.fido2_device = *d;
         } else if (auto s = value("keystore")) {
           keystore = *s;
         } else if (one.empty() || one == "defaults" || one == "auto" || one == "noauto" ||
@@ -188,7 +199,13 @@ int RunMatterfs(int argc, char** argv) {
   mount.fuse_options = fuse_opts;
   // No unlock option: the service's credential (LoadCredential=key:... or passphrase:...),
   // so that the secret is in neither the unit nor the command line.
-  if (auto from_service = CredentialsFrom(unlock)) unlock = *from_service;
+  // Both `key` and `passphrase`: a two-factor keyslot (passphrase + key file) if the vault
+  // has one, else the key file alone, as before two-factor slots existed.
+  bool service_credentials = false;
+  if (auto from_service = CredentialsFrom(unlock)) {
+    unlock = *from_service;
+    service_credentials = true;
+  }
   mount.max_fds = vm.count("max-fds") ? vm["max-fds"].as<size_t>() : 0;
   // Every path the daemon uses after it detaches (and changes to /) is made absolute now,
   // against the directory it was started in.
@@ -274,8 +291,16 @@ int RunMatterfs(int argc, char** argv) {
       log::Error(opened.error().message());
       return finish(ExitCodeFor(opened.error().code()));
     }
-    auto cred = vault::ReadCredential(unlock, "Passphrase for " + path + ": ", false,
-                                      UnderSystemd() ? "matterfs:" + path : std::string());
+    if (service_credentials && unlock.key_file && unlock.passphrase_file) {
+      bool two_factor = false;
+      for (const vault::Keyslot& s : (*opened)->config().slots) {
+        two_factor |= s.kind == vault::SlotKind::kPassphraseKeyFile;
+      }
+      if (!two_factor) unlock.passphrase_file.reset();
+    }
+    auto cred =
+        vault::ReadUnlockCredential((*opened)->config(), unlock, "Passphrase for " + path + ": ",
+                                    UnderSystemd() ? "matterfs:" + path : std::string());
     if (!cred.ok()) {
       log::Error(cred.error().message());
       return finish(ExitCodeFor(cred.error().code()));

@@ -80,14 +80,11 @@ std::optional<vault::UnlockOptions> CredentialsFrom(const vault::UnlockOptions& 
     if (::stat(path.c_str(), &st) != 0) return std::nullopt;
     return path;
   };
-  vault::UnlockOptions found;
-  if (auto key = present("key")) {
-    found.key_file = *key;
-  } else if (auto pass = present("passphrase")) {
-    found.passphrase_file = *pass;
-  } else {
-    return std::nullopt;
-  }
+  vault::UnlockOptions found = opts;  // keeps --fido2
+  // Both present: a two-factor keyslot (passphrase + key file).
+  found.key_file = present("key");
+  found.passphrase_file = present("passphrase");
+  if (!found.key_file && !found.passphrase_file) return std::nullopt;
   return found;
 }
 

@@ -33,19 +33,37 @@ void AddVaultOptions(po::options_description& d, bool unlock) {
     d.add_options()(
         "passphrase-file", po::value<std::string>(),
         "read the passphrase from this file (trailing newline ignored; - for standard input)")(
-        "key-file", po::value<std::string>(), "unlock with this key file");
+        "key-file", po::value<std::string>(),
+        "unlock with this key file (with --passphrase-file: a two-factor keyslot)")(
+        "fido2", po::bool_switch(), "unlock with the passphrase and a FIDO2 token")(
+        "fido2-device", po::value<std::string>(),
+        "the FIDO2 token's hidraw device (default: the first token found)");
   }
 }
 
 void AddKdfOptions(po::options_description& d) {
-  d.add_options()("kdf-ops", po::value<uint64_t>(), "Argon2id passes (default 3)")(
-      "kdf-memory", po::value<uint64_t>(), "Argon2id memory in MiB (default 256)");
+  d.add_options()("kdf-ops", po::value<uint64_t>(),
+                  "Argon2id passes (default: calibrated to --kdf-time on this machine)")(
+      "kdf-memory", po::value<uint64_t>(), "Argon2id memory in MiB (default 256)")(
+      "kdf-time", po::value<double>(),
+      "seconds one unlock should take here, for the calibration (default 1)");
 }
 
-crypto::Argon2Params KdfParams(const po::variables_map& vm) {
+crypto::Argon2Params KdfParams(const po::variables_map& vm, bool for_passphrase) {
   crypto::Argon2Params p = crypto::DefaultArgon2Params();
-  if (vm.count("kdf-ops")) p.opslimit = vm["kdf-ops"].as<uint64_t>();
   if (vm.count("kdf-memory")) p.memlimit = vm["kdf-memory"].as<uint64_t>() << 20;
+  double seconds = 1.0;
+  if (vm.count("kdf-time")) {
+    seconds = vm["kdf-time"].as<double>();
+    if (!(seconds > 0 && seconds <= 60)) {
+      throw Failure{kExitUsage, "--kdf-time takes 0 to 60 seconds"};
+    }
+  }
+  if (vm.count("kdf-ops")) {
+    p.opslimit = vm["kdf-ops"].as<uint64_t>();
+  } else if (for_passphrase && crypto::Argon2ParamsSane(p)) {
+    p.opslimit = crypto::CalibrateArgon2Ops(seconds, p.memlimit);
+  }
   if (!crypto::Argon2ParamsSane(p)) {
     throw Failure{kExitUsage, "--kdf-ops must be 1..64 and --kdf-memory 1..4096 MiB"};
   }
@@ -117,7 +135,14 @@ void CheckOneStdinPassphrase(const po::variables_map& vm) {
 }
 
 vault::UnlockOptions UnlockOpts(const po::variables_map& vm) {
-  return {Opt(vm, "passphrase-file"), Opt(vm, "key-file")};
+  return {Opt(vm, "passphrase-file"), Opt(vm, "key-file"),
+          vm.count("fido2") != 0 && vm["fido2"].as<bool>(), Opt(vm, "fido2-device")};
+}
+
+vault::Credential ReadUnlock(const po::variables_map& vm, const vault::VaultConfig& config,
+                             const std::string& path) {
+  return Check(
+      vault::ReadUnlockCredential(config, UnlockOpts(vm), "Passphrase for " + path + ": "));
 }
 
 std::unique_ptr<vault::Vault> OpenVault(const po::variables_map& vm) {
@@ -127,9 +152,7 @@ std::unique_ptr<vault::Vault> OpenVault(const po::variables_map& vm) {
 
 std::unique_ptr<vault::Vault> OpenUnlocked(const po::variables_map& vm) {
   auto v = OpenVault(vm);
-  auto cred =
-      Check(vault::ReadCredential(UnlockOpts(vm), "Passphrase for " + v->path() + ": ", false));
-  Check(v->Unlock(cred));
+  Check(v->Unlock(ReadUnlock(vm, v->config(), v->path())));
   return v;
 }
 
@@ -244,6 +267,13 @@ vault::AdminContext OfflineContext(const po::variables_map& vm) {
     return true;
   };
   return ctx;
+}
+
+void RecordVaultEvent(const po::variables_map& vm, const char* event, const std::string& message) {
+  vault::AdminContext ctx = OfflineContext(vm);
+  audit::AuditEvent e = vault::AdminEvent(ctx, event, "");
+  e.message = message + " (matterctl)";
+  ctx.events(std::move(e));
 }
 
 }  // namespace matterfs::tools

@@ -67,13 +67,18 @@ void AddPolicyCommands(Commands& cmds);        // policy check|explain, audit ve
 void AddCertificateCommands(Commands& cmds);   // certificate verify
 void AddWipeCommands(Commands& cmds);          // wipe
 void AddFsckCommands(Commands& cmds);          // fsck
+void AddCustodyCommands(
+    Commands& cmds);  // escrow keygen|add, recover, config backup|restore|upgrade
 
 // ---- options and vault access shared by the groups ----
 
 // --keystore and --syslog-socket; with `unlock` also --passphrase-file and --key-file.
 void AddVaultOptions(po::options_description& d, bool unlock);
+// --kdf-ops, --kdf-memory, --kdf-time.
 void AddKdfOptions(po::options_description& d);
-crypto::Argon2Params KdfParams(const po::variables_map& vm);
+// The Argon2id parameters of a new slot; for a passphrase without --kdf-ops, the passes
+// are calibrated to --kdf-time (one timed run here, docs/FORMAT.md §6.3).
+crypto::Argon2Params KdfParams(const po::variables_map& vm, bool for_passphrase);
 // --control-socket.
 void AddControlOptions(po::options_description& d);
 
@@ -100,6 +105,10 @@ std::optional<std::string> Opt(const po::variables_map& vm, const char* name);
 // error (Failure, exit 2), found before anything is read. Run for every command.
 void CheckOneStdinPassphrase(const po::variables_map& vm);
 vault::UnlockOptions UnlockOpts(const po::variables_map& vm);
+// The credential that unlocks the vault at `path` (options or prompt; see
+// vault::ReadUnlockCredential).
+vault::Credential ReadUnlock(const po::variables_map& vm, const vault::VaultConfig& config,
+                             const std::string& path);
 
 // Opens vm["vault"] (with --keystore), unlocked with the credential the options name
 // (or a prompt).
@@ -129,5 +138,8 @@ std::vector<control::Fields> CallDaemonWithProgress(
 // an event sink that sends each event to syslog (--syslog-socket or /dev/log), warning
 // on stderr when it cannot.
 vault::AdminContext OfflineContext(const po::variables_map& vm);
+// One audit event about the vault itself (keyslot-add, escrow-recover, ...; no matter),
+// sent as OfflineContext sends them.
+void RecordVaultEvent(const po::variables_map& vm, const char* event, const std::string& message);
 
 }  // namespace matterfs::tools

@@ -1,5 +1,6 @@
 // matterctl fsck: checks a vault (fs/vault/fsck.h) and, with --repair, moves what cannot
 // be read into its matter's lost+found. Exit codes like fsck(8) (util/exit_codes.h).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,7 @@
 
 #include "fs/vault/fsck.h"
 #include "tools/cli.h"
+#include "util/file_io.h"
 #include "util/json.h"
 
 namespace matterfs::tools {
@@ -147,8 +149,15 @@ void AddFsckCommands(Commands& cmds) {
            auto could_not_run = [](const Error& e) {
              throw Failure{kExitFsckCouldNotRun, "fsck: could not run: " + e.message()};
            };
-           auto cred =
-               vault::ReadCredential(UnlockOpts(vm), "Passphrase for " + path + ": ", false);
+           // The config tells which factors its slots need, when it can be read at all.
+           auto raw =
+               ReadWholeFile(AT_FDCWD, path + "/" + std::string(vault::kConfigName), 64 * 1024);
+           auto config =
+               raw.ok() ? vault::VaultConfig::Parse(*raw) : Result<vault::VaultConfig>(raw.error());
+           auto cred = config.ok() ? vault::ReadUnlockCredential(*config, UnlockOpts(vm),
+                                                                 "Passphrase for " + path + ": ")
+                                   : vault::ReadCredential(UnlockOpts(vm),
+                                                           "Passphrase for " + path + ": ", false);
            if (!cred.ok()) could_not_run(cred.error());
            auto start = vault::FsckOpen(path, Opt(vm, "keystore"), *cred);
            if (!start.ok()) could_not_run(start.error());

@@ -33,8 +33,7 @@ void AddRotateMasterCommands(Commands& cmds) {
          vault::OpenOptions open;
          open.unfinished_master_rotation = true;
          auto v = Check(vault::Vault::Open(path, Opt(vm, "keystore"), open));
-         auto cred = Check(
-             vault::ReadCredential(UnlockOpts(vm), "Passphrase for " + v->path() + ": ", false));
+         auto cred = ReadUnlock(vm, v->config(), v->path());
          vault::MasterRotationOptions options;
          options.drop_other_slots = vm["drop-other-slots"].as<bool>();
          auto keep = [&](const char* option, bool passphrase) {

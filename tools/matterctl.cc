@@ -50,6 +50,7 @@ int RunMatterctl(int argc, char** argv) {
   AddRotateMasterCommands(cmds);
   AddWipeCommands(cmds);
   AddFsckCommands(cmds);
+  AddCustodyCommands(cmds);
   AddMountCommands(cmds);
   AddPolicyCommands(cmds);
   AddCertificateCommands(cmds);

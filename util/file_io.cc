@@ -128,4 +128,21 @@ Result<std::vector<std::string>> ListDirNames(int dirfd) {
   return out;
 }
 
+Status WriteNewFile(const std::string& path, ByteSpan data, mode_t mode) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base.empty()) return Error(Code::kInvalidArgument, "give a file name, not a directory");
+  // WriteFileExclusive fsyncs the directory fd it is given: a real one, not AT_FDCWD.
+  UniqueFd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd.valid()) return IoError("open directory " + dir);
+  Status st = WriteFileExclusive(dirfd.get(), base, data, mode);
+  if (!st.ok() && st.error().code() == Code::kExists) {
+    return Error(Code::kExists, path + " already exists; not overwriting it", EEXIST);
+  }
+  return st;
+}
+
 }  // namespace matterfs

@@ -23,6 +23,11 @@ Status WriteFileAtomic(int dirfd, const std::string& path, ByteSpan data, mode_t
 // Creates dirfd/path with O_EXCL and writes data, fsyncing file and directory.
 Status WriteFileExclusive(int dirfd, const std::string& path, ByteSpan data, mode_t mode);
 
+// WriteFileExclusive of a path (relative to the working directory): its directory is
+// opened (to be fsynced). kExists when the file is there already, kInvalidArgument for a
+// path that ends in '/'.
+Status WriteNewFile(const std::string& path, ByteSpan data, mode_t mode);
+
 // pread/pwrite that loop until all bytes are moved (short reads stop at EOF).
 Result<size_t> PreadFull(int fd, void* buf, size_t len, off_t off);
 Status PwriteFull(int fd, const void* buf, size_t len, off_t off);

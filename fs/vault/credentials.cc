@@ -6,11 +6,14 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+#include <zxcvbn.h>
 
 #include <cstring>
 #include <vector>
 
+#include "crypto/kdf.h"
 #include "crypto/secure_memory.h"
+#include "util/file_io.h"
 #include "util/unique_fd.h"
 
 namespace matterfs::vault {
@@ -136,20 +139,18 @@ Result<crypto::SecureBuffer> ReadSecretLine(int fd) {
   return buf;
 }
 
-Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
-                                  bool confirm, const std::string& ask_id) {
-  if (opts.passphrase_file && opts.key_file) {
-    return Error(Code::kInvalidArgument, "give either --passphrase-file or --key-file, not both");
+namespace {
+Result<crypto::SecureBuffer> ReadKeyFile(const std::string& path) {
+  MFS_ASSIGN(UniqueFd fd, OpenSecretFile(path, "key file"));
+  MFS_ASSIGN(crypto::SecureBuffer buf, ReadAll(fd.get(), kMaxKeyFile, "key file"));
+  if (buf.size() < crypto::kMinKeyFileSize) {
+    return Error(Code::kInvalidArgument, "key file " + path + " is shorter than 32 bytes");
   }
-  if (opts.key_file) {
-    MFS_ASSIGN(UniqueFd fd, OpenSecretFile(*opts.key_file, "key file"));
-    MFS_ASSIGN(crypto::SecureBuffer buf, ReadAll(fd.get(), kMaxKeyFile, "key file"));
-    if (buf.size() < 32) {
-      return Error(Code::kInvalidArgument,
-                   "key file " + *opts.key_file + " is shorter than 32 bytes");
-    }
-    return Credential{SlotKind::kKeyFile, std::move(buf)};
-  }
+  return buf;
+}
+
+Result<crypto::SecureBuffer> ReadPassphrase(const UnlockOptions& opts, const std::string& prompt,
+                                            bool confirm, const std::string& ask_id) {
   crypto::SecureBuffer pass;
   if (opts.passphrase_file && *opts.passphrase_file == kStdinName) {
     // Read whole, like a file: a script pipes the passphrase in (`pass show x |
@@ -176,14 +177,166 @@ Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& 
     }
   }
   if (pass.empty()) return Error(Code::kInvalidArgument, "empty passphrase");
-  return Credential{SlotKind::kPassphrase, std::move(pass)};
+  return pass;
+}
+
+bool HasSlot(const VaultConfig& c, SlotKind kind) {
+  for (const Keyslot& s : c.slots) {
+    if (s.kind == kind) return true;
+  }
+  return false;
+}
+
+Result<std::string> ReadKeyLine(const std::string& path, std::string_view tag,
+                                crypto::SecureBuffer& hex_out) {
+  MFS_ASSIGN(UniqueFd fd, OpenSecretFile(path, "escrow key file"));
+  MFS_ASSIGN(crypto::SecureBuffer text, ReadAll(fd.get(), 256, "escrow key file " + path));
+  StripNewline(text);
+  const std::string_view view(reinterpret_cast<const char*>(text.data()), text.size());
+  const std::string_view prefix = view.substr(0, view.find(' '));
+  if (prefix != tag || view.size() != tag.size() + 1 + 64) {
+    return Error(Code::kInvalidArgument,
+                 path + " is not a matterfs escrow " +
+                     (tag.find("private") != std::string_view::npos ? "private" : "public") +
+                     " key file (matterctl escrow keygen writes them)");
+  }
+  hex_out = crypto::SecureBuffer(64);
+  std::memcpy(hex_out.data(), view.data() + tag.size() + 1, 64);
+  return std::string(prefix);
+}
+
+Result<crypto::SecureBuffer> HexKey(const crypto::SecureBuffer& hex, const std::string& path) {
+  crypto::SecureBuffer key(32);
+  for (size_t i = 0; i < 32; ++i) {
+    int v = 0;
+    for (size_t j = 0; j < 2; ++j) {
+      const uint8_t c = hex.data()[2 * i + j];
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return Error(Code::kInvalidArgument, path + ": the key is not 64 hex digits");
+      v = v * 16 + d;
+    }
+    key.data()[i] = static_cast<uint8_t>(v);
+  }
+  return key;
+}
+
+constexpr std::string_view kPublicTag = "matterfs-escrow-public-key-v1";
+constexpr std::string_view kPrivateTag = "matterfs-escrow-private-key-v1";
+
+}  // namespace
+
+Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
+                                  bool confirm, const std::string& ask_id) {
+  if (opts.fido2 && opts.key_file) {
+    return Error(Code::kInvalidArgument,
+                 "give --key-file or --fido2 as the second factor, not both");
+  }
+  if (opts.key_file && !opts.passphrase_file) {
+    MFS_ASSIGN(crypto::SecureBuffer key, ReadKeyFile(*opts.key_file));
+    return Credential(SlotKind::kKeyFile, std::move(key));
+  }
+  std::shared_ptr<Fido2Token> token;
+  if (opts.fido2) {
+    MFS_ASSIGN(token, OpenFido2Device(opts.fido2_device));
+  }
+  crypto::SecureBuffer key;
+  if (opts.key_file) {
+    MFS_ASSIGN(key, ReadKeyFile(*opts.key_file));
+  }
+  MFS_ASSIGN(crypto::SecureBuffer pass, ReadPassphrase(opts, prompt, confirm, ask_id));
+  if (opts.key_file) {
+    return Credential(SlotKind::kPassphraseKeyFile, std::move(pass), std::move(key));
+  }
+  if (token) return Credential(SlotKind::kPassphraseFido2, std::move(pass), {}, std::move(token));
+  return Credential(SlotKind::kPassphrase, std::move(pass));
+}
+
+Result<Credential> ReadUnlockCredential(const VaultConfig& config, const UnlockOptions& opts,
+                                        const std::string& prompt, const std::string& ask_id) {
+  if (opts.key_file && !opts.passphrase_file && !opts.fido2 &&
+      !HasSlot(config, SlotKind::kKeyFile) && HasSlot(config, SlotKind::kPassphraseKeyFile)) {
+    // Its key-file slots also need the passphrase: ask for it.
+    MFS_ASSIGN(crypto::SecureBuffer key, ReadKeyFile(*opts.key_file));
+    MFS_ASSIGN(crypto::SecureBuffer pass, ReadPassphrase(opts, prompt, false, ask_id));
+    return Credential(SlotKind::kPassphraseKeyFile, std::move(pass), std::move(key));
+  }
+  if (!opts.key_file && !opts.fido2 && !HasSlot(config, SlotKind::kPassphrase)) {
+    if (HasSlot(config, SlotKind::kPassphraseKeyFile) && !HasSlot(config, SlotKind::kKeyFile)) {
+      return Error(Code::kWrongKey,
+                   "this vault's keyslots need a key file with the passphrase: add --key-file");
+    }
+    if (HasSlot(config, SlotKind::kPassphraseFido2) && !HasSlot(config, SlotKind::kKeyFile)) {
+      return Error(Code::kWrongKey,
+                   "this vault's keyslots need a FIDO2 token with the passphrase: add --fido2");
+    }
+    if (HasSlot(config, SlotKind::kKeyFile)) {
+      return Error(Code::kWrongKey, "this vault has no passphrase keyslot: give --key-file");
+    }
+  }
+  return ReadCredential(opts, prompt, false, ask_id);
+}
+
+double PassphraseBits(ByteSpan passphrase) {
+  // zxcvbn reads a C string: a copy with its NUL, in secure memory.
+  crypto::SecureBuffer text(passphrase.size() + 1);
+  std::memcpy(text.data(), passphrase.data(), passphrase.size());
+  text.data()[passphrase.size()] = 0;
+  return ZxcvbnMatch(reinterpret_cast<const char*>(text.data()), nullptr, nullptr);
 }
 
 std::string PassphraseWarning(const Credential& cred) {
-  if (cred.kind != SlotKind::kPassphrase || cred.secret.size() >= kMinPassphraseLength) return "";
-  return "warning: this passphrase has only " + std::to_string(cred.secret.size()) +
-         " characters; anyone with a copy of the vault can try guesses offline. Use at least " +
-         std::to_string(kMinPassphraseLength) + " (four or more random words), or a key file";
+  if (!UsesPassphrase(cred.kind)) return "";
+  const double bits = PassphraseBits(cred.secret.span());
+  if (bits >= kMinPassphraseBits) return "";
+  return "warning: this passphrase is weak (about " + std::to_string(static_cast<int>(bits)) +
+         " bits by zxcvbn's estimate; at least " +
+         std::to_string(static_cast<int>(kMinPassphraseBits)) +
+         " is advised): anyone with a copy of the vault can try guesses offline. Use four or "
+         "more random words, or add a key file or FIDO2 token as a second factor";
+}
+
+Status WriteEscrowKeyPair(const std::string& private_path, const std::string& public_path,
+                          const crypto::EscrowKeyPair& pair) {
+  // The private key's text in secure memory.
+  const size_t len = kPrivateTag.size() + 1 + 64 + 1;
+  crypto::SecureBuffer text(len);
+  std::memcpy(text.data(), kPrivateTag.data(), kPrivateTag.size());
+  text.data()[kPrivateTag.size()] = ' ';
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (size_t i = 0; i < 32; ++i) {
+    text.data()[kPrivateTag.size() + 1 + 2 * i] = kDigits[pair.private_key.data()[i] >> 4];
+    text.data()[kPrivateTag.size() + 2 + 2 * i] = kDigits[pair.private_key.data()[i] & 15];
+  }
+  text.data()[len - 1] = '\n';
+  const std::string pub = std::string(kPublicTag) + " " + ToHex(pair.public_key) + "\n";
+  // Neither file is overwritten; the public one first, so a refusal leaves no lone
+  // private key behind.
+  MFS_TRY(WriteNewFile(public_path, AsBytes(pub), 0644));
+  Status st = WriteNewFile(private_path, text.span(), 0600);
+  if (!st.ok()) ::unlink(public_path.c_str());
+  return st;
+}
+
+Result<crypto::EscrowPublicKey> ReadEscrowPublicKey(const std::string& path) {
+  crypto::SecureBuffer hex;
+  MFS_TRY(ReadKeyLine(path, kPublicTag, hex));
+  MFS_ASSIGN(crypto::SecureBuffer key, HexKey(hex, path));
+  crypto::EscrowPublicKey pk{};
+  std::memcpy(pk.data(), key.data(), pk.size());
+  return pk;
+}
+
+Result<Credential> ReadEscrowPrivateKey(const std::string& path) {
+  crypto::SecureBuffer hex;
+  MFS_TRY(ReadKeyLine(path, kPrivateTag, hex));
+  MFS_ASSIGN(crypto::SecureBuffer key, HexKey(hex, path));
+  return Credential(SlotKind::kEscrow, std::move(key));
+}
+
+std::string EscrowFingerprint(const crypto::EscrowPublicKey& key) {
+  const std::string hex = ToHex(crypto::Blake2b(32, key));
+  return hex.substr(0, 4) + "-" + hex.substr(4, 4) + "-" + hex.substr(8, 4) + "-" +
+         hex.substr(12, 4);
 }
 
 }  // namespace matterfs::vault

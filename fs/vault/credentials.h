@@ -20,6 +20,10 @@ inline constexpr char kStdinName[] = "-";
 struct UnlockOptions {
   std::optional<std::string> passphrase_file;
   std::optional<std::string> key_file;
+  // A FIDO2 token as the second factor (with the passphrase); `fido2_device` names its
+  // hidraw device, else the first token found is used.
+  bool fido2 = false;
+  std::optional<std::string> fido2_device;
 };
 
 // Reads the credential the options name, or prompts ("Passphrase for VAULT: ").
@@ -28,8 +32,10 @@ struct UnlockOptions {
 // prompt goes to `systemd-ask-password --id=ASK_ID PROMPT` (found in PATH, started with
 // posix_spawn, its stdout read through a pipe into secure memory); otherwise the missing
 // terminal is an error at once (a script must not wait for an agent nobody runs).
-// kInvalidArgument when both files are given, the prompt is impossible (no terminal and
-// no systemd-ask-password), systemd-ask-password fails (timeout, cancelled), the
+// Both --passphrase-file and --key-file make one two-factor credential (kind 3); `fido2`
+// with a passphrase makes kind 4 (the token is opened here).
+// kInvalidArgument when --key-file and --fido2 are both given, the prompt is impossible (no
+// terminal and no systemd-ask-password), systemd-ask-password fails (timeout, cancelled), the
 // passphrase file is "-" and standard input is a terminal, or the passphrase is empty;
 // kNotFound/kIo for an unreadable file.
 // ASK_ID ("matterfs:VAULT") tells agents and `systemd-tty-ask-password-agent --query`
@@ -37,11 +43,35 @@ struct UnlockOptions {
 Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& prompt,
                                   bool confirm, const std::string& ask_id = "");
 
-// For a new passphrase: a one-line warning when it is weak (shorter than
-// kMinPassphraseLength characters), else "". Weak passphrases are allowed (the firm's
-// own rules may differ) but never silently.
-inline constexpr size_t kMinPassphraseLength = 12;
+// ReadCredential for unlocking a vault whose config is `config`: a key file given alone
+// for a vault whose key-file slots all need a passphrase too (kind 3) asks for the
+// passphrase (or reads --passphrase-file); a passphrase alone for a vault whose
+// passphrase slots all need a second factor is refused (kWrongKey, as the unlock would
+// be) before anything is read, naming the option that is missing.
+Result<Credential> ReadUnlockCredential(const VaultConfig& config, const UnlockOptions& opts,
+                                        const std::string& prompt, const std::string& ask_id = "");
+
+// For a new passphrase (kinds 1, 3, 4): a one-line warning when it is weak, else "".
+// The strength is zxcvbn's estimate (Debian libzxcvbn): under kMinPassphraseBits bits of
+// entropy is weak. Weak passphrases are allowed (the firm's own rules may differ) but
+// never silently.
+inline constexpr double kMinPassphraseBits = 60;
 std::string PassphraseWarning(const Credential& cred);
+// zxcvbn's entropy estimate of a passphrase, in bits.
+double PassphraseBits(ByteSpan passphrase);
+
+// Firm escrow keys (docs/OPERATIONS.md "Key custody"): one-line text files,
+// "matterfs-escrow-public-key-v1 <64 hex digits>" and
+// "matterfs-escrow-private-key-v1 <64 hex digits>". The private file is written with
+// mode 0600 and read into secure memory. kExists rather than overwrite a key.
+Status WriteEscrowKeyPair(const std::string& private_path, const std::string& public_path,
+                          const crypto::EscrowKeyPair& pair);
+Result<crypto::EscrowPublicKey> ReadEscrowPublicKey(const std::string& path);
+// The escrow credential (kind 5) of a private key file.
+Result<Credential> ReadEscrowPrivateKey(const std::string& path);
+// A short fingerprint of a public key to compare by eye: "xxxx-xxxx-xxxx-xxxx" (the
+// first 8 bytes of its BLAKE2b-256, hex).
+std::string EscrowFingerprint(const crypto::EscrowPublicKey& key);
 
 // Reads a passphrase from a file descriptor until newline/EOF (for the prompt and tests).
 Result<crypto::SecureBuffer> ReadSecretLine(int fd);

@@ -9,9 +9,11 @@
 
 namespace matterfs::vault {
 
-// The newest vault format (the config's version), which new vaults get. Format 1 vaults
-// are read and written as they are (file headers of format 1) until upgraded.
-inline constexpr uint16_t kFormatVersion = 2;
+// The newest vault format (the config's version), which new vaults get (3: two copies of
+// the config and keyslots of kinds 3 to 5, docs/FORMAT.md §8.7). Older vaults are read
+// and written as they are (format 1 file headers; a version 2 config of one copy) until
+// upgraded (`matterctl config upgrade`).
+inline constexpr uint16_t kFormatVersion = 3;
 inline constexpr uint16_t kOldestFormatVersion = 1;
 // Keyring copies have their own version, unchanged since format 1.
 // Keyring copies: version 2 adds the matter's creation and last rotation times (§9.1);

@@ -129,10 +129,36 @@ class Checker {
         report_.problems[i].action = "removed (the cleanup of the next config rewrite)";
       }
     }
+    CheckConfigCopies();
     if (::fstatat(vault_.root_fd(), std::string(kMasterJournalName).c_str(), &st,
                   AT_SYMLINK_NOFOLLOW) == 0) {
       AddVault(std::string(kMasterJournalName), "journal", "a master key rotation was interrupted",
                "run matterctl rotate-master " + vault_.path() + " to finish it");
+    }
+  }
+
+  // A config of version 3 keeps two copies (docs/FORMAT.md §8.7): the vault opened with
+  // a good one; a damaged or differing other copy is reported, and rewritten by repair.
+  void CheckConfigCopies() {
+    auto raw = ReadWholeFile(vault_.root_fd(), std::string(kConfigName), 64 * 1024);
+    if (!raw.ok()) return;
+    const ConfigCopies copies = InspectConfigCopies(*raw);
+    if (!copies.two_copies || (!copies.a_error && !copies.b_error && copies.identical)) return;
+    const std::string what =
+        copies.a_error   ? "copy A is damaged (" + *copies.a_error + "); copy B is in use"
+        : copies.b_error ? "copy B is damaged (" + *copies.b_error + ")"
+                         : "the two copies differ (one was edited); the one that authenticates "
+                           "is in use";
+    size_t i = AddVault(std::string(kConfigName), "config", what,
+                        "fsck --repair rewrites both copies from the good one");
+    if (opts_.repair) {
+      Status st = vault_.RewriteConfig();
+      if (st.ok()) {
+        report_.problems[i].repaired = true;
+        report_.problems[i].action = "both copies rewritten from the one in use";
+      } else {
+        report_.problems[i].action = "rewrite failed: " + st.error().message();
+      }
     }
   }
 

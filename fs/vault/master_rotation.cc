@@ -287,15 +287,50 @@ Result<MasterRotationResult> MasterRotation::Run(const Credential& cred) {
     // Every matter must open with the current keys before anything changes.
     MFS_ASSIGN(std::vector<MatterInfo> matters, v_.ListMatters());
     std::map<size_t, const Credential*> keep{{v_.unlocked_slot(), &cred}};
-    for (const Credential& k : options_.keep) {
-      MFS_ASSIGN(std::optional<size_t> slot, FindSlot(v_.config_, k, v_.keys_->vmk));
-      if (!slot) {
-        return Error(Code::kWrongKey,
-                     std::string("a ") +
-                         (k.kind == SlotKind::kPassphrase ? "passphrase" : "key file") +
-                         " to keep opens no keyslot of this vault");
+    // Escrow slots are remade from their public key: kept without a secret (nullptr).
+    for (size_t i = 0; i < v_.config_.slots.size(); ++i) {
+      if (v_.config_.slots[i].kind == SlotKind::kEscrow) keep.emplace(i, nullptr);
+    }
+    // A two-factor slot is kept by a passphrase and a key file given together: every
+    // pair of the two is tried (a handful at most).
+    std::vector<Credential> pairs;
+    for (const Credential& p : options_.keep) {
+      if (p.kind != SlotKind::kPassphrase) continue;
+      for (const Credential& k : options_.keep) {
+        if (k.kind != SlotKind::kKeyFile) continue;
+        pairs.push_back(Credential{SlotKind::kPassphraseKeyFile, crypto::CopySecure(p.secret),
+                                   crypto::CopySecure(k.secret), nullptr});
       }
-      keep.emplace(*slot, &k);
+    }
+    std::vector<bool> used(options_.keep.size(), false);
+    for (size_t i = 0; i < options_.keep.size(); ++i) {
+      MFS_ASSIGN(std::optional<size_t> slot, FindSlot(v_.config_, options_.keep[i], v_.keys_->vmk));
+      if (slot) {
+        keep.emplace(*slot, &options_.keep[i]);
+        used[i] = true;
+      }
+    }
+    for (const Credential& pair : pairs) {
+      MFS_ASSIGN(std::optional<size_t> slot, FindSlot(v_.config_, pair, v_.keys_->vmk));
+      if (!slot) continue;
+      keep.emplace(*slot, &pair);
+      for (size_t i = 0; i < options_.keep.size(); ++i) {
+        const Credential& k = options_.keep[i];
+        if (crypto::ConstantTimeEqual(k.secret.span(), k.kind == SlotKind::kPassphrase
+                                                           ? pair.secret.span()
+                                                           : pair.second.span())) {
+          used[i] = true;
+        }
+      }
+    }
+    for (size_t i = 0; i < options_.keep.size(); ++i) {
+      if (used[i]) continue;
+      return Error(
+          Code::kWrongKey,
+          std::string("a ") +
+              (options_.keep[i].kind == SlotKind::kPassphrase ? "passphrase" : "key file") +
+              " to keep opens no keyslot of this vault, alone or with a given " +
+              (options_.keep[i].kind == SlotKind::kPassphrase ? "key file" : "passphrase"));
     }
     std::string others;
     size_t dropped = 0;
@@ -308,7 +343,7 @@ Result<MasterRotationResult> MasterRotation::Run(const Credential& cred) {
       return Error(Code::kInvalidArgument,
                    "keyslot" + std::string(dropped > 1 ? "s " : " ") + others +
                        " would stop working (a slot can only be rewrapped with its passphrase "
-                       "or key file): give " +
+                       "or key file, or both): give " +
                        (dropped > 1 ? "them" : "it") +
                        " with --keep-passphrase-file F or --keep-key-file F, or remove " +
                        (dropped > 1 ? "them" : "it") + " with --drop-other-slots");
@@ -352,7 +387,11 @@ Result<KeySet> MasterRotation::Start(const std::map<size_t, const Credential*>& 
   size_t unlocked_slot = 0;
   for (const auto& [index, cred] : keep) {
     const Keyslot& was = current.slots[index];
-    MFS_ASSIGN(Keyslot slot, next.MakeSlot(vmk, *cred, was.argon, was.created));
+    // An escrow slot gets a new sealed key for the same firm key; a FIDO2 slot keeps its
+    // token credential (a new hmac salt: one more touch).
+    auto made = cred == nullptr ? next.MakeEscrowSlot(vmk, *was.escrow_public_key(), was.created)
+                                : next.MakeSlot(vmk, *cred, was.argon, was.created, &was);
+    MFS_ASSIGN(Keyslot slot, std::move(made));
     if (index == v_.unlocked_slot()) unlocked_slot = next.slots.size();
     next.slots.push_back(std::move(slot));
   }

@@ -79,6 +79,11 @@ Status Vault::Create(const std::string& path, const InitOptions& opts, const Cre
     return Error(Code::kInvalidArgument, "file format must be 2 or 3");
   }
   VaultConfig c;
+  // A vault of file format 2 is for older readers: they know config version 2 only.
+  c.version = opts.file_format == 2 ? 2 : kFormatVersion;
+  if (opts.escrow && !c.CanHold(SlotKind::kEscrow)) {
+    return Error(Code::kInvalidArgument, "an escrow keyslot needs file format 3");
+  }
   c.cipher = opts.cipher;
   c.features = (opts.keystore ? kFeatureExternalKeystore : 0) |
                (opts.file_format == 3 ? kFeatureFileFormat3 : 0);
@@ -91,6 +96,10 @@ Status Vault::Create(const std::string& path, const InitOptions& opts, const Cre
   c.wrapped_sign_secret = crypto::Wrap(sign_wrap, sign.secret_key(), c.SigningAd());
   MFS_ASSIGN(Keyslot slot, c.MakeSlot(vmk, cred, opts.argon, Now()));
   c.slots.push_back(std::move(slot));
+  if (opts.escrow) {
+    MFS_ASSIGN(Keyslot escrow, c.MakeEscrowSlot(vmk, *opts.escrow, Now()));
+    c.slots.push_back(std::move(escrow));
+  }
 
   // Data directory (with the IV for matter names) and keystore first, config last: a
   // crash before the config is written leaves no vault rather than half of one.
@@ -125,7 +134,8 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
   char real[PATH_MAX];
   v->path_ = ::realpath(path.c_str(), real) != nullptr ? std::string(real) : path;
   MFS_ASSIGN(v->root_, OpenDir(AT_FDCWD, path, "vault"));
-  auto raw = ReadWholeFile(v->root_.get(), std::string(kConfigName), kMaxConfigSize);
+  auto raw = opts.config ? Result<Bytes>(*opts.config)
+                         : ReadWholeFile(v->root_.get(), std::string(kConfigName), kMaxConfigSize);
   if (!raw.ok()) {
     if (raw.error().code() == Code::kNotFound) {
       return Error(Code::kNotFound,
@@ -154,10 +164,16 @@ Result<std::unique_ptr<Vault>> Vault::Open(const std::string& path,
 }
 
 Status Vault::Unlock(const Credential& cred) {
-  size_t slot = 0;
-  MFS_ASSIGN(MasterKey vmk, config_.Unlock(raw_config_, cred, &slot));
-  MFS_TRY(InstallKeys(std::move(vmk)));
-  unlocked_slot_ = slot;
+  MFS_ASSIGN(UnlockedConfig unlocked, UnlockConfig(raw_config_, cred));
+  // Version 3: the copy that unlocked (copy B when A was damaged) is the config.
+  VaultConfig was = std::move(config_);
+  config_ = std::move(unlocked.config);
+  Status installed = InstallKeys(std::move(unlocked.vmk));
+  if (!installed.ok()) {
+    config_ = std::move(was);
+    return installed;
+  }
+  unlocked_slot_ = unlocked.slot;
   return {};
 }
 
@@ -304,7 +320,9 @@ void Vault::LeaveMounted(int mount_lock_fd) {
   (void)::fcntl(mount_lock_fd, F_OFD_SETLK, &fl);
 }
 
-Result<UniqueFd> Vault::LockOffline() const {
+Result<UniqueFd> Vault::LockOffline() const { return LockOfflineImpl(true); }
+
+Result<UniqueFd> Vault::LockOfflineImpl(bool check_config) const {
   MFS_ASSIGN(UniqueFd fd, OpenLockFile());
   Status st = OfdLockAfterUnmount(fd.get(), F_WRLCK, path_);
   if (!st.ok() && st.error().code() == Code::kBusy) {
@@ -319,7 +337,7 @@ Result<UniqueFd> Vault::LockOffline() const {
   MFS_TRY(OfdLock(fd.get(), F_WRLCK, kChangeByte, true));
   // Once unlocked, the config must still be the one we unlocked (no master key rotation
   // ran between our unlock and this lock).
-  MFS_TRY(CheckConfigKey());
+  if (check_config) MFS_TRY(CheckConfigKey());
   return fd;
 }
 
@@ -552,16 +570,6 @@ Status Vault::WriteConfig(const VaultConfig& c) const {
 }
 
 namespace {
-// Whether `raw` (a parsed config) carries the MAC of `vmk`'s config MAC subkey.
-bool ConfigMacMatches(ByteSpan raw, const VaultConfig& parsed, const MasterKey& vmk) {
-  auto mac_key =
-      crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(vmk, kSubkeyConfigMac, kVaultKdfContext);
-  const size_t body = kConfigHeaderSize + parsed.slots.size() * kSlotSize;
-  uint8_t mac[32];
-  crypto::Blake2bInto(mac, raw.first(body), mac_key.bytes());
-  return crypto::ConstantTimeEqual(mac, raw.subspan(body, 32));
-}
-
 Error ConfigChanged() {
   return Error(Code::kBusy,
                "the vault config changed meanwhile and no longer opens with the key this command "
@@ -577,7 +585,11 @@ Status Vault::ReloadConfig() {
   if (fresh.vault_id != config_.vault_id) {
     return Error(Code::kCorruption, "vault config changed under us: another vault id");
   }
-  if (keys_ != nullptr && !ConfigMacMatches(raw, fresh, keys_->vmk)) return ConfigChanged();
+  if (keys_ != nullptr) {
+    auto authentic = ParseAuthenticated(raw, keys_->vmk);
+    if (!authentic.ok()) return ConfigChanged();
+    fresh = std::move(authentic).value();
+  }
   config_ = std::move(fresh);
   raw_config_ = std::move(raw);
   return {};
@@ -590,24 +602,87 @@ Status Vault::CheckConfigKey() const {
   if (fresh.features & kFeatureMasterRotation) {
     return Error(Code::kUnfinished, UnfinishedMasterRotationMessage(path_), EAGAIN);
   }
-  if (fresh.vault_id != config_.vault_id || !ConfigMacMatches(raw, fresh, keys_->vmk)) {
+  if (fresh.vault_id != config_.vault_id || !ParseAuthenticated(raw, keys_->vmk).ok()) {
     return ConfigChanged();
   }
   return {};
 }
 
-Status Vault::AddKeyslot(const Credential& cred, const crypto::Argon2Params& argon) {
+Result<size_t> Vault::AddSlot(const std::function<Result<Keyslot>(const VaultConfig&)>& make) {
   MFS_ASSIGN(UniqueFd lock, LockVault());
   MFS_TRY(ReloadConfig());
   if (config_.slots.size() >= kMaxSlots) {
     return Error(Code::kInvalidArgument, "the vault already has the maximum of 8 keyslots");
   }
   VaultConfig next = config_;
-  MFS_ASSIGN(Keyslot slot, next.MakeSlot(keys_->vmk, cred, argon, Now()));
+  MFS_ASSIGN(Keyslot slot, make(next));
   next.slots.push_back(std::move(slot));
-  MFS_TRY(WriteConfig(next));
+  if (!next.Fits()) {
+    return Error(Code::kInvalidArgument, "the keyslots' extensions do not fit in the config");
+  }
+  Bytes raw = next.Serialize(keys_->vmk);
+  MFS_TRY(WriteFileAtomic(root_.get(), std::string(kConfigName), raw, 0600));
   config_ = std::move(next);
-  raw_config_ = config_.Serialize(keys_->vmk);
+  raw_config_ = std::move(raw);
+  return config_.slots.size() - 1;
+}
+
+Result<size_t> Vault::AddKeyslot(const Credential& cred, const crypto::Argon2Params& argon) {
+  return AddSlot([&](const VaultConfig& c) { return c.MakeSlot(keys_->vmk, cred, argon, Now()); });
+}
+
+Result<size_t> Vault::AddEscrowSlot(const crypto::EscrowPublicKey& firm_key) {
+  return AddSlot([&](const VaultConfig& c) -> Result<Keyslot> {
+    for (const Keyslot& s : c.slots) {
+      if (s.escrow_public_key() == firm_key) {
+        return Error(Code::kExists, "the vault already has an escrow keyslot for this key");
+      }
+    }
+    return c.MakeEscrowSlot(keys_->vmk, firm_key, Now());
+  });
+}
+
+Result<bool> Vault::UpgradeConfig() {
+  MFS_ASSIGN(UniqueFd lock, LockOffline());
+  MFS_TRY(ReloadConfig());
+  if (config_.version >= kTwoCopyConfigVersion) return false;
+  if (config_.version < 2) {
+    return Error(Code::kUnsupported,
+                 "vault " + path_ +
+                     " has config version 1, which cannot be upgraded in place; make a new vault "
+                     "and copy the matters into it");
+  }
+  VaultConfig next = config_.UpgradedToVersion3();
+  Bytes raw = next.Serialize(keys_->vmk);
+  MFS_TRY(WriteFileAtomic(root_.get(), std::string(kConfigName), raw, 0600));
+  config_ = std::move(next);
+  raw_config_ = std::move(raw);
+  return true;
+}
+
+Status Vault::RewriteConfig() const { return WriteConfig(config_); }
+
+Status Vault::RestoreConfig() {
+  MFS_ASSIGN(UniqueFd lock, LockOfflineImpl(/*check_config=*/false));
+  // The current config, when it still parses, names the vault the backup must be of.
+  auto current = ReadWholeFile(root_.get(), std::string(kConfigName), kMaxConfigSize);
+  if (current.ok()) {
+    auto parsed = VaultConfig::Parse(*current);
+    if (parsed.ok() && parsed->vault_id != config_.vault_id) {
+      return Error(Code::kInvalidArgument, "the backup is of another vault (its vault id differs)");
+    }
+  }
+  // Every matter must open under the backup's master key: a backup from before a
+  // rotate-master (or of another vault with the same id) would make them unreadable.
+  auto matters = ListMatters();
+  if (!matters.ok()) {
+    return Error(Code::kInvalidArgument,
+                 "the backup does not open this vault's matters (" + matters.error().message() +
+                     "); it is older than the last rotate-master, or of another vault");
+  }
+  Bytes raw = config_.Serialize(keys_->vmk);
+  MFS_TRY(WriteFileAtomic(root_.get(), std::string(kConfigName), raw, 0600));
+  raw_config_ = std::move(raw);
   return {};
 }
 

@@ -8,7 +8,9 @@
 // `matterfs.lock`, and must not race with each other inside one process.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,12 +38,18 @@ struct InitOptions {
   // The file format: 3 (authenticated sizes and name binding, docs/FORMAT.md §13.1b) or
   // 2 (the format of vaults made before it; for compatibility tests and older readers).
   uint8_t file_format = 3;
+  // The firm's escrow public key: the vault gets an escrow keyslot at init (needs config
+  // version 3, so file format 3).
+  std::optional<crypto::EscrowPublicKey> escrow;
 };
 
 struct OpenOptions {
   // Opens a vault whose master key rotation is unfinished (config feature bit 1), which
   // Open otherwise refuses with kUnfinished. Only for rotate-master (master_rotation.h).
   bool unfinished_master_rotation = false;
+  // The config to use instead of the vault's `matterfs.vault` (config restore: a backup
+  // that must unlock and open the vault's matters before it replaces the file).
+  std::optional<Bytes> config;
 };
 
 struct MatterInfo {
@@ -82,9 +90,10 @@ class Vault {
   crypto::Cipher cipher() const { return config_.cipher; }
   // What the vault's files look like: its cipher and its format (fixed at init).
   FileFormat file_format() const {
+    // Config version 3 changed the config alone: its files are format 2 or 3.
     return {config_.cipher, (config_.features & kFeatureFileFormat3)
                                 ? uint8_t{3}
-                                : static_cast<uint8_t>(config_.version)};
+                                : static_cast<uint8_t>(std::min<uint16_t>(config_.version, 2))};
   }
   int root_fd() const { return root_.get(); }
   int data_fd() const { return data_.get(); }
@@ -127,10 +136,25 @@ class Vault {
   // Decodes one entry of the data directory to a matter name (kMeta entries: kNotFound).
   Result<std::string> DecodeMatterEntry(std::string_view entry) const;
 
-  // Keyslots (config rewritten atomically under the vault lock).
-  Status AddKeyslot(const Credential& cred, const crypto::Argon2Params& argon);
+  // Keyslots (config rewritten atomically under the vault lock). Each returns the new
+  // slot's index. kInvalidArgument for a kind the config's version cannot hold (kinds 3
+  // to 5 need version 3: UpgradeConfig) or when the vault has 8 slots.
+  Result<size_t> AddKeyslot(const Credential& cred, const crypto::Argon2Params& argon);
+  Result<size_t> AddEscrowSlot(const crypto::EscrowPublicKey& firm_key);
   // kInvalidArgument when it is the last slot.
   Status RemoveKeyslot(size_t index);
+  // Config version 2 -> 3 (docs/FORMAT.md §8.8), under the offline lock: the same slots,
+  // two copies. False when it already was version 3; kUnsupported for version 1.
+  Result<bool> UpgradeConfig();
+  // Rewrites the config from the one unlocked (both copies of version 3 identical again:
+  // fsck --repair), under the lock the caller holds.
+  Status RewriteConfig() const;
+  // For a vault opened with OpenOptions::config (a backup) and unlocked with it: checks
+  // that the backup belongs to this vault (its id, when the current config parses, and
+  // every matter opening under its master key) and makes it the vault's config, under
+  // the offline lock. kInvalidArgument when it belongs to another vault or to another
+  // master key (a backup from before rotate-master).
+  Status RestoreConfig();
 
   // Locks on `matterfs.lock` (docs/FORMAT.md "Several servers"), each released with the
   // returned fd. LockVault: the change lock (config rewrites, matter creation), waited
@@ -181,6 +205,10 @@ class Vault {
   // Once unlocked: kBusy unless the config on disk still authenticates with our master key.
   Status CheckConfigKey() const;
   Status WriteConfig(const VaultConfig& c) const;
+  // Adds the slot `make` makes from the config as re-read under the change lock.
+  Result<size_t> AddSlot(const std::function<Result<Keyslot>(const VaultConfig&)>& make);
+  // LockOffline, with or without the check that the config on disk opens with our key.
+  Result<UniqueFd> LockOfflineImpl(bool check_config) const;
   // key_table(), creating the file when the vault has none (under the change lock).
   Result<KeyTable*> MakeKeyTable() const;
 

@@ -179,7 +179,7 @@ TEST_F(JsonTest, NewPassphraseFromStandardInput) {
                                    "--kdf-ops", "1", "--kdf-memory", "8"}),
                          second + "\n");
   ASSERT_EQ(add.code, 0) << add.err;
-  EXPECT_EQ(add.out, "added keyslot 1 (passphrase)\n");
+  EXPECT_EQ(add.out, "added keyslot 1 (passphrase, argon2id ops=1 memory=8MiB)\n");
   // The new slot opens the vault, its passphrase again from standard input; and the old
   // one from standard input unlocks for a new slot from a file.
   CliRun list = Matterctl({"matter", "list", fx_.path(), "--passphrase-file", "-"}, second + "\n");

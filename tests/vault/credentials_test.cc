@@ -92,13 +92,28 @@ TEST_F(CredentialsTest, OversizedFilesAreRefused) {
   ASSERT_OK(ReadCredential(KeyFileOption(Write("key", Bytes(1 << 20, 'k'))), "", false));
 }
 
-TEST_F(CredentialsTest, BothFilesGivenIsRefused) {
+TEST_F(CredentialsTest, BothFilesGivenMakeOneTwoFactorCredential) {
   UnlockOptions o;
   o.passphrase_file = Write("pass", Ascii("pw\n"));
   o.key_file = Write("key", Seq(0, 32));
   auto cred = ReadCredential(o, "unused", false);
-  ASSERT_FALSE(cred.ok());
-  EXPECT_EQ(Code::kInvalidArgument, cred.error().code());
+  ASSERT_OK(cred);
+  EXPECT_EQ(SlotKind::kPassphraseKeyFile, cred->kind);
+  EXPECT_EQ(Ascii("pw"), Bytes(cred->secret.span().begin(), cred->secret.span().end()));
+  EXPECT_EQ(Seq(0, 32), Bytes(cred->second.span().begin(), cred->second.span().end()));
+  // A key file and a FIDO2 token are two second factors: refused before any is read.
+  o.fido2 = true;
+  auto both = ReadCredential(o, "unused", false);
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(Code::kInvalidArgument, both.error().code());
+}
+
+TEST_F(CredentialsTest, PassphraseStrengthIsEstimatedByZxcvbn) {
+  EXPECT_LT(PassphraseBits(Ascii("password1")), 20);
+  EXPECT_LT(PassphraseBits(Ascii("Summer2026!")), kMinPassphraseBits);
+  EXPECT_GE(PassphraseBits(Ascii("quartz lantern obelisk mirthful gravy")), kMinPassphraseBits);
+  EXPECT_NE("", PassphraseWarning(test::Passphrase("letmein")));
+  EXPECT_EQ("", PassphraseWarning(test::KeyFile(Seq(0, 32))));
 }
 
 TEST_F(CredentialsTest, MissingFileIsNotFound) {

@@ -1,5 +1,7 @@
-// The vault config file: parsing without a key, unlocking, and every kind of damage or
-// edit (bit flips with and without a recomputed checksum, truncation, version bumps).
+// The vault config file of version 2 (one copy; vaults of file format 2 still get it):
+// parsing without a key, unlocking, and every kind of damage or edit (bit flips with and
+// without a recomputed checksum, truncation, version bumps). Version 3 (two copies, new
+// slot kinds): config_v3_test.cc.
 #include "fs/vault/vault_config.h"
 
 #include <gtest/gtest.h>
@@ -35,6 +37,7 @@ class VaultConfigTest : public ::testing::Test {
     InitOptions opts;
     opts.cipher = crypto::Cipher::kXChaCha20Poly1305;
     opts.argon = test::kFastArgon;
+    opts.file_format = 2;  // config version 2
     ASSERT_OK(Vault::Create(dir_.Sub("v"), opts, test::KeyFile(key_file_)));
     auto v = Vault::Open(dir_.Sub("v"), std::nullopt);
     ASSERT_OK(v);
@@ -59,8 +62,8 @@ class VaultConfigTest : public ::testing::Test {
 TEST_F(VaultConfigTest, ParsesWhatVaultCreateWrote) {
   auto c = VaultConfig::Parse(raw_);
   ASSERT_OK(c);
-  EXPECT_EQ(kFormatVersion, c->version);
-  EXPECT_EQ(kFeatureFileFormat3, c->features);  // file format 3 (docs/FORMAT.md §13.1b)
+  EXPECT_EQ(2, c->version);
+  EXPECT_EQ(0u, c->features);  // file format 2: config version 2
   EXPECT_EQ(crypto::Cipher::kXChaCha20Poly1305, c->cipher);
   ASSERT_EQ(2u, c->slots.size());
   EXPECT_EQ(SlotKind::kKeyFile, c->slots[0].kind);
@@ -127,7 +130,7 @@ TEST_F(VaultConfigTest, RefusesEveryTruncationAndExtension) {
 }
 
 TEST_F(VaultConfigTest, NewerFormatVersionIsUnsupportedAndNamesTheVersion) {
-  for (uint16_t version : {uint16_t{3}, uint16_t{7}, uint16_t{0xffff}}) {
+  for (uint16_t version : {uint16_t{4}, uint16_t{7}, uint16_t{0xffff}}) {
     Bytes b = raw_;
     PutU16(b.data() + 8, version);
     for (const Bytes& candidate : {b, WithChecksum(b)}) {

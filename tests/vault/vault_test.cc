@@ -216,9 +216,12 @@ TEST_F(VaultTest, TruncatedConfigIsRefused) {
 TEST_F(VaultTest, BitFlippedConfigIsRefused) {
   CreateVault();
   const Bytes raw = test::ReadFileBytes(ConfigPath());
-  for (size_t bit :
-       {size_t{0}, size_t{8 * 20}, size_t{8 * 40 + 3}, size_t{8 * 200 + 1}, raw.size() * 8 - 1}) {
-    test::WriteFileBytes(ConfigPath(), test::FlipBit(raw, bit));
+  // Version 3 keeps two copies (config_v3_test.cc shows one damaged copy is harmless):
+  // the same bit flipped in both leaves no good copy.
+  for (size_t bit : {size_t{0}, size_t{8 * 20}, size_t{8 * 40 + 3}, size_t{8 * 200 + 1},
+                     kConfigCopySize * 8 - 1}) {
+    test::WriteFileBytes(ConfigPath(),
+                         test::FlipBit(test::FlipBit(raw, bit), bit + kConfigCopySize * 8));
     Error e = OpenError();
     EXPECT_NE(Code::kOk, e.code()) << bit;
     EXPECT_NE(Code::kWrongKey, e.code()) << "damage must not look like a wrong passphrase";
@@ -230,12 +233,13 @@ TEST_F(VaultTest, BitFlippedConfigIsRefused) {
 TEST_F(VaultTest, NewerConfigVersionIsUnsupportedAndNamed) {
   CreateVault();
   Bytes raw = test::ReadFileBytes(ConfigPath());
-  PutU16(raw.data() + 8, 3);
+  PutU16(raw.data() + 8, 4);
+  PutU16(raw.data() + kConfigCopySize + 8, 4);
   test::WriteFileBytes(ConfigPath(), raw);
   auto v = Vault::Open(VaultPath(), std::nullopt);
   ASSERT_FALSE(v.ok());
   EXPECT_EQ(Code::kUnsupported, v.error().code());
-  EXPECT_NE(std::string::npos, v.error().message().find("version 3")) << v.error().message();
+  EXPECT_NE(std::string::npos, v.error().message().find("version 4")) << v.error().message();
 }
 
 TEST_F(VaultTest, NotAVaultIsNotFound) {
@@ -314,7 +318,7 @@ TEST_F(VaultTest, AtMostEightKeyslots) {
   for (uint8_t i = 1; i < kMaxSlots; ++i) {
     ASSERT_OK(v->AddKeyslot(test::KeyFile(Seq(i, 32)), {0, 0}));
   }
-  Status st = v->AddKeyslot(test::KeyFile(Seq(100, 32)), {0, 0});
+  auto st = v->AddKeyslot(test::KeyFile(Seq(100, 32)), {0, 0});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(Code::kInvalidArgument, st.error().code());
   auto reopened = Vault::Open(VaultPath(), std::nullopt);
