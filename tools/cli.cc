@@ -269,9 +269,14 @@ vault::AdminContext OfflineContext(const po::variables_map& vm) {
   return ctx;
 }
 
-void RecordVaultEvent(const po::variables_map& vm, const char* event, const std::string& message) {
+void RecordVaultEvent(const po::variables_map& vm, const char* event, const std::string& message,
+                      bool ok) {
   vault::AdminContext ctx = OfflineContext(vm);
   audit::AuditEvent e = vault::AdminEvent(ctx, event, "");
+  if (!ok) {
+    e.result = audit::AuditResult::kError;
+    e.severity = audit::AuditSeverity::kWarning;
+  }
   e.message = message + " (matterctl)";
   ctx.events(std::move(e));
 }

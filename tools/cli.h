@@ -139,7 +139,8 @@ std::vector<control::Fields> CallDaemonWithProgress(
 // on stderr when it cannot.
 vault::AdminContext OfflineContext(const po::variables_map& vm);
 // One audit event about the vault itself (keyslot-add, escrow-recover, ...; no matter),
-// sent as OfflineContext sends them.
-void RecordVaultEvent(const po::variables_map& vm, const char* event, const std::string& message);
+// sent as OfflineContext sends them; result ok, or error (severity warning) when !ok.
+void RecordVaultEvent(const po::variables_map& vm, const char* event, const std::string& message,
+                      bool ok = true);
 
 }  // namespace matterfs::tools

@@ -95,7 +95,7 @@ void AddCustodyCommands(Commands& cmds) {
          Status opened = v->Unlock(escrow);
          if (!opened.ok()) {
            RecordVaultEvent(vm, audit::audit_events::kEscrowRecover,
-                            "escrow recovery failed: " + opened.error().message());
+                            "escrow recovery failed: " + opened.error().message(), false);
            Check(opened);
          }
          const size_t escrow_slot = v->unlocked_slot();

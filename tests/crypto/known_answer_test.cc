@@ -116,6 +116,17 @@ TEST(KnownAnswerTest, KeyFileKey) {
                   key->bytes());
 }
 
+// KDF-5: two-factor slot keys (passphrase + key file, passphrase + FIDO2 hmac-secret),
+// from KDF-3's Argon2id output.
+TEST(KnownAnswerTest, TwoFactorSlotKeys) {
+  auto a = SecretKey<KeyPurpose::kSlot>::FromBytes(
+      Hex("42611acd26ce21c7c0a93ea60bcd781b4edbd5257d085aaacbcd5a334f80bcc6"));
+  EXPECT_BYTES_EQ(Hex("c3a00db79a57d0b50c6f12803dbe5d314ba65392a1b0339ebd84b5656848a04e"),
+                  CombineFactors(a, "matterfs passphrase+keyfile v1", Seq(0x40, 32)).bytes());
+  EXPECT_BYTES_EQ(Hex("277fded1b920a8e5985016be4b9357427d89090340116e1d607293406b1b6022"),
+                  CombineFactors(a, "matterfs passphrase+fido2 v1", Seq(0x60, 32)).bytes());
+}
+
 // AEAD-1.
 TEST(KnownAnswerTest, XChaChaBlockSeal) {
   auto cipher = BlockCipher::Create(Cipher::kXChaCha20Poly1305,

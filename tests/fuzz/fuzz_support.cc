@@ -38,16 +38,37 @@ const std::string& ScratchDir() {
 // These repeat the layouts of docs/FORMAT.md (the offsets are private to the decoders):
 // a fix-up that drifts from the format only makes the fuzzer less effective, never hides
 // a crash.
-void FixUpConfig(Bytes& raw) {
-  if (raw.size() < vault::kConfigHeaderSize) return;
-  const size_t n = raw[33];  // slot count
-  const size_t body = vault::kConfigHeaderSize + n * vault::kSlotSize;
-  if (raw.size() != body + vault::kConfigTrailerSize) return;
+namespace {
+// Recomputes MAC and checksum of one config copy (`size` bytes at `p`); `two_copies`: the
+// version 3 layout, whose body also holds the slots' extensions.
+void FixUpConfigCopy(uint8_t* p, size_t size, bool two_copies) {
+  if (size < vault::kConfigHeaderSize) return;
+  const size_t n = p[33];  // slot count
+  size_t body = vault::kConfigHeaderSize + n * vault::kSlotSize;
+  if (two_copies) {
+    for (size_t i = 0; i < n && vault::kConfigHeaderSize + (i + 1) * vault::kSlotSize <= size;
+         ++i) {
+      body += GetU16(p + vault::kConfigHeaderSize + i * vault::kSlotSize + 116);
+    }
+    if (body + vault::kConfigTrailerSize > size) return;
+  } else if (size != body + vault::kConfigTrailerSize) {
+    return;
+  }
   const auto vmk = FixedMasterKey();
   const auto mac_key = crypto::DeriveSubkey<crypto::KeyPurpose::kVaultSub>(
       vmk, vault::kSubkeyConfigMac, vault::kVaultKdfContext);
-  crypto::Blake2bInto({raw.data() + body, 32}, {raw.data(), body}, mac_key.bytes());
-  crypto::Blake2bInto({raw.data() + body + 32, 32}, {raw.data(), body + 32}, {});
+  crypto::Blake2bInto({p + body, 32}, {p, body}, mac_key.bytes());
+  crypto::Blake2bInto({p + body + 32, 32}, {p, body + 32}, {});
+}
+}  // namespace
+
+void FixUpConfig(Bytes& raw) {
+  if (raw.size() == 2 * vault::kConfigCopySize) {
+    FixUpConfigCopy(raw.data(), vault::kConfigCopySize, true);
+    FixUpConfigCopy(raw.data() + vault::kConfigCopySize, vault::kConfigCopySize, true);
+    return;
+  }
+  FixUpConfigCopy(raw.data(), raw.size(), false);
 }
 
 void FixUpKeyringCopy(uint8_t* copy) {

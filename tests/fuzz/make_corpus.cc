@@ -65,6 +65,7 @@ void Must(Status s, const char* what) {
 void VaultConfig() {
   const auto vmk = fuzz::FixedMasterKey();
   vault::VaultConfig c;
+  c.version = 2;  // the seeds of one copy; version 3 below
   c.vault_id = fuzz::FixedVaultId();
   const auto sign = fuzz::FixedSigningKey();
   std::memcpy(c.sign_public.data(), sign.public_key().data(), 32);
@@ -87,6 +88,19 @@ void VaultConfig() {
   fuzz::FixUpConfig(v1);
   Seed("vault_config", "format1", v1);
   Seed("vault_config", "truncated", ByteSpan(v1).first(200));
+  // Version 3: two copies, an escrow slot with its extension, then copy A damaged.
+  vault::VaultConfig v3 = c;
+  v3.version = vault::kTwoCopyConfigVersion;
+  v3.features = 0;
+  v3.slots.clear();
+  v3.slots.push_back(Must(v3.MakeSlot(vmk, cred, {0, 0}, 1700000002), "slot"));
+  crypto::EscrowPublicKey firm{};
+  firm.fill(0x22);
+  v3.slots.push_back(Must(v3.MakeEscrowSlot(vmk, firm, 1700000003), "escrow slot"));
+  Bytes both = v3.Serialize(vmk);
+  Seed("vault_config", "v3-keyfile-and-escrow", both);
+  both[200] ^= 1;
+  Seed("vault_config", "v3-copy-a-damaged", both);
 }
 
 void Keyring() {

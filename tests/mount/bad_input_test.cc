@@ -85,18 +85,21 @@ TEST_F(BadInputTest, AlreadyMountedMountPointIsRefused) {
 }
 
 TEST_F(BadInputTest, NewerFormatVersionIsRefusedWithExit6) {
-  // The config's format version: bytes 8-9, little-endian.
+  // The config's format version: bytes 8-9, little-endian, in both copies (version 3: a
+  // newer matterfs writes both alike; one copy changed alone is damage, and the other
+  // copy is used).
   const std::string config = vault_ + "/matterfs.vault";
   {
     UniqueFd fd(::open(config.c_str(), O_RDWR | O_CLOEXEC));
     ASSERT_TRUE(fd.valid());
-    const unsigned char three[2] = {3, 0};
-    ASSERT_EQ(::pwrite(fd.get(), three, 2, 8), 2);
+    const unsigned char four[2] = {4, 0};
+    ASSERT_EQ(::pwrite(fd.get(), four, 2, 8), 2);
+    ASSERT_EQ(::pwrite(fd.get(), four, 2, 8192 + 8), 2);
   }
   CmdResult r = RunMatterfs(mnt_, {"--passphrase-file", pass_});
   EXPECT_EQ(r.status, 6) << ::testing::PrintToString(r);
   EXPECT_EQ(Lines(r.err), 1u) << r.err;
-  EXPECT_NE(r.err.find("version 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("version 4"), std::string::npos) << r.err;
   EXPECT_FALSE(IsMountPoint(mnt_));
 }
 

@@ -250,5 +250,66 @@ TEST_F(MasterRotationMountTest, KeyslotOptionsKeepOrDropTheOtherSlots) {
   EXPECT_NE(by_key.out.find("beta\topen\t"), std::string::npos) << by_key.out;
 }
 
+// Key custody (issue 14): each use of a keyslot, escrow or config command is an audit
+// event in syslog, with the slot or firm key it concerns; a failed recovery too.
+TEST_F(MasterRotationMountTest, KeyCustodyCommandsAreAuditEvents) {
+  ASSERT_NO_FATAL_FAILURE(Unmount());
+  const std::string priv = dir_ + "/firm.key";
+  const std::string pub = dir_ + "/firm.pub";
+  const std::string other = dir_ + "/other.key";
+  const std::string new_pass = dir_ + "/recovered.pass";
+  const std::string backup = dir_ + "/config.backup";
+  ASSERT_TRUE(WriteFile(new_pass, "a recovered passphrase, long enough\n"));
+  ASSERT_EQ(Matterctl({"escrow", "keygen", priv, pub}).status, 0);
+  ASSERT_EQ(Matterctl({"escrow", "keygen", other, dir_ + "/other.pub"}).status, 0);
+  const std::vector<std::string> syslog = {"--syslog-socket", receiver_->path()};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.end(), syslog.begin(), syslog.end());
+    return Matterctl(args);
+  };
+  auto expect = [&](const char* event, const char* result, const std::string& text, size_t mark) {
+    auto got = receiver_->WaitMatching(
+        [&](const AuditMsg& m) {
+          return m.msgid == event && m.Field("result") == result &&
+                 m.msg.find(text) != std::string::npos;
+        },
+        mark, std::chrono::seconds(10));
+    EXPECT_TRUE(got) << event << " " << text << "\n" << ::testing::PrintToString(receiver_->Raw());
+  };
+  size_t mark = receiver_->Mark();
+  CmdResult added = run({"escrow", "add", vault_, "--public-key", pub, "--passphrase-file", pass_});
+  ASSERT_EQ(added.status, 0) << added.err;
+  expect("escrow-add", "ok", "escrow keyslot 1 added for the firm key ", mark);
+  mark = receiver_->Mark();
+  EXPECT_EQ(run({"recover", vault_, "--escrow-key", other, "--new-passphrase-file", new_pass,
+                 "--kdf-ops", "1", "--kdf-memory", "8"})
+                .status,
+            3);
+  expect("escrow-recover", "error", "escrow recovery failed: this escrow key opens no", mark);
+  mark = receiver_->Mark();
+  CmdResult recovered = run({"recover", vault_, "--escrow-key", priv, "--new-passphrase-file",
+                             new_pass, "--kdf-ops", "1", "--kdf-memory", "8"});
+  ASSERT_EQ(recovered.status, 0) << recovered.err;
+  expect("escrow-recover", "ok", "vault opened with escrow keyslot 1; new keyslot 2 (passphrase)",
+         mark);
+  ASSERT_EQ(Matterctl({"config", "backup", vault_, backup}).status, 0);
+  mark = receiver_->Mark();
+  ASSERT_EQ(run({"keyslot", "remove", vault_, "2", "--passphrase-file", pass_}).status, 0);
+  expect("keyslot-remove", "ok", "keyslot 2 removed (passphrase)", mark);
+  mark = receiver_->Mark();
+  CmdResult restored = run({"config", "restore", vault_, backup, "--passphrase-file", new_pass});
+  ASSERT_EQ(restored.status, 0) << restored.err;
+  expect("config-restore", "ok", "config restored from a backup (3 keyslots)", mark);
+  mark = receiver_->Mark();
+  const std::string key = dir_ + "/laptop.key";
+  ASSERT_EQ(Matterctl({"genkey", key}).status, 0);
+  ASSERT_EQ(
+      run({"keyslot", "add", vault_, "--passphrase-file", new_pass, "--new-key-file", key}).status,
+      0);
+  expect("keyslot-add", "ok", "keyslot 3 added (key-file)", mark);
+  // The vault still mounts and reads with its first passphrase.
+  ASSERT_NO_FATAL_FAILURE(Mount());
+}
+
 }  // namespace
 }  // namespace matterfs::mount_test

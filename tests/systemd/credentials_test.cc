@@ -70,6 +70,20 @@ class ServiceCredentialsTest : public MountFixture {
 
   std::string Passphrase() const { return ReadFile(pass_).value_or(""); }
 
+  // A passphrase + key-file keyslot: its key file `key_` and passphrase file `second_`.
+  void AddTwoFactorSlot() {
+    key_ = dir_ + "/vault.key";
+    second_ = dir_ + "/second.pass";
+    ASSERT_EQ(Matterctl({"genkey", key_}).status, 0);
+    ASSERT_TRUE(WriteFile(second_, "the server's own long passphrase\n", 0600));
+    CmdResult added =
+        Matterctl({"keyslot", "add", vault_, "--passphrase-file", pass_, "--new-passphrase-file",
+                   second_, "--new-key-file", key_, "--kdf-ops", "1", "--kdf-memory", "8"});
+    ASSERT_EQ(added.status, 0) << added.err;
+    ASSERT_NE(added.out.find("passphrase+key-file"), std::string::npos) << added.out;
+  }
+  std::string key_, second_;
+
   std::string creds_;
   std::string bin_;
 };
@@ -89,6 +103,42 @@ TEST_F(ServiceCredentialsTest, KeyCredentialUnlocksAndWinsOverAPassphrase) {
   // Both present: the key is used (the passphrase beside it is wrong).
   ASSERT_TRUE(WriteFile(creds_ + "/passphrase", "not the passphrase\n", 0400));
   ExpectMountedThenUnmount(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
+}
+
+// Server unlock with two factors (docs/OPERATIONS.md "Key custody"): `key` and
+// `passphrase` together open a passphrase + key-file keyslot; each alone, or a wrong
+// one beside the right one, does not.
+TEST_F(ServiceCredentialsTest, KeyAndPassphraseCredentialsTogetherOpenATwoFactorSlot) {
+  ASSERT_NO_FATAL_FAILURE(AddTwoFactorSlot());
+  const std::string& key = key_;
+  const std::string& second = second_;
+  // The key alone: the vault has no key-file-only slot, and no terminal to ask.
+  ASSERT_TRUE(WriteFile(creds_ + "/key", ReadFile(key).value_or(""), 0400));
+  CmdResult alone = Run({"CREDENTIALS_DIRECTORY=" + creds_});
+  EXPECT_NE(alone.status, 0) << alone.err;
+  EXPECT_FALSE(IsMountPoint(mnt_));
+  ASSERT_TRUE(WriteFile(creds_ + "/passphrase", "not the passphrase\n", 0400));
+  ExpectWrongKey(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
+  ASSERT_EQ(::unlink((creds_ + "/passphrase").c_str()), 0);
+  ASSERT_TRUE(WriteFile(creds_ + "/passphrase", ReadFile(second).value_or(""), 0400));
+  ExpectMountedThenUnmount(Run({"CREDENTIALS_DIRECTORY=" + creds_}));
+}
+
+// The same two factors as /etc/fstab gives them: -o passphrase_file=F,key_file=K.
+TEST_F(ServiceCredentialsTest, MountOptionsWithBothFilesOpenATwoFactorSlot) {
+  ASSERT_NO_FATAL_FAILURE(AddTwoFactorSlot());
+  const std::string& key = key_;
+  const std::string& second = second_;
+  const std::string other = dir_ + "/other.key";
+  ASSERT_EQ(Matterctl({"genkey", other}).status, 0);
+  auto mount = [&](const std::string& key_file) {
+    return RunCommand(
+        {"setsid", "-w", MatterfsPath(), vault_, mnt_, "-o",
+         "passphrase_file=" + second + ",key_file=" + key_file, "--syslog-socket", SyslogSocket()},
+        60);
+  };
+  ExpectWrongKey(mount(other));
+  ExpectMountedThenUnmount(mount(key));
 }
 
 TEST_F(ServiceCredentialsTest, WrongPassphraseCredentialIsExit3) {

@@ -224,7 +224,8 @@ check "rejected init leaves no vault" test ! -e "$T/x/matterfs.vault"
 # ---- init -----------------------------------------------------------------------------
 section "init"
 expect_rc "init" 0 init "$V" --passphrase-file pw "${KDF[@]}"
-stdout_has "init" "^created vault $V \(cipher (aes-256-gcm|xchacha20-poly1305), file format 3\)$"
+stdout_has "init" "^created vault $V \(cipher (aes-256-gcm|xchacha20-poly1305), file format 3, keyslot 0 passphrase, argon2id ops=1 memory=8MiB\)$"
+check "the config has two copies (version 3)" test "$(file_size "$V/matterfs.vault")" -eq 16384
 check "init wrote the config" test -f "$V/matterfs.vault"
 check "init made the data directory" test -d "$V/d"
 check "init made the keystore" test -d "$V/keys"
@@ -248,9 +249,9 @@ check "init made the parents" test -f "$T/new/parents/vault/matterfs.vault"
 check "the vault directory is 0700" test "$(stat -c %a "$T/new/parents/vault")" = 700
 printf 'x\n' >short-pw
 expect_rc "init with a one-character passphrase" 0 init short-v --passphrase-file short-pw "${KDF[@]}"
-stderr_has "a short passphrase is not accepted silently" "warning: this passphrase has only 1 characters"
+stderr_has "a short passphrase is not accepted silently" "warning: this passphrase is weak \\(about [0-9]+ bits by zxcvbn"
 expect_rc "keyslot add with a short passphrase" 0 keyslot add short-v --passphrase-file short-pw --new-passphrase-file pw2 "${KDF[@]}"
-stderr_has "keyslot add warns too" "warning: this passphrase has only 11 characters"
+stderr_has "keyslot add warns too" "warning: this passphrase is weak"
 
 printf '' >empty-pw
 expect_rc "empty passphrase refused" 2 init "$T/e" --passphrase-file empty-pw "${KDF[@]}"
@@ -397,7 +398,7 @@ stdout_has "keyslot list" "^0  passphrase  created [0-9]{4}-[0-9]{2}-[0-9]{2}T[0
 expect_rc "keyslot add key file" 0 keyslot add "$V" --passphrase-file pw --new-key-file key1
 stdout_has "keyslot add key file" "^added keyslot 1 \(key-file\)$"
 expect_rc "keyslot add passphrase" 0 keyslot add "$V" --key-file key1 --new-passphrase-file pw2 "${KDF[@]}"
-stdout_has "keyslot add passphrase" "^added keyslot 2 \(passphrase\)$"
+stdout_has "keyslot add passphrase" "^added keyslot 2 \(passphrase, argon2id ops=1 memory=8MiB\)$"
 expect_rc "keyslot list" 0 keyslot list "$V"
 check "three keyslots" test "$(grep -c . <<<"$OUT")" -eq 3
 stdout_has "keyslot list" "^1  key-file  created "
@@ -409,7 +410,7 @@ expect_rc "unlock with the second passphrase" 0 matter list "$V" --passphrase-fi
 expect_rc "create a matter with the key file" 0 matter create "$V" closing-binder --key-file key1
 
 expect_rc "keyslot remove 2" 0 keyslot remove "$V" 2 --passphrase-file pw
-stdout_has "keyslot remove 2" "^removed keyslot 2$"
+stdout_has "keyslot remove 2" "^removed keyslot 2 \\(passphrase\\)$"
 expect_rc "removed passphrase no longer unlocks" 3 matter list "$V" --passphrase-file pw2
 expect_rc "keyslot list after remove" 0 keyslot list "$V"
 check "two keyslots left" test "$(grep -c . <<<"$OUT")" -eq 2
@@ -462,8 +463,9 @@ if [[ $(id -u) -ne 0 ]]; then
   expect_rc "key file without read permission" 1 matter list "$V" --key-file locked-key
   stderr_has "key file without read permission" "cannot read key file.*permission denied"
 fi
-expect_rc "both passphrase and key file" 2 matter list "$V" --passphrase-file pw --key-file key1
-stderr_has "both passphrase and key file" "not both"
+# Both together are one two-factor credential: this vault has no such slot.
+expect_rc "both passphrase and key file" 3 matter list "$V" --passphrase-file pw --key-file key1
+stderr_has "both passphrase and key file" "passphrase and key file together open no keyslot"
 unchanged "unreadable credentials" "$before" "$V"
 
 # ---- missing vaults and matters -------------------------------------------------------
@@ -485,35 +487,40 @@ unchanged "not found" "$before" "$V"
 
 # ---- corrupt and unsupported configs --------------------------------------------------
 section "corrupt config"
-cfg=$V/matterfs.vault
+# A config of version 2 (one copy; vaults of file format 2 still get it). Version 3 keeps
+# two copies, so one damaged byte is harmless there: "key custody" below.
+V2=$T/vault2
+expect_rc "init a version 2 config" 0 init "$V2" --file-format 2 --passphrase-file pw "${KDF[@]}"
+expect_rc "a matter in it" 0 matter create "$V2" "$M1" --passphrase-file pw
+cfg=$V2/matterfs.vault
 cp "$cfg" config.orig
 cfg_size=$(file_size config.orig)
 
 head -c $((cfg_size - 10)) config.orig >"$cfg"
-before=$(snapshot "$V")
-expect_rc "truncated config (matter list)" 4 matter list "$V" --passphrase-file pw
+before=$(snapshot "$V2")
+expect_rc "truncated config (matter list)" 4 matter list "$V2" --passphrase-file pw
 stderr_has "truncated config" "corrupt"
 expect_one_line_error "truncated config"
-expect_rc "truncated config (keyslot list)" 4 keyslot list "$V"
-expect_rc "truncated config (matter create)" 4 matter create "$V" new-matter --passphrase-file pw
-expect_rc "truncated config (keyslot add)" 4 keyslot add "$V" --passphrase-file pw --new-key-file keydir/key2
-unchanged "truncated config" "$before" "$V"
+expect_rc "truncated config (keyslot list)" 4 keyslot list "$V2"
+expect_rc "truncated config (matter create)" 4 matter create "$V2" new-matter --passphrase-file pw
+expect_rc "truncated config (keyslot add)" 4 keyslot add "$V2" --passphrase-file pw --new-key-file keydir/key2
+unchanged "truncated config" "$before" "$V2"
 head -c 100 config.orig >"$cfg"
-expect_rc "config cut to 100 bytes" 4 keyslot list "$V"
+expect_rc "config cut to 100 bytes" 4 keyslot list "$V2"
 : >"$cfg"
-expect_rc "empty config" 4 keyslot list "$V"
+expect_rc "empty config" 4 keyslot list "$V2"
 { cat config.orig; printf 'x'; } >"$cfg"
-expect_rc "config with a byte appended" 4 keyslot list "$V"
+expect_rc "config with a byte appended" 4 keyslot list "$V2"
 
 cp config.orig "$cfg"
 flip_byte "$cfg" 200
-before=$(snapshot "$V")
-expect_rc "bit-flipped config (matter list)" 4 matter list "$V" --passphrase-file pw
+before=$(snapshot "$V2")
+expect_rc "bit-flipped config (matter list)" 4 matter list "$V2" --passphrase-file pw
 stderr_has "bit-flipped config" "corrupt"
 expect_one_line_error "bit-flipped config"
-expect_rc "bit-flipped config (matter create)" 4 matter create "$V" new-matter --passphrase-file pw
-expect_rc "bit-flipped config (keyslot remove)" 4 keyslot remove "$V" 1 --passphrase-file pw
-unchanged "bit-flipped config" "$before" "$V"
+expect_rc "bit-flipped config (matter create)" 4 matter create "$V2" new-matter --passphrase-file pw
+expect_rc "bit-flipped config (keyslot remove)" 4 keyslot remove "$V2" 1 --passphrase-file pw
+unchanged "bit-flipped config" "$before" "$V2"
 
 # Every byte of the config, one at a time, except the version (bytes 8-9, tested below):
 # a newer version may have another layout, so it is read before the checksum.
@@ -522,7 +529,7 @@ for ((off = 0; off < cfg_size; off++)); do
   if ((off >= 8 && off <= 9)); then continue; fi
   cp config.orig "$cfg"
   flip_byte "$cfg" "$off"
-  setsid -w "$MATTERCTL" keyslot list "$V" </dev/null >/dev/null 2>&1
+  setsid -w "$MATTERCTL" keyslot list "$V2" </dev/null >/dev/null 2>&1
   rc=$?
   if [[ $rc -ne 4 ]]; then sweep_fail+=" byte $off: exit $rc;"; fi
 done
@@ -539,39 +546,39 @@ fi
 cp config.orig "$cfg"
 flip_byte "$cfg" 100  # inside the wrapped signing key
 fix_checksum "$cfg"
-before=$(snapshot "$V")
-expect_rc "edited config with a valid checksum" 4 matter list "$V" --passphrase-file pw
+before=$(snapshot "$V2")
+expect_rc "edited config with a valid checksum" 4 matter list "$V2" --passphrase-file pw
 stderr_has "edited config with a valid checksum" "authentication failed"
 expect_one_line_error "edited config with a valid checksum"
-unchanged "edited config with a valid checksum" "$before" "$V"
+unchanged "edited config with a valid checksum" "$before" "$V2"
 
 section "unsupported version"
 cp config.orig "$cfg"
-put_bytes "$cfg" 8 0300  # version 3, little-endian
-before=$(snapshot "$V")
-expect_rc "config version 3 (matter list)" 6 matter list "$V" --passphrase-file pw
-stderr_has "config version 3" "version 3"
-expect_one_line_error "config version 3"
-expect_rc "config version 3 (keyslot list)" 6 keyslot list "$V"
-stderr_has "config version 3 (keyslot list)" "version 3"
-expect_rc "config version 3 (keyslot add)" 6 keyslot add "$V" --passphrase-file pw --new-key-file keydir/key2
-unchanged "config version 3" "$before" "$V"
+put_bytes "$cfg" 8 0400  # version 4, little-endian
+before=$(snapshot "$V2")
+expect_rc "config version 4 (matter list)" 6 matter list "$V2" --passphrase-file pw
+stderr_has "config version 4" "version 4"
+expect_one_line_error "config version 4"
+expect_rc "config version 4 (keyslot list)" 6 keyslot list "$V2"
+stderr_has "config version 4 (keyslot list)" "version 4"
+expect_rc "config version 4 (keyslot add)" 6 keyslot add "$V2" --passphrase-file pw --new-key-file keydir/key2
+unchanged "config version 4" "$before" "$V2"
 put_bytes "$cfg" 8 0001  # version 256
-expect_rc "config version 256" 6 keyslot list "$V"
+expect_rc "config version 256" 6 keyslot list "$V2"
 stderr_has "config version 256" "version 256"
 
 # An unknown required feature with a valid checksum (what a newer matterfs would write).
 cp config.orig "$cfg"
 put_bytes "$cfg" 12 00000080  # feature bit 31, little-endian
 fix_checksum "$cfg"
-before=$(snapshot "$V")
-expect_rc "unknown required feature" 6 keyslot list "$V"
+before=$(snapshot "$V2")
+expect_rc "unknown required feature" 6 keyslot list "$V2"
 stderr_has "unknown required feature" "feature"
-expect_rc "unknown required feature (matter create)" 6 matter create "$V" new-matter --passphrase-file pw
-unchanged "unknown required feature" "$before" "$V"
+expect_rc "unknown required feature (matter create)" 6 matter create "$V2" new-matter --passphrase-file pw
+unchanged "unknown required feature" "$before" "$V2"
 
 cp config.orig "$cfg"
-expect_rc "restored config works again" 0 matter list "$V" --passphrase-file pw
+expect_rc "restored config works again" 0 matter list "$V2" --passphrase-file pw
 
 # ---- external keystore ----------------------------------------------------------------
 section "external keystore (--keystore)"
@@ -773,6 +780,107 @@ stdout_has "the rerun with the same certificate file" "^matter fourth wiped \(fi
 check "the certificate is the same" cmp -s fourth.json fourth.first
 check "no wipe journal after that rerun" test -z "$(find "$WV/keys" -name '*.wipe*')"
 expect_rc "rotate-master after the wipes" 0 rotate-master "$WV" --passphrase-file pw
+
+# ---- key custody ------------------------------------------------------------------------
+section "key custody: two factors, escrow, config copies, backup, restore, upgrade"
+KV=$T/custody
+printf 'a long passphrase for two factors\n' >kpw
+expect_rc "genkey for two factors" 0 genkey usb-key
+expect_rc "init with a passphrase and a key file" 0 init "$KV" --passphrase-file kpw --key-file usb-key "${KDF[@]}"
+stdout_has "init with two factors" "keyslot 0 passphrase\+key-file, argon2id ops=1"
+expect_rc "a matter in it" 0 matter create "$KV" "$M1" --passphrase-file kpw --key-file usb-key
+expect_rc "both factors" 0 matter list "$KV" --passphrase-file kpw --key-file usb-key
+stdout_has "both factors" "^$M1	open"
+expect_rc "the passphrase alone" 3 matter list "$KV" --passphrase-file kpw
+stderr_has "the passphrase alone" "need a key file with the passphrase: add --key-file"
+expect_one_line_error "the passphrase alone"
+expect_rc "the key file alone, no terminal to ask" 2 matter list "$KV" --key-file usb-key
+stderr_has "the key file alone asks for the passphrase" "no terminal"
+expect_rc "another key file with the passphrase" 3 matter list "$KV" --passphrase-file kpw --key-file key1
+expect_rc "another passphrase with the key file" 3 matter list "$KV" --passphrase-file pw --key-file usb-key
+tty_run "a long passphrase for two factors" matter list "$KV" --key-file usb-key
+check "the key file alone asks for the passphrase on a terminal" test "$RC" -eq 0
+check "and then opens the vault" grep -q "$M1" <<<"$OUT"
+
+expect_rc "escrow keygen" 0 escrow keygen firm.key firm.pub
+stdout_has "escrow keygen" "fingerprint [0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}"
+check "the escrow private key is private (0600)" test "$(stat -c %a firm.key)" = 600
+check "the public key file is one line" grep -qE '^matterfs-escrow-public-key-v1 [0-9a-f]{64}$' firm.pub
+expect_rc "escrow keygen does not overwrite" 7 escrow keygen firm.key other.pub
+check "nor leaves a lone public key" test ! -e other.pub
+expect_rc "escrow add" 0 escrow add "$KV" --public-key firm.pub --passphrase-file kpw --key-file usb-key
+stdout_has "escrow add" "^added keyslot 1 \(escrow to the firm key [0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}\)$"
+expect_rc "escrow add of the same key again" 7 escrow add "$KV" --public-key firm.pub --passphrase-file kpw --key-file usb-key
+expect_rc "escrow add of a private key file" 2 escrow add "$KV" --public-key firm.key --passphrase-file kpw --key-file usb-key
+expect_rc "keyslot list" 0 keyslot list "$KV"
+stdout_has "keyslot list shows the escrow slot" "^1  escrow  created .*  firm key [0-9a-f-]{19}$"
+stdout_has "keyslot list shows the two-factor slot" "^0  passphrase\+key-file  created "
+expect_rc "a second firm's key pair" 0 escrow keygen other.key other.pub
+printf 'the recovered user passphrase\n' >rpw
+before=$(snapshot "$KV")
+expect_rc "another firm's key recovers nothing" 3 recover "$KV" --escrow-key other.key --new-passphrase-file rpw "${KDF[@]}"
+stderr_has "another firm's key" "opens no escrow keyslot"
+expect_rc "a public key file is no escrow key" 2 recover "$KV" --escrow-key firm.pub --new-passphrase-file rpw "${KDF[@]}"
+unchanged "failed recoveries" "$before" "$KV"
+expect_rc "recover with the firm key" 0 recover "$KV" --escrow-key firm.key --new-passphrase-file rpw "${KDF[@]}"
+stdout_has "recover" "^recovered with escrow keyslot 1; added keyslot 2 \(passphrase\)$"
+expect_rc "the recovered passphrase opens the vault" 0 matter list "$KV" --passphrase-file rpw
+stdout_has "the recovered passphrase opens the vault" "^$M1	open"
+
+cp "$KV/matterfs.vault" kconfig.orig
+flip_byte "$KV/matterfs.vault" 200
+expect_rc "one damaged copy: the vault still opens" 0 matter list "$KV" --passphrase-file rpw
+expect_rc "fsck reports the damaged copy" 4 fsck "$KV" --passphrase-file rpw
+stdout_has "fsck reports the damaged copy" "copy A is damaged"
+expect_rc "fsck --repair rewrites it" 1 fsck "$KV" --repair --passphrase-file rpw
+check "the repaired config is the original" cmp -s kconfig.orig "$KV/matterfs.vault"
+flip_byte "$KV/matterfs.vault" $((8192 + 4000))
+expect_rc "damage in copy B: still opens" 0 matter list "$KV" --passphrase-file rpw
+cp kconfig.orig "$KV/matterfs.vault"
+
+expect_rc "config backup" 0 config backup "$KV" kbackup
+check "the backup is private (0600)" test "$(stat -c %a kbackup)" = 600
+check "the backup is the config" cmp -s kbackup "$KV/matterfs.vault"
+expect_rc "config backup does not overwrite" 7 config backup "$KV" kbackup
+expect_rc "remove the two-factor slot" 0 keyslot remove "$KV" 0 --passphrase-file rpw
+stdout_has "remove the two-factor slot" "^removed keyslot 0 \(passphrase\+key-file\)$"
+expect_rc "the removed slot opens nothing" 3 matter list "$KV" --passphrase-file kpw --key-file usb-key
+flip_byte "$KV/matterfs.vault" 20
+flip_byte "$KV/matterfs.vault" $((8192 + 20))
+expect_rc "both copies damaged" 4 matter list "$KV" --passphrase-file rpw
+expect_rc "restore with a slot of the backup" 0 config restore "$KV" kbackup --passphrase-file kpw --key-file usb-key
+stdout_has "config restore" "^restored the config of .* from kbackup \(3 keyslots\)$"
+expect_rc "the restored config brings back the removed slot" 0 matter list "$KV" --passphrase-file kpw --key-file usb-key
+before=$(snapshot "$KV")
+expect_rc "restore of another vault's config" 2 config restore "$KV" "$V2/matterfs.vault" --passphrase-file pw
+stderr_has "restore of another vault's config" "another vault"
+expect_rc "restore with a credential the backup does not have" 3 config restore "$KV" kbackup --passphrase-file bad
+unchanged "refused restores" "$before" "$KV"
+expect_rc "rotate-master keeps escrow and the two-factor pair" 0 rotate-master "$KV" --passphrase-file rpw --keep-passphrase-file kpw --keep-key-file usb-key
+stdout_has "rotate-master keeps them" "3 keyslots kept, 0 dropped"
+expect_rc "the two-factor slot after rotate-master" 0 matter list "$KV" --passphrase-file kpw --key-file usb-key
+printf 'a second recovery passphrase\n' >rpw2
+expect_rc "escrow still recovers after rotate-master" 0 recover "$KV" --escrow-key firm.key --new-passphrase-file rpw2 "${KDF[@]}"
+before=$(snapshot "$KV")
+expect_rc "a backup from before rotate-master is refused" 2 config restore "$KV" kbackup --passphrase-file kpw --key-file usb-key
+stderr_has "a backup from before rotate-master" "rotate-master"
+unchanged "pre-rotation backup refused" "$before" "$KV"
+
+cp -a "$V2" v2up
+expect_rc "a two-factor slot on a version 2 config" 2 keyslot add v2up --passphrase-file pw --new-passphrase-file kpw --new-key-file usb-key "${KDF[@]}"
+stderr_has "a two-factor slot on a version 2 config" "config upgrade"
+expect_rc "config upgrade" 0 config upgrade v2up --passphrase-file pw
+stdout_has "config upgrade" "from version 2 to 3"
+check "the upgraded config has two copies" test "$(file_size v2up/matterfs.vault)" -eq 16384
+expect_rc "the old slot opens the upgraded vault" 0 matter list v2up --passphrase-file pw
+stdout_has "the old slot opens the upgraded vault" "^$M1	open"
+expect_rc "now a two-factor slot" 0 keyslot add v2up --passphrase-file pw --new-passphrase-file kpw --new-key-file usb-key "${KDF[@]}"
+expect_rc "config upgrade again" 0 config upgrade v2up --passphrase-file pw
+stdout_has "config upgrade again" "already version 3"
+
+expect_rc "init calibrates Argon2id" 0 init calibrated --passphrase-file rpw --kdf-memory 8 --kdf-time 0.05
+stdout_has "init calibrates Argon2id" "argon2id ops=[0-9]+ memory=8MiB"
+expect_rc "--kdf-time out of range" 2 init calibrated2 --passphrase-file rpw --kdf-time 0
 
 # ---- summary ----------------------------------------------------------------------------
 echo

@@ -220,6 +220,11 @@ def check_all(v):
         check("KDF-2", kdf_subkey(f["master"], i, "MFSnames"), f"subkey{i}")
     f = v["KDF-4"]
     check("KDF-4", keyfile_key(f["contents"], f["salt"]))
+    f = v["KDF-5"]
+    check("KDF-5", blake2b(b"matterfs passphrase+keyfile v1" + f["keyfile"], 32, key=f["A"]),
+          "expected_keyfile")
+    check("KDF-5", blake2b(b"matterfs passphrase+fido2 v1" + f["hmac"], 32, key=f["A"]),
+          "expected_fido2")
     f = v["AEAD-1"]
     check("AEAD-1", xchacha20poly1305_seal(f["key"], f["nonce"], f["plain"], f["ad"]))
     f = v["AEAD-2"]
