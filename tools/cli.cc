@@ -139,6 +139,15 @@ vault::UnlockOptions UnlockOpts(const po::variables_map& vm) {
           vm.count("fido2") != 0 && vm["fido2"].as<bool>(), Opt(vm, "fido2-device")};
 }
 
+vault::Credential ReadNewCredential(const po::variables_map& vm) {
+  vault::UnlockOptions n{Opt(vm, "new-passphrase-file"), Opt(vm, "new-key-file"),
+                         vm.count("new-fido2") != 0 && vm["new-fido2"].as<bool>(),
+                         Opt(vm, "new-fido2-device")};
+  auto cred = Check(vault::ReadCredential(n, "New passphrase: ", true));
+  if (auto w = vault::PassphraseWarning(cred); !w.empty()) log::Warning(w);
+  return cred;
+}
+
 vault::Credential ReadUnlock(const po::variables_map& vm, const vault::VaultConfig& config,
                              const std::string& path) {
   return Check(

@@ -105,6 +105,10 @@ std::optional<std::string> Opt(const po::variables_map& vm, const char* name);
 // error (Failure, exit 2), found before anything is read. Run for every command.
 void CheckOneStdinPassphrase(const po::variables_map& vm);
 vault::UnlockOptions UnlockOpts(const po::variables_map& vm);
+// A new keyslot's credential (keyslot add, recover): --new-passphrase-file and/or
+// --new-key-file, or --new-fido2 with the passphrase; a passphrase not in a file is asked
+// twice. A weak passphrase gets its warning on stderr.
+vault::Credential ReadNewCredential(const po::variables_map& vm);
 // The credential that unlocks the vault at `path` (options or prompt; see
 // vault::ReadUnlockCredential).
 vault::Credential ReadUnlock(const po::variables_map& vm, const vault::VaultConfig& config,

@@ -12,17 +12,6 @@ namespace matterfs::tools {
 
 namespace {
 constexpr size_t kMaxConfigFile = 64 * 1024;
-
-// The new credential of `recover`: --new-passphrase-file and/or --new-key-file (or
-// --new-fido2), or a prompt for a passphrase.
-vault::Credential ReadNewCredential(const po::variables_map& vm) {
-  vault::UnlockOptions n{Opt(vm, "new-passphrase-file"), Opt(vm, "new-key-file"),
-                         vm.count("new-fido2") != 0 && vm["new-fido2"].as<bool>(),
-                         Opt(vm, "new-fido2-device")};
-  auto cred = Check(vault::ReadCredential(n, "New passphrase: ", true));
-  if (auto w = vault::PassphraseWarning(cred); !w.empty()) log::Warning(w);
-  return cred;
-}
 }  // namespace
 
 void AddCustodyCommands(Commands& cmds) {
@@ -80,11 +69,8 @@ void AddCustodyCommands(Commands& cmds) {
              "new-key-file", po::value<std::string>(),
              "the new slot's key file (with a passphrase: a slot that needs both)")(
              "new-fido2", po::bool_switch(), "a slot that needs the passphrase and a FIDO2 token")(
-             "new-fido2-device", po::value<std::string>(), "the new slot's FIDO2 token device")(
-             "keystore", po::value<std::string>(),
-             "directory holding the matter keyrings, if outside the vault")(
-             "syslog-socket", po::value<std::string>(),
-             "send audit events here (default /dev/log)");
+             "new-fido2-device", po::value<std::string>(), "the new slot's FIDO2 token device");
+         AddVaultOptions(d, false);
          AddKdfOptions(d);
          p.add("vault", 1);
        },

@@ -91,13 +91,7 @@ void AddVaultCommands(Commands& cmds) {
        },
        [](const po::variables_map& vm) {
          auto v = OpenUnlocked(vm);
-         const bool fido2 = vm["new-fido2"].as<bool>();
-         // A second factor with no passphrase file: the passphrase is asked for. A key
-         // file alone (no --new-passphrase-file and not asked) stays a key-file slot.
-         vault::UnlockOptions n{Opt(vm, "new-passphrase-file"), Opt(vm, "new-key-file"), fido2,
-                                Opt(vm, "new-fido2-device")};
-         auto cred = Check(vault::ReadCredential(n, "New passphrase: ", true));
-         if (auto w = vault::PassphraseWarning(cred); !w.empty()) log::Warning(w);
+         auto cred = ReadNewCredential(vm);
          const size_t index =
              Check(v->AddKeyslot(cred, KdfParams(vm, vault::UsesPassphrase(cred.kind))));
          const vault::Keyslot& slot = v->config().slots[index];

@@ -14,7 +14,8 @@
 using namespace matterfs;
 
 namespace {
-void Check(ByteSpan raw, bool macd) {
+// `fixed` is `raw` with checksums and MACs recomputed under the fixed key.
+void Check(ByteSpan raw, ByteSpan fixed) {
   auto config = vault::VaultConfig::Parse(raw);
   if (!config.ok()) return;
   FUZZ_CHECK(!config->slots.empty() && config->slots.size() <= vault::kMaxSlots);
@@ -22,15 +23,18 @@ void Check(ByteSpan raw, bool macd) {
   size_t slot = 0;
   auto vmk = config->Unlock(raw, cred, &slot);
   if (!vmk.ok()) return;
-  FUZZ_CHECK(macd);  // unfixed bytes unlock only if they are the generator's own
+  // Version 3: the copy parsed (the one that unlocked).
+  const size_t off = config->copy_offset;
+  const size_t len =
+      config->version >= vault::kTwoCopyConfigVersion ? vault::kConfigCopySize : raw.size();
+  FUZZ_CHECK(fixed.size() == raw.size());
+  // Unfixed bytes unlock only if they are the generator's own.
+  FUZZ_CHECK(std::equal(raw.begin() + off, raw.begin() + off + len, fixed.begin() + off));
   FUZZ_CHECK(slot < config->slots.size());
   FUZZ_CHECK(config->slots[slot].kind == vault::SlotKind::kKeyFile);
   const Bytes again = config->Serialize(*vmk);
   FUZZ_CHECK(again.size() == raw.size());
   // Version 3: both copies are written alike; the one parsed must come back unchanged.
-  const size_t off = config->copy_offset;
-  const size_t len =
-      config->version >= vault::kTwoCopyConfigVersion ? vault::kConfigCopySize : raw.size();
   FUZZ_CHECK(std::equal(again.begin() + off, again.begin() + off + len, raw.begin() + off));
 }
 }  // namespace
@@ -40,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // As given: only a generator seed (made with the fixed key) may unlock.
   Bytes copy(data, data + size);
   fuzz::FixUpConfig(copy);
-  Check(raw, std::equal(copy.begin(), copy.end(), raw.begin(), raw.end()));
-  Check(copy, true);
+  Check(raw, copy);
+  Check(copy, copy);
   return 0;
 }
