@@ -257,8 +257,16 @@ Result<Credential> ReadUnlockCredential(const VaultConfig& config, const UnlockO
       !HasSlot(config, SlotKind::kKeyFile) && HasSlot(config, SlotKind::kPassphraseKeyFile)) {
     // Its key-file slots also need the passphrase: ask for it.
     MFS_ASSIGN(crypto::SecureBuffer key, ReadKeyFile(*opts.key_file));
-    MFS_ASSIGN(crypto::SecureBuffer pass, ReadPassphrase(opts, prompt, false, ask_id));
-    return Credential(SlotKind::kPassphraseKeyFile, std::move(pass), std::move(key));
+    auto pass = ReadPassphrase(opts, prompt, false, ask_id);
+    if (!pass.ok()) {
+      const bool no_terminal = pass.error().message().find("no terminal") != std::string::npos;
+      return Error(pass.error().code(),
+                   no_terminal ? "this vault's key-file keyslots also need the passphrase, and "
+                                 "there is no terminal to ask for it: add --passphrase-file"
+                               : "this vault's key-file keyslots also need the passphrase: " +
+                                     pass.error().message());
+    }
+    return Credential(SlotKind::kPassphraseKeyFile, std::move(pass).value(), std::move(key));
   }
   if (!opts.key_file && !opts.fido2 && !HasSlot(config, SlotKind::kPassphrase)) {
     if (HasSlot(config, SlotKind::kPassphraseKeyFile) && !HasSlot(config, SlotKind::kKeyFile)) {

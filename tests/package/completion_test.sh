@@ -81,7 +81,7 @@ if [[ -n $matterctl ]]; then
   [[ ${#commands[@]} -ge 10 ]] || check "commands in matterctl --help" "at least 10" "${#commands[@]}"
   for c in "${commands[@]}"; do
     # shellcheck disable=SC2086 # a command is one or two words
-    options=$("$matterctl" $c --help | grep -o '^  --[a-z-]*' | tr -d ' ')
+    options=$("$matterctl" $c --help | grep -o '^  --[a-z0-9-]*' | tr -d ' ')
     missing=""
     for o in $options; do
       [[ " $(echo $(_matterctl_options "$c")) " == *" $o "* ]] || missing+=" $o"
