@@ -22,7 +22,9 @@ using namespace matterfs;
 Status Run(const std::string& dir, const std::string& passphrase_file, const std::string& matter,
            const std::string& out) {
   MFS_ASSIGN(auto v, vault::Vault::Open(dir, std::nullopt));
-  MFS_ASSIGN(auto cred, vault::ReadCredential({passphrase_file, std::nullopt}, "", false));
+  vault::UnlockOptions unlock;
+  unlock.passphrase_file = passphrase_file;
+  MFS_ASSIGN(auto cred, vault::ReadCredential(unlock, "", false));
   MFS_TRY(v->Unlock(cred));
   MFS_ASSIGN(const vault::MatterInfo info, v->FindMatter(matter));
   vault::DestructionCertificate c;
