@@ -430,8 +430,21 @@ Result<MasterKey> VaultConfig::Unlock(ByteSpan raw, const Credential& cred,
     return std::move(vmk).value();
   }
   switch (cred.kind) {
-    case SlotKind::kPassphrase:
-      return Error(Code::kWrongKey, "wrong passphrase (no passphrase keyslot opens this vault)");
+    case SlotKind::kPassphrase: {
+      // The passphrase may be right for a two-factor slot: name the factor it lacks.
+      std::string hint;
+      for (const Keyslot& slot : slots) {
+        if (slot.kind == SlotKind::kPassphraseKeyFile &&
+            hint.find("--key-file") == std::string::npos) {
+          hint += hint.empty() ? "; two-factor keyslots also need --key-file" : " or --key-file";
+        } else if (slot.kind == SlotKind::kPassphraseFido2 &&
+                   hint.find("--fido2") == std::string::npos) {
+          hint += hint.empty() ? "; two-factor keyslots also need --fido2" : " or --fido2";
+        }
+      }
+      return Error(Code::kWrongKey,
+                   "wrong passphrase (no passphrase keyslot opens this vault" + hint + ")");
+    }
     case SlotKind::kKeyFile:
       return Error(Code::kWrongKey, "this key file does not unlock the vault");
     case SlotKind::kPassphraseKeyFile:

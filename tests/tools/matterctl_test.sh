@@ -826,6 +826,9 @@ expect_rc "recover with the firm key" 0 recover "$KV" --escrow-key firm.key --ne
 stdout_has "recover" "^recovered with escrow keyslot 1; added keyslot 2 \(passphrase\)$"
 expect_rc "the recovered passphrase opens the vault" 0 matter list "$KV" --passphrase-file rpw
 stdout_has "the recovered passphrase opens the vault" "^$M1	open"
+expect_rc "the two-factor passphrase alone, beside a passphrase slot" 3 matter list "$KV" --passphrase-file kpw
+stderr_has "the two-factor passphrase alone" "two-factor keyslots also need --key-file\)$"
+expect_one_line_error "the two-factor passphrase alone"
 
 cp "$KV/matterfs.vault" kconfig.orig
 flip_byte "$KV/matterfs.vault" 200

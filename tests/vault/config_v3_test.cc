@@ -80,6 +80,12 @@ class ConfigV3Test : public ::testing::Test {
     Status st = (*v)->Unlock(cred);
     return st.ok() ? Code::kOk : st.error().code();
   }
+  std::string UnlockMessage(const Credential& cred) {
+    auto v = Vault::Open(Path(), std::nullopt);
+    if (!v.ok()) return v.error().message();
+    Status st = (*v)->Unlock(cred);
+    return st.ok() ? "" : st.error().message();
+  }
   static Credential TwoFactor(std::string_view pass, const Bytes& key) {
     Credential c = test::Passphrase(pass);
     c.kind = SlotKind::kPassphraseKeyFile;
@@ -158,6 +164,11 @@ TEST_F(ConfigV3Test, AnEditedCopyAWithAValidChecksumGivesWayToCopyB) {
   EXPECT_EQ(kConfigCopySize, v->config().copy_offset);
 }
 
+TEST_F(ConfigV3Test, AWrongPassphraseWithoutTwoFactorSlotsHasNoHint) {
+  EXPECT_EQ("wrong passphrase (no passphrase keyslot opens this vault)",
+            UnlockMessage(test::Passphrase("not a slot")));
+}
+
 TEST_F(ConfigV3Test, APassphraseAndKeyFileSlotOpensOnlyWithBoth) {
   const Bytes second = Seq(0x77, 64);
   {
@@ -170,6 +181,11 @@ TEST_F(ConfigV3Test, APassphraseAndKeyFileSlotOpensOnlyWithBoth) {
   }
   EXPECT_EQ(Code::kOk, UnlockCode(TwoFactor("two factors here", second)));
   EXPECT_EQ(Code::kWrongKey, UnlockCode(test::Passphrase("two factors here")));
+  // The passphrase alone is refused with a hint naming the factor a two-factor slot needs.
+  EXPECT_EQ(
+      "wrong passphrase (no passphrase keyslot opens this vault; two-factor keyslots also "
+      "need --key-file)",
+      UnlockMessage(test::Passphrase("two factors here")));
   EXPECT_EQ(Code::kWrongKey, UnlockCode(test::KeyFile(second)));
   EXPECT_EQ(Code::kWrongKey, UnlockCode(TwoFactor("two factors herE", second)));
   EXPECT_EQ(Code::kWrongKey, UnlockCode(TwoFactor("two factors here", Seq(0x78, 64))));
@@ -203,6 +219,10 @@ TEST_F(ConfigV3Test, APassphraseAndFido2SlotOpensOnlyWithTheTokenItWasMadeOn) {
   EXPECT_EQ(Code::kWrongKey,
             UnlockCode(WithToken("touch and type", std::make_shared<SoftToken>(2))));
   EXPECT_EQ(Code::kWrongKey, UnlockCode(test::Passphrase("touch and type")));
+  EXPECT_EQ(
+      "wrong passphrase (no passphrase keyslot opens this vault; two-factor keyslots also "
+      "need --fido2)",
+      UnlockMessage(test::Passphrase("touch and type")));
   // The extension is bound to the wrap: another hmac salt (a hostile edit that also
   // fixes the checksum) does not open.
   Bytes raw = test::ReadFileBytes(ConfigPath());
