@@ -180,13 +180,6 @@ Result<crypto::SecureBuffer> ReadPassphrase(const UnlockOptions& opts, const std
   return pass;
 }
 
-bool HasSlot(const VaultConfig& c, SlotKind kind) {
-  for (const Keyslot& s : c.slots) {
-    if (s.kind == kind) return true;
-  }
-  return false;
-}
-
 Result<std::string> ReadKeyLine(const std::string& path, std::string_view tag,
                                 crypto::SecureBuffer& hex_out) {
   MFS_ASSIGN(UniqueFd fd, OpenSecretFile(path, "escrow key file"));
@@ -254,7 +247,7 @@ Result<Credential> ReadCredential(const UnlockOptions& opts, const std::string& 
 Result<Credential> ReadUnlockCredential(const VaultConfig& config, const UnlockOptions& opts,
                                         const std::string& prompt, const std::string& ask_id) {
   if (opts.key_file && !opts.passphrase_file && !opts.fido2 &&
-      !HasSlot(config, SlotKind::kKeyFile) && HasSlot(config, SlotKind::kPassphraseKeyFile)) {
+      !config.HasSlot(SlotKind::kKeyFile) && config.HasSlot(SlotKind::kPassphraseKeyFile)) {
     // Its key-file slots also need the passphrase: ask for it.
     MFS_ASSIGN(crypto::SecureBuffer key, ReadKeyFile(*opts.key_file));
     auto pass = ReadPassphrase(opts, prompt, false, ask_id);
@@ -268,16 +261,16 @@ Result<Credential> ReadUnlockCredential(const VaultConfig& config, const UnlockO
     }
     return Credential(SlotKind::kPassphraseKeyFile, std::move(pass).value(), std::move(key));
   }
-  if (!opts.key_file && !opts.fido2 && !HasSlot(config, SlotKind::kPassphrase)) {
-    if (HasSlot(config, SlotKind::kPassphraseKeyFile) && !HasSlot(config, SlotKind::kKeyFile)) {
+  if (!opts.key_file && !opts.fido2 && !config.HasSlot(SlotKind::kPassphrase)) {
+    if (config.HasSlot(SlotKind::kPassphraseKeyFile) && !config.HasSlot(SlotKind::kKeyFile)) {
       return Error(Code::kWrongKey,
                    "this vault's keyslots need a key file with the passphrase: add --key-file");
     }
-    if (HasSlot(config, SlotKind::kPassphraseFido2) && !HasSlot(config, SlotKind::kKeyFile)) {
+    if (config.HasSlot(SlotKind::kPassphraseFido2) && !config.HasSlot(SlotKind::kKeyFile)) {
       return Error(Code::kWrongKey,
                    "this vault's keyslots need a FIDO2 token with the passphrase: add --fido2");
     }
-    if (HasSlot(config, SlotKind::kKeyFile)) {
+    if (config.HasSlot(SlotKind::kKeyFile)) {
       return Error(Code::kWrongKey, "this vault has no passphrase keyslot: give --key-file");
     }
   }

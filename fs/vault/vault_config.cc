@@ -1,5 +1,6 @@
 #include "fs/vault/vault_config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -287,6 +288,11 @@ Result<VaultConfig> VaultConfig::ParseCopy(ByteSpan raw, size_t offset) {
   return ParseBody(copy, version, offset);
 }
 
+bool VaultConfig::HasSlot(SlotKind kind) const {
+  return std::any_of(slots.begin(), slots.end(),
+                     [kind](const Keyslot& s) { return s.kind == kind; });
+}
+
 size_t VaultConfig::BodySize() const {
   size_t body = kConfigHeaderSize + slots.size() * kSlotSize;
   for (const auto& s : slots) body += s.ext.size();
@@ -432,18 +438,15 @@ Result<MasterKey> VaultConfig::Unlock(ByteSpan raw, const Credential& cred,
   switch (cred.kind) {
     case SlotKind::kPassphrase: {
       // The passphrase may be right for a two-factor slot: name the factor it lacks.
-      std::string hint;
-      for (const Keyslot& slot : slots) {
-        if (slot.kind == SlotKind::kPassphraseKeyFile &&
-            hint.find("--key-file") == std::string::npos) {
-          hint += hint.empty() ? "; two-factor keyslots also need --key-file" : " or --key-file";
-        } else if (slot.kind == SlotKind::kPassphraseFido2 &&
-                   hint.find("--fido2") == std::string::npos) {
-          hint += hint.empty() ? "; two-factor keyslots also need --fido2" : " or --fido2";
-        }
-      }
-      return Error(Code::kWrongKey,
-                   "wrong passphrase (no passphrase keyslot opens this vault" + hint + ")");
+      const bool key_file = HasSlot(SlotKind::kPassphraseKeyFile);
+      const bool fido2 = HasSlot(SlotKind::kPassphraseFido2);
+      const char* hint = key_file && fido2 ? "; two-factor keyslots also need --key-file or --fido2"
+                         : key_file        ? "; two-factor keyslots also need --key-file"
+                         : fido2           ? "; two-factor keyslots also need --fido2"
+                                           : "";
+      return Error(
+          Code::kWrongKey,
+          std::string("wrong passphrase (no passphrase keyslot opens this vault") + hint + ")");
     }
     case SlotKind::kKeyFile:
       return Error(Code::kWrongKey, "this key file does not unlock the vault");

@@ -128,6 +128,8 @@ struct VaultConfig {
   // An escrow slot (kind 5): a new random slot key sealed to `firm_key`.
   Result<Keyslot> MakeEscrowSlot(const MasterKey& vmk, const crypto::EscrowPublicKey& firm_key,
                                  uint64_t now) const;
+  // Whether any keyslot is of `kind`.
+  bool HasSlot(SlotKind kind) const;
   // header + slots + extensions (the MAC follows).
   size_t BodySize() const;
   // Whether it fits in its layout (version 3: a copy of 8192 bytes). Serialize needs it.

@@ -169,6 +169,20 @@ TEST_F(ConfigV3Test, AWrongPassphraseWithoutTwoFactorSlotsHasNoHint) {
             UnlockMessage(test::Passphrase("not a slot")));
 }
 
+TEST_F(ConfigV3Test, AWrongPassphraseBesideBothTwoFactorKindsNamesBothFactors) {
+  {
+    auto v = Unlocked(test::KeyFile(key_));
+    ASSERT_NE(nullptr, v);
+    ASSERT_OK(v->AddKeyslot(WithToken("touch and type", std::make_shared<SoftToken>(1)),
+                            test::kFastArgon));
+    ASSERT_OK(v->AddKeyslot(TwoFactor("two factors here", Seq(0x77, 64)), test::kFastArgon));
+  }
+  EXPECT_EQ(
+      "wrong passphrase (no passphrase keyslot opens this vault; two-factor keyslots also "
+      "need --key-file or --fido2)",
+      UnlockMessage(test::Passphrase("two factors here")));
+}
+
 TEST_F(ConfigV3Test, APassphraseAndKeyFileSlotOpensOnlyWithBoth) {
   const Bytes second = Seq(0x77, 64);
   {
